@@ -1,0 +1,47 @@
+"""``nascli``: the root command. Subcommands live in one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from nascli import __version__
+from nascli.cli import ss_gen
+from nascli.cli.boundary import state, stdout_console
+
+app = typer.Typer(
+    name="nascli",
+    help="Neural architecture search for PyTorch: experiments, trials, search spaces.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout_console.print(f"nascli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """nascli: neural architecture search for PyTorch."""
+    state.debug = debug
+
+
+app.command("ss_gen")(ss_gen.ss_gen)
+app.command("ss-gen", hidden=True)(ss_gen.ss_gen)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Typed errors raised by nascli's library code.
+
+Library modules raise these; only ``nascli.cli`` turns them into a one-line message and an exit
+code. Each error also subclasses the builtin it resembles (``ValueError``, ``RuntimeError``) so
+callers that already catch builtins keep working.
+
+Messages follow one shape: where (file / key / module path), the rule, then the value given.
+Errors that collect several problems (a config, an architecture) carry them in ``problems`` and
+render one line per problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "NasCliError",
+    "UsageError",
+    "SearchSpaceError",
+    "ArchitectureError",
+    "ParameterError",
+    "MutableError",
+    "MutatorNotAppliedError",
+    "MetricError",
+    "TrialCommandError",
+]
+
+
+class NasCliError(Exception):
+    """Base of every error nascli raises on purpose. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(NasCliError, ValueError):
+    """The user's input (arguments, files) is wrong; exit code 2."""
+
+    exit_code = 2
+
+
+class _ProblemList(UsageError):
+    """An error that reports several problems at once, one line each."""
+
+    headline = "invalid input"
+
+    def __init__(self, problems: Iterable[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        if len(self.problems) == 1:
+            message = f"{self.headline}{where}: {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            message = f"{self.headline}{where} ({len(self.problems)} problems):\n{lines}"
+        super().__init__(message)
+
+
+class SearchSpaceError(_ProblemList):
+    """A search-space JSON document (or a model's search space) is malformed."""
+
+    headline = "invalid search space"
+
+
+class ArchitectureError(_ProblemList):
+    """An architecture (exported JSON, dict) does not fit the model's search space."""
+
+    headline = "invalid architecture"
+
+
+class ParameterError(_ProblemList):
+    """A tuner's parameters (``{key: {"_value", "_idx"}}``) do not fit the search space."""
+
+    headline = "invalid parameters"
+
+
+class MutableError(UsageError):
+    """A search-space model is built wrongly (conflicting keys, nested choices, bad arguments)."""
+
+
+class MutatorNotAppliedError(NasCliError, RuntimeError):
+    """A mutable ran before any mutator or fixed architecture was applied to its model."""
+
+
+class MetricError(UsageError):
+    """A reported metric is not a finite number or a dict with a numeric ``default``."""
+
+
+class TrialCommandError(NasCliError, RuntimeError):
+    """A trial command run by nascli (e.g. for ``ss_gen``) failed, hung or produced nothing."""

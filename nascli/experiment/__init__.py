@@ -1,0 +1,1 @@
+"""Experiment management (torch-free): config, store, manager, training service, trial channel."""

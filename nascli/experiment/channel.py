@@ -1,0 +1,259 @@
+"""The trial channel: how a trial process and the experiment manager talk, through files only.
+
+The manager writes ``parameter.json`` into the trial's directory before it starts the trial and
+passes the trial's identity in environment variables (DESIGN §5). The trial appends one JSON line
+per reported metric to ``metrics.jsonl`` in its directory (flushed and fsynced, so a crash loses at
+most the line being written). The manager reads new complete lines from an offset; a torn or
+garbage line is skipped and counted, never fatal. Nothing here needs a server or a port, and
+nothing is lost while the manager is down: the files wait for it.
+
+This module and ``store.py`` are the only code that knows these file names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nascli.errors import MetricError, ParameterError
+
+__all__ = [
+    "PARAMETER_FILE",
+    "METRICS_FILE",
+    "TrialContext",
+    "MetricRecord",
+    "write_parameters",
+    "read_parameters",
+    "append_metric",
+    "read_metrics",
+    "check_metric",
+]
+
+PARAMETER_FILE = "parameter.json"
+METRICS_FILE = "metrics.jsonl"
+
+ENV_PLATFORM = "NASCLI_PLATFORM"
+ENV_EXP_ID = "NASCLI_EXP_ID"
+ENV_TRIAL_ID = "NASCLI_TRIAL_ID"
+ENV_TRIAL_SEQ = "NASCLI_TRIAL_SEQ"
+ENV_TRIAL_DIR = "NASCLI_TRIAL_DIR"
+ENV_OUTPUT_DIR = "NASCLI_OUTPUT_DIR"
+ENV_GEN_SEARCH_SPACE = "NASCLI_GEN_SEARCH_SPACE"
+
+INTERMEDIATE = "PERIODICAL"
+FINAL = "FINAL"
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Who this process is, read from the environment. No platform means standalone mode."""
+
+    platform: str | None
+    experiment_id: str | None
+    trial_id: str | None
+    sequence_id: int | None
+    trial_dir: Path | None
+    output_dir: Path | None
+    gen_search_space: Path | None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> TrialContext:
+        env = os.environ if environ is None else environ
+        seq = env.get(ENV_TRIAL_SEQ)
+        trial_dir = env.get(ENV_TRIAL_DIR)
+        return cls(
+            platform=env.get(ENV_PLATFORM) or None,
+            experiment_id=env.get(ENV_EXP_ID),
+            trial_id=env.get(ENV_TRIAL_ID),
+            sequence_id=int(seq) if seq and seq.isdigit() else None,
+            trial_dir=Path(trial_dir) if trial_dir else None,
+            output_dir=Path(env.get(ENV_OUTPUT_DIR) or trial_dir) if trial_dir else None,
+            gen_search_space=Path(env[ENV_GEN_SEARCH_SPACE])
+            if env.get(ENV_GEN_SEARCH_SPACE)
+            else None,
+        )
+
+    @property
+    def standalone(self) -> bool:
+        return self.platform is None
+
+    def environment(self) -> dict[str, str]:
+        """The environment variables that describe this context (what the manager sets)."""
+        pairs = {
+            ENV_PLATFORM: self.platform,
+            ENV_EXP_ID: self.experiment_id,
+            ENV_TRIAL_ID: self.trial_id,
+            ENV_TRIAL_SEQ: None if self.sequence_id is None else str(self.sequence_id),
+            ENV_TRIAL_DIR: None if self.trial_dir is None else str(self.trial_dir),
+            ENV_OUTPUT_DIR: None if self.output_dir is None else str(self.output_dir),
+            ENV_GEN_SEARCH_SPACE: None
+            if self.gen_search_space is None
+            else str(self.gen_search_space),
+        }
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def write_parameters(trial_dir: Path, parameter_id: int, parameters: Mapping[str, Any]) -> Path:
+    """Manager side: write the trial's parameters before the trial starts (atomically)."""
+    path = Path(trial_dir) / PARAMETER_FILE
+    tmp = path.with_name(f".{PARAMETER_FILE}.tmp")
+    tmp.write_text(json.dumps({"parameter_id": parameter_id, "parameters": parameters}, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def read_parameters(trial_dir: Path) -> tuple[int | None, dict[str, Any], Path]:
+    """Trial side: the ``(parameter_id, parameters, path)`` the manager wrote for this trial.
+
+    Raises:
+        ParameterError: the file is missing or malformed.
+    """
+    path = Path(trial_dir) / PARAMETER_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise ParameterError([f"cannot read it: {exc.strerror or exc}"], str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise ParameterError(
+            [f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"], str(path)
+        ) from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
+        raise ParameterError(
+            ["must be an object with 'parameter_id' and a 'parameters' object"], str(path)
+        )
+    return doc.get("parameter_id"), doc["parameters"], path
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One reported metric: ``type`` is ``PERIODICAL`` (intermediate) or ``FINAL``."""
+
+    type: str
+    sequence: int
+    value: Any
+    time: float
+
+    @property
+    def scalar(self) -> float:
+        """The number tuners optimise: the value, or its ``default`` entry."""
+        return float(self.value["default"] if isinstance(self.value, dict) else self.value)
+
+
+def check_metric(value: Any) -> float | dict[str, Any]:
+    """Return ``value`` as a JSON-ready metric, or raise ``MetricError`` saying what is allowed.
+
+    Allowed: a finite number (Python, numpy or 0-d tensor scalars), or a dict whose ``default``
+    entry is such a number (other entries: any JSON values, numbers finite).
+    """
+    if isinstance(value, Mapping):
+        if "default" not in value:
+            raise MetricError(
+                f"a dict metric needs a numeric 'default' entry, got keys {sorted(map(str, value))}"
+            )
+        result = {str(k): _json_value(k, v) for k, v in value.items()}
+        result["default"] = _finite_number("default", value["default"])
+        return result
+    return _finite_number("metric", value)
+
+
+def _finite_number(name: str, value: Any) -> float:
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MetricError(
+            f"{name} must be a finite number (or a dict with a numeric 'default'), "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    if not math.isfinite(value):
+        raise MetricError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+def _json_value(key: Any, value: Any) -> Any:
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)) or hasattr(value, "item"):
+        return _finite_number(f"metric entry {key!r}", value)
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise MetricError(
+            f"metric entry {key!r} must be JSON-serialisable, got {value!r}"
+        ) from None
+    return value
+
+
+@dataclass
+class _Sequence:
+    counters: dict[Path, int] = field(default_factory=dict)
+
+    def next(self, trial_dir: Path) -> int:
+        n = self.counters.get(trial_dir, 0)
+        self.counters[trial_dir] = n + 1
+        return n
+
+
+_sequences = _Sequence()
+
+
+def append_metric(trial_dir: Path, kind: str, value: Any) -> MetricRecord:
+    """Trial side: validate and durably append one metric line to ``metrics.jsonl``."""
+    record = MetricRecord(kind, _sequences.next(Path(trial_dir)), check_metric(value), time.time())
+    line = json.dumps(
+        {
+            "type": record.type,
+            "sequence": record.sequence,
+            "value": record.value,
+            "time": record.time,
+        },
+        allow_nan=False,
+    )
+    with open(Path(trial_dir) / METRICS_FILE, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return record
+
+
+def read_metrics(trial_dir: Path, offset: int = 0) -> tuple[list[MetricRecord], int, int]:
+    """Manager side: the complete metric lines after byte ``offset``.
+
+    Returns ``(records, new_offset, n_bad)``: a final line without its newline is left for the
+    next call; lines that are not valid metric records are skipped and counted in ``n_bad``.
+    """
+    path = Path(trial_dir) / METRICS_FILE
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset, 0
+    end = data.rfind(b"\n") + 1
+    records: list[MetricRecord] = []
+    bad = 0
+    for raw in data[:end].splitlines():
+        try:
+            doc = json.loads(raw)
+            record = MetricRecord(
+                str(doc["type"]),
+                int(doc["sequence"]),
+                check_metric(doc["value"]),
+                float(doc.get("time", 0.0)),
+            )
+            if record.type not in (INTERMEDIATE, FINAL):
+                raise ValueError(record.type)
+        except (ValueError, KeyError, TypeError, MetricError):
+            bad += 1
+            continue
+        records.append(record)
+    return records, offset + end, bad

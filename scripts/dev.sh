@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The README's two commands. Each sets up what it needs on a fresh machine, then runs:
+#   scripts/dev.sh main   the main job
+#   scripts/dev.sh test   ruff, then the test suite (extra arguments go to pytest)
+# Set-up: a virtual environment in .venv (or $NASCLI_VENV) with nascli installed editable with
+# its dev extras. torch comes from a local CPU wheel when pip can see one (this workplace keeps
+# torch 2.13.0 on disk, which installs in seconds); otherwise from the package index.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${NASCLI_VENV:-.venv}"
+
+pip_quiet() {
+  # Drop pip's notes about absent local index folders; keep real errors and the exit status.
+  "$venv/bin/pip" -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
+
+setup() {
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  local stamp="$venv/.nascli-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+      pip_quiet install --no-index "torch==2.13.0" 2>/dev/null || pip_quiet install "torch>=2.1"
+    fi
+    pip_quiet install -e ".[dev]"
+    touch "$stamp"
+  fi
+  export PATH="$PWD/$venv/bin:$PATH"
+}
+
+case "${1:-}" in
+  main)
+    shift
+    setup
+    exec python trial/trial.py "$@"
+    ;;
+  test)
+    shift
+    setup
+    ruff check .
+    exec python -m pytest "$@"
+    ;;
+  *)
+    echo "usage: scripts/dev.sh main|test [args...]" >&2
+    exit 2
+    ;;
+esac
