@@ -20,7 +20,15 @@ setup() {
   local stamp="$venv/.nascli-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-      pip_quiet install --no-index "torch==2.13.0" 2>/dev/null || pip_quiet install "torch>=2.1"
+      local wheels
+      wheels=$(mktemp -d)
+      # Is the CPU wheel on this machine's disk? (asks no index; its dependencies come from one)
+      if "$venv/bin/pip" download -q --no-index --no-deps -d "$wheels" "torch==2.13.0" >/dev/null 2>&1; then
+        pip_quiet install "torch==2.13.0"
+      else
+        pip_quiet install "torch>=2.1"
+      fi
+      rm -rf "$wheels"
     fi
     pip_quiet install -e ".[dev]"
     touch "$stamp"
