@@ -3,7 +3,8 @@
 (a) a hand-written CNN; (b) the same network written with LayerChoice/InputChoice, after
 ``apply_fixed_architecture`` (pruned: should cost the same as (a)); (c) the search model under a
 ``RandomMutator`` fixed to the same architecture (every forward asks the mutator). Rounds are
-interleaved, in a shuffled order, so that machine noise hits all three alike; the median of the rounds is reported.
+interleaved, in a shuffled order, so that machine noise hits all three alike; the median of the
+rounds is reported.
 
     python benchmarks/mutable_overhead.py [--rounds 15 --steps 20 --batch 32]
 
@@ -44,11 +45,13 @@ class SearchCNN(nn.Module):
     def __init__(self):
         super().__init__()
         self.stem = nn.Conv2d(3, CHANNELS, 3, padding=1)
-        self.ops = nn.ModuleList(LayerChoice(_ops(CHANNELS), key=f"block{b}_op")
-                                 for b in range(BLOCKS))
+        self.ops = nn.ModuleList(
+            LayerChoice(_ops(CHANNELS), key=f"block{b}_op") for b in range(BLOCKS)
+        )
         # The skip idiom of NNI's guide: one optional input, None when not chosen.
-        self.skips = nn.ModuleList(InputChoice(n_candidates=1, key=f"block{b}_skip")
-                                   for b in range(BLOCKS))
+        self.skips = nn.ModuleList(
+            InputChoice(n_candidates=1, key=f"block{b}_skip") for b in range(BLOCKS)
+        )
         self.bns = nn.ModuleList(nn.BatchNorm2d(CHANNELS) for _ in range(BLOCKS))
         self.fc = nn.Linear(CHANNELS, 10)
 
@@ -97,8 +100,11 @@ def main() -> None:
     apply_fixed_architecture(fixed, ARCH)
     search = SearchCNN()
     RandomMutator(search).apply_architecture(ARCH)
-    models = {"(a) hand-written": hand, "(b) fixed architecture": fixed,
-              "(c) search model + mutator": search}
+    models = {
+        "(a) hand-written": hand,
+        "(b) fixed architecture": fixed,
+        "(c) search model + mutator": search,
+    }
     assert sum(p.numel() for p in fixed.parameters()) == sum(p.numel() for p in hand.parameters())
 
     x = torch.randn(args.batch, 3, 32, 32)
@@ -114,8 +120,10 @@ def main() -> None:
             times[name].append(_time_steps(models[name], x, y, args.steps))
 
     base = statistics.median(times["(a) hand-written"])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-          f"{args.rounds} rounds x {args.steps} steps (median of rounds)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+        f"{args.rounds} rounds x {args.steps} steps (median of rounds)"
+    )
     for name, samples in times.items():
         median = statistics.median(samples)
         print(f"{name:30s} {median * 1e3:8.2f} ms/step   ratio to (a): {median / base:.3f}")

@@ -1,0 +1,67 @@
+"""Tuners for NAS search spaces (torch-free), and the registry of built-in tuner names.
+
+``BUILTIN_TUNERS`` maps a config's ``builtinTunerName`` to its class; ``create_tuner(name,
+class_args)`` builds one with clear errors for unknown names and arguments that do not fit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from nascli._text import did_you_mean
+from tuners.base import NoMoreTrialError, Tuner, TunerArgumentError
+from tuners.evolution import EvolutionTuner
+from tuners.grid import GridSearchTuner
+from tuners.random import RandomTuner
+from tuners.tpe import TpeTuner
+
+__all__ = [
+    "Tuner",
+    "NoMoreTrialError",
+    "TunerArgumentError",
+    "RandomTuner",
+    "GridSearchTuner",
+    "EvolutionTuner",
+    "TpeTuner",
+    "BUILTIN_TUNERS",
+    "create_tuner",
+    "check_class_args",
+]
+
+BUILTIN_TUNERS: dict[str, type[Tuner]] = {
+    "Random": RandomTuner,
+    "GridSearch": GridSearchTuner,
+    "Evolution": EvolutionTuner,
+    "TPE": TpeTuner,
+}
+
+
+def check_class_args(cls: type, class_args: dict[str, Any], where: str) -> None:
+    """Raise ``TunerArgumentError`` when ``class_args`` do not fit ``cls``'s constructor."""
+    try:
+        inspect.signature(cls).bind(**class_args)
+    except TypeError as exc:
+        params = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
+        raise TunerArgumentError(
+            f"{where}: classArgs {sorted(class_args)} do not fit {cls.__name__}: {exc} "
+            f"(accepted: {params})"
+        ) from None
+
+
+def create_tuner(name: str, class_args: dict[str, Any] | None = None) -> Tuner:
+    """Build the built-in tuner ``name`` with ``class_args``.
+
+    Raises:
+        TunerArgumentError: unknown name (with the known ones and a "did you mean"), or
+            arguments the tuner does not take or refuses.
+    """
+    if name not in BUILTIN_TUNERS:
+        raise TunerArgumentError(
+            f"tuner.builtinTunerName: unknown tuner {name!r}{did_you_mean(name, BUILTIN_TUNERS)}; "
+            f"built-in tuners: {sorted(BUILTIN_TUNERS)}"
+        )
+    cls = BUILTIN_TUNERS[name]
+    args = dict(class_args or {})
+    check_class_args(cls, args, f"tuner {name!r}")
+    return cls(**args)
