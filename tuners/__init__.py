@@ -11,6 +11,7 @@ from typing import Any
 
 from nascli._text import did_you_mean
 from tuners.base import NoMoreTrialError, Tuner, TunerArgumentError
+from tuners.custom import load_custom_tuner
 from tuners.evolution import EvolutionTuner
 from tuners.grid import GridSearchTuner
 from tuners.random import RandomTuner
@@ -27,6 +28,7 @@ __all__ = [
     "BUILTIN_TUNERS",
     "create_tuner",
     "check_class_args",
+    "load_custom_tuner",
 ]
 
 BUILTIN_TUNERS: dict[str, type[Tuner]] = {
