@@ -90,12 +90,12 @@ class FixedArchitecture(Mutator):
     def _fixed_module(self, choice: LayerChoice | InputChoice) -> nn.Module:
         decision = self._fixed_arc[choice.key]
         if isinstance(choice, InputChoice):
-            return FixedInputChoice.from_choice(choice, decision)
+            return FixedInputChoice(choice, decision)
         chosen = [i for i, v in enumerate(decision) if v]
         weighted = not all(isinstance(v, bool) for v in decision)
         if len(chosen) == 1 and not weighted and not choice.return_mask:
             return choice.candidate(chosen[0])
-        return FixedLayerChoice.from_choice(choice, decision)
+        return FixedLayerChoice(choice, decision)
 
 
 def apply_fixed_architecture(
@@ -118,42 +118,37 @@ def apply_fixed_architecture(
     return mutator
 
 
-class FixedLayerChoice(nn.Module):
-    """The chosen candidates of a LayerChoice, combined by its reduction (or weights)."""
+class _FixedChoice(nn.Module):
+    """What both fixed choices share: the chosen indices of a decision, their weights (None for a
+    plain selection), the mask, and how chosen outputs combine."""
 
-    def __init__(
-        self,
-        key: str,
-        candidates: Mapping[str, nn.Module],
-        weights: Sequence[float] | None,
-        reduction: str,
-        return_mask: bool,
-        mask: torch.Tensor,
-    ):
+    def __init__(self, key: str, decision: Sequence[Any], reduction: str, return_mask: bool):
         super().__init__()
         self.key = key
-        self.names = list(candidates)
-        for name, module in candidates.items():
-            self.add_module(name, module)
-        self.weights = None if weights is None else list(weights)
+        self.chosen_indices = [i for i, v in enumerate(decision) if v]
+        weighted = not all(isinstance(v, bool) for v in decision)
+        self.weights = [float(decision[i]) for i in self.chosen_indices] if weighted else None
         self.reduction = reduction
         self.return_mask = return_mask
-        self.register_buffer("mask", mask, persistent=False)
+        mask = [float(v) for v in decision] if weighted else [bool(v) for v in decision]
+        self.register_buffer("mask", torch.tensor(mask), persistent=False)
 
-    @classmethod
-    def from_choice(cls, choice: LayerChoice, decision: Sequence[Any]) -> FixedLayerChoice:
-        chosen = [i for i, v in enumerate(decision) if v]
-        weighted = not all(isinstance(v, bool) for v in decision)
-        return cls(
-            choice.key,
-            {choice.names[i]: choice.candidate(i) for i in chosen},
-            [float(decision[i]) for i in chosen] if weighted else None,
-            choice.reduction,
-            choice.return_mask,
-            torch.tensor([float(v) for v in decision])
-            if weighted
-            else torch.tensor([bool(v) for v in decision]),
-        )
+    def _combine(self, outputs: list[Any]) -> Any:
+        if self.weights is not None:
+            outputs = [out * w for out, w in zip(outputs, self.weights, strict=True)]
+        out = reduce_outputs(self.reduction, outputs)
+        return (out, self.mask) if self.return_mask else out
+
+
+class FixedLayerChoice(_FixedChoice):
+    """The chosen candidates of a LayerChoice (named as in the choice), combined by its
+    reduction (or weights)."""
+
+    def __init__(self, choice: LayerChoice, decision: Sequence[Any]):
+        super().__init__(choice.key, decision, choice.reduction, choice.return_mask)
+        self.names = [choice.names[i] for i in self.chosen_indices]
+        for i, name in zip(self.chosen_indices, self.names, strict=True):
+            self.add_module(name, choice.candidate(i))
 
     @property
     def chosen(self) -> list[str]:
@@ -161,51 +156,21 @@ class FixedLayerChoice(nn.Module):
         return list(self.names)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        outputs = [self._modules[name](*args, **kwargs) for name in self.names]
-        if self.weights is not None:
-            outputs = [out * w for out, w in zip(outputs, self.weights, strict=True)]
-        out = reduce_outputs(self.reduction, outputs)
-        return (out, self.mask) if self.return_mask else out
+        return self._combine([self._modules[name](*args, **kwargs) for name in self.names])
 
 
-class FixedInputChoice(nn.Module):
+class FixedInputChoice(_FixedChoice):
     """The chosen inputs of an InputChoice: picks them from the list (or dict) it is given."""
 
-    def __init__(
-        self,
-        key: str,
-        choose_from: Sequence[str],
-        chosen: Sequence[int],
-        weights: Sequence[float] | None,
-        reduction: str,
-        return_mask: bool,
-        mask: torch.Tensor,
-    ):
-        super().__init__()
-        self.key = key
-        self.choose_from = list(choose_from)
+    def __init__(self, choice: InputChoice, decision: Sequence[Any]):
+        super().__init__(choice.key, decision, choice.reduction, choice.return_mask)
+        self.choose_from = list(choice.choose_from)
         self.n_candidates = len(self.choose_from)
-        self.chosen = list(chosen)
-        self.weights = None if weights is None else list(weights)
-        self.reduction = reduction
-        self.return_mask = return_mask
-        self.register_buffer("mask", mask, persistent=False)
 
-    @classmethod
-    def from_choice(cls, choice: InputChoice, decision: Sequence[Any]) -> FixedInputChoice:
-        chosen = [i for i, v in enumerate(decision) if v]
-        weighted = not all(isinstance(v, bool) for v in decision)
-        return cls(
-            choice.key,
-            choice.choose_from,
-            chosen,
-            [float(decision[i]) for i in chosen] if weighted else None,
-            choice.reduction,
-            choice.return_mask,
-            torch.tensor([float(v) for v in decision])
-            if weighted
-            else torch.tensor([bool(v) for v in decision]),
-        )
+    @property
+    def chosen(self) -> list[int]:
+        """Indices of the inputs that are used."""
+        return list(self.chosen_indices)
 
     def forward(self, optional_inputs: Sequence[Any] | Mapping[str, Any]) -> Any:
         if isinstance(optional_inputs, Mapping):
@@ -216,11 +181,7 @@ class FixedInputChoice(nn.Module):
             raise MutableError(
                 f"InputChoice {self.key!r}: expected {self.n_candidates} inputs, got {len(inputs)}"
             )
-        outputs = [inputs[i] for i in self.chosen]
-        if self.weights is not None:
-            outputs = [out * w for out, w in zip(outputs, self.weights, strict=True)]
-        out = reduce_outputs(self.reduction, outputs)
-        return (out, self.mask) if self.return_mask else out
+        return self._combine([inputs[i] for i in self.chosen_indices])
 
     def extra_repr(self) -> str:
         return f"key={self.key!r}, chosen={self.chosen}"
