@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
+from itertools import combinations, product
 from typing import Any
 
 from nascli import space as spaces
@@ -77,6 +78,7 @@ class Tuner:
         self.proposed: dict[int, Architecture] = {}
         self.history: list[tuple[Architecture, float]] = []
         self.tried: set[Architecture] = set()
+        self._choice_values: dict[str, list[Any]] = {}
 
     # ------------------------------------------------------------------ NNI contract
 
@@ -84,6 +86,7 @@ class Tuner:
         """Set the search space (the JSON document). Raises ``SearchSpaceError`` when invalid."""
         self.space = spaces.parse_search_space(search_space, "the tuner's search space")
         self.keys = sorted(self.space)
+        self._choice_values = {key: self._all_values(key) for key in self.keys}
 
     def generate_parameters(self, parameter_id: int, **kwargs: Any) -> dict[str, Any]:
         """Propose the next architecture as parameters. Raises ``NoMoreTrialError``."""
@@ -197,9 +200,10 @@ class Tuner:
         raise NoMoreTrialError("every architecture of the search space has been proposed")
 
     def choice_values(self, key: str) -> list[Any]:
-        """Every value one key can take, in a fixed order."""
-        from itertools import combinations
+        """Every value one key can take, in a fixed order (computed once per search space)."""
+        return self._choice_values[key]
 
+    def _all_values(self, key: str) -> list[Any]:
         spec = self.space[key]
         n = spec.n_candidates
         if isinstance(spec, spaces.LayerChoiceSpec):
@@ -210,8 +214,6 @@ class Tuner:
 
     def enumerate(self):
         """Every architecture, in lexicographic order of ``choice_values``."""
-        from itertools import product
-
         return (tuple(values) for values in product(*(self.choice_values(k) for k in self.keys)))
 
     def to_parameters(self, arch: Architecture) -> dict[str, Any]:
