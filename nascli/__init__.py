@@ -7,6 +7,7 @@ This top-level package holds the trial-side reporting API only and never imports
 
 from nascli.reporting import (
     get_experiment_id,
+    get_next_parameter,
     get_sequence_id,
     get_trial_id,
     report_final_result,
@@ -22,4 +23,5 @@ __all__ = [
     "get_experiment_id",
     "get_trial_id",
     "get_sequence_id",
+    "get_next_parameter",
 ]

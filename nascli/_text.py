@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 
@@ -18,3 +19,16 @@ def quoted_list(options: Iterable[object], limit: int = 12) -> str:
     if len(items) > limit:
         items = items[:limit] + [f"... ({len(items) - limit} more)"]
     return "[" + ", ".join(items) + "]"
+
+
+def file_tail(path: str | os.PathLike[str], lines: int, label: str) -> str:
+    """``"; last lines of LABEL:\n    ..."`` for the end of a log file; ``""`` when it is
+    unreadable, and a note when it is empty (so messages say where to look)."""
+    try:
+        text = open(path, errors="replace").read().strip().splitlines()  # noqa: SIM115
+    except OSError:
+        return ""
+    if not text:
+        return f"; {label} was empty"
+    tail = "\n".join("    " + line for line in text[-lines:])
+    return f"; last lines of {label}:\n{tail}"

@@ -17,6 +17,7 @@ __all__ = [
     "get_experiment_id",
     "get_trial_id",
     "get_sequence_id",
+    "get_next_parameter",
 ]
 
 
@@ -62,3 +63,17 @@ def get_sequence_id() -> int:
     """The trial's sequence number in its experiment (0 outside an experiment)."""
     seq = channel.TrialContext.from_environ().sequence_id
     return 0 if seq is None else seq
+
+
+def get_next_parameter() -> dict[str, Any] | None:
+    """The parameters the tuner chose for this trial (``{key: {"_value", "_idx"}}``), for trial
+    code that does not build a torch model (``get_and_apply_next_architecture`` is the usual
+    way). None in standalone mode.
+
+    Raises:
+        ParameterError: the trial's parameter file is missing or malformed.
+    """
+    context = channel.TrialContext.from_environ()
+    if context.standalone or context.trial_dir is None:
+        return None
+    return channel.read_parameters(context.trial_dir)[1]

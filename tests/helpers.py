@@ -38,8 +38,32 @@ def run_nascli(
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs. A zombie (ended, not yet reaped by whoever adopted it) is not
+    running: it holds no memory, GPU or files."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rfind(b")") + 2 :].split()[0] != b"Z"
+    except OSError:
+        return True
+
+
+def torch_modules_after(*invocations: list[str]) -> list[str]:
+    """The torch modules a fresh interpreter has imported after running these ``nascli``
+    invocations in-process (each must exit 0)."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from nascli.cli.main import app\n"
+        f"for args in {list(invocations)!r}:\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    return eval(out.stdout)  # noqa: S307 - our own printed list of strings

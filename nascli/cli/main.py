@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from nascli import __version__
-from nascli.cli import ss_gen
+from nascli.cli import experiment, lifecycle, log, ss_gen, top, trial
 from nascli.cli.boundary import state, stdout_console
 
 app = typer.Typer(
@@ -34,6 +34,14 @@ def root(
     state.debug = debug
 
 
+app.command("create")(lifecycle.create)
+app.command("resume")(lifecycle.resume)
+app.command("stop")(lifecycle.stop)
+app.command("status")(lifecycle.status)
+app.command("top")(top.top)
+app.add_typer(experiment.app, name="experiment")
+app.add_typer(trial.app, name="trial")
+app.add_typer(log.app, name="log")
 app.command("ss_gen")(ss_gen.ss_gen)
 app.command("ss-gen", hidden=True)(ss_gen.ss_gen)
 

@@ -26,6 +26,8 @@ from nascli.errors import MetricError, ParameterError
 __all__ = [
     "PARAMETER_FILE",
     "METRICS_FILE",
+    "EXIT_FILE",
+    "read_exit_marker",
     "TrialContext",
     "MetricRecord",
     "write_parameters",
@@ -37,6 +39,7 @@ __all__ = [
 
 PARAMETER_FILE = "parameter.json"
 METRICS_FILE = "metrics.jsonl"
+EXIT_FILE = "exit"
 
 ENV_PLATFORM = "NASCLI_PLATFORM"
 ENV_EXP_ID = "NASCLI_EXP_ID"
@@ -257,3 +260,15 @@ def read_metrics(trial_dir: Path, offset: int = 0) -> tuple[list[MetricRecord], 
             continue
         records.append(record)
     return records, offset + end, bad
+
+
+def read_exit_marker(trial_dir: Path) -> tuple[int, float] | None:
+    """Manager side: ``(exit_code, end_time)`` the trial's launcher wrote when the trial command
+    ended, or None when there is no complete marker (still running, or killed with its
+    launcher)."""
+    path = Path(trial_dir) / EXIT_FILE
+    try:
+        text = path.read_text().strip()
+        return int(text), path.stat().st_mtime
+    except (OSError, ValueError):
+        return None

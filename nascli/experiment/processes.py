@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-__all__ = ["group_alive", "terminate_group"]
+__all__ = ["group_alive", "terminate_group", "terminate_groups", "process_token", "process_alive"]
 
 
 def group_alive(pgid: int) -> bool:
@@ -48,3 +48,56 @@ def terminate_group(
         pass
     if leader is not None:
         leader.wait()
+
+
+def terminate_groups(pgids: list[int], grace: float = 5.0) -> None:
+    """``terminate_group`` for several groups at once: one shared grace period, not one each."""
+    live = []
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+            live.append(pgid)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        live = [g for g in live if group_alive(g)]
+        if live:
+            time.sleep(0.02)
+    for pgid in live:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def process_token(pid: int) -> str | None:
+    """Something that tells this process apart from a later one reusing its pid: its start
+    time in clock ticks since boot (Linux ``/proc``), or None where that is unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Field 22 (starttime) counted after the command name, which may contain spaces.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[19].decode() if len(fields) > 19 else None
+
+
+def process_alive(pid: int, token: str | None = None) -> bool:
+    """Whether ``pid`` runs (and, given ``token``, is still the process that had it). Zombies
+    count as ended."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        if stat[stat.rfind(b")") + 2 :].split()[0] == b"Z":
+            return False
+    except OSError:
+        pass
+    return token is None or process_token(pid) in (token, None)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from nascli import space as spaces
+from nascli._text import file_tail
 from nascli.errors import SearchSpaceError, TrialCommandError, UsageError
 from nascli.experiment.channel import ENV_GEN_SEARCH_SPACE
 from nascli.experiment.processes import terminate_group
@@ -85,11 +86,4 @@ def generate_search_space(
 
 
 def _tail(path: Path) -> str:
-    try:
-        lines = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    if not lines:
-        return "; its stderr was empty"
-    tail = "\n".join("    " + line for line in lines[-_TAIL_LINES:])
-    return f"; last lines of its stderr:\n{tail}"
+    return file_tail(path, _TAIL_LINES, "its stderr")

@@ -1,0 +1,120 @@
+"""``nascli experiment list | show | export | delete``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from nascli.cli.boundary import cli_command, stdout_console
+from nascli.cli.lifecycle import ID_HELP
+from nascli.cli.views import experiments_table
+
+app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_is_help=True)
+
+
+def _list_rows(include_ended: bool) -> list[dict]:
+    from nascli.experiment.control import manager_alive
+    from nascli.experiment.store import ExperimentStore, list_experiment_dirs
+
+    rows = []
+    for exp_dir in list_experiment_dirs():
+        store = ExperimentStore(exp_dir)
+        try:
+            exp = store.experiment()
+            active = exp.status in ("RUNNING", "NO_MORE_TRIAL")
+            if not include_ended and not active:
+                continue
+            rows.append(
+                {
+                    "id": exp.id,
+                    "name": exp.name,
+                    "status": exp.status,
+                    "manager_alive": manager_alive(exp),
+                    "started": exp.started,
+                    "ended": exp.ended,
+                    "trials": store.status_counts(),
+                }
+            )
+        finally:
+            store.close()
+    return rows
+
+
+@app.command("list")
+@cli_command
+def list_(
+    all_: bool = typer.Option(False, "--all", "-a", help="Include ended experiments."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """Experiments under $NASCLI_HOME (running ones; --all for every one)."""
+    rows = _list_rows(all_)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        stdout_console.print(
+            "no running experiment" + ("" if all_ else " (--all lists ended ones)")
+        )
+    else:
+        stdout_console.print(experiments_table(rows))
+
+
+@app.command("show")
+@cli_command
+def show(experiment_id: str = typer.Argument(None, help=ID_HELP)) -> None:
+    """The experiment's stored config (resolved, as JSON) and its directory."""
+    from nascli.experiment.store import open_experiment
+
+    store = open_experiment(experiment_id)
+    exp = store.experiment()
+    typer.echo(
+        json.dumps(
+            {"id": exp.id, "name": exp.name, "status": exp.status, "directory": str(store.dir),
+             "config": exp.config},
+            indent=2,
+        )
+    )  # fmt: skip
+
+
+@app.command("export")
+@cli_command
+def export(
+    experiment_id: str = typer.Argument(None, help=ID_HELP),
+    kind: str = typer.Option(..., "--type", "-t", help="csv or json."),
+    file: Path = typer.Option(..., "--file", "--filename", "-f", help="Where to write."),
+) -> None:
+    """Write every trial (parameters, architecture, metrics, status) to a CSV or JSON file."""
+    from nascli.errors import UsageError
+    from nascli.experiment.report import export_csv, export_json
+    from nascli.experiment.store import open_experiment
+
+    if kind not in ("csv", "json"):
+        raise UsageError(f"--type must be 'csv' or 'json', got {kind!r}")
+    store = open_experiment(experiment_id)
+    text = export_csv(store) if kind == "csv" else export_json(store)
+    try:
+        file.write_text(text)
+    except OSError as exc:
+        raise UsageError(f"--file: cannot write {str(file)!r}: {exc.strerror or exc}") from None
+    stdout_console.print(f"wrote {len(store.trials())} trial(s) of {store.id} to {file}")
+
+
+@app.command("delete")
+@cli_command
+def delete(
+    experiment_id: str = typer.Argument(..., help="Experiment id (a unique prefix is enough)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete an experiment's directory (refused while it runs)."""
+    from nascli.errors import UsageError
+    from nascli.experiment.store import delete_experiment, open_experiment
+
+    store = open_experiment(experiment_id)
+    if not yes:
+        if not stdout_console.is_terminal:
+            raise UsageError(f"deleting {store.dir} needs --yes when not run interactively")
+        if not typer.confirm(f"delete experiment {store.id} ({store.dir})?"):
+            raise typer.Exit(1)
+    path = delete_experiment(store)
+    stdout_console.print(f"deleted {path}")

@@ -1,0 +1,190 @@
+"""``nascli create | resume | stop | status``: an experiment's life."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
+
+from nascli.cli.boundary import cli_command, stderr_console, stdout_console
+from nascli.cli.views import architecture_text, format_metric, status_view, trials_table
+
+ID_HELP = "Experiment id (a unique prefix is enough); the latest experiment when omitted."
+
+
+def _print_notes(notes: tuple[str, ...] | list[str]) -> None:
+    for note in notes:
+        stderr_console.print(Text.assemble(("note: ", "yellow"), note))
+
+
+@cli_command
+def create(
+    config: Path = typer.Option(..., "--config", "-c", help="The experiment's YAML config."),
+    foreground: bool = typer.Option(
+        False, "--foreground", "-f", help="Run attached with a live view; Ctrl-C stops it."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Check everything and print the plan; start nothing."
+    ),
+) -> None:
+    """Check the config, search space, tuner and GPUs, then start an experiment."""
+    from nascli.experiment.control import start_manager
+    from nascli.experiment.prepare import prepare_experiment
+    from nascli.experiment.store import create_experiment
+
+    plan = prepare_experiment(config)
+    cfg = plan.config
+    _print_notes(plan.notes)
+    if dry_run:
+        stdout_console.print(
+            f"config {cfg.path} is valid\n"
+            f"  search space: {len(plan.search_space)} choices ({plan.search_space_origin})\n"
+            f"  tuner: {cfg.tuner.label}\n"
+            f"  trials: {cfg.max_trial_num} at most, {plan.slots} at a time, "
+            f"command {cfg.trial.command!r} in {cfg.trial.code_dir}\n"
+            f"  GPUs per trial: {'not managed' if cfg.trial.gpu_num is None else cfg.trial.gpu_num}"
+        )
+        return
+    store = create_experiment(
+        cfg.to_dict(), plan.config_text, plan.search_space, cfg.experiment_name, cfg.author_name
+    )
+    if foreground:
+        stdout_console.print(f"experiment {store.id} started in the foreground (Ctrl-C stops it)")
+        _run_foreground(store)
+        return
+    pid = start_manager(store)
+    stdout_console.print(f"experiment {store.id} started (manager pid {pid})")
+    stdout_console.print(
+        f"  nascli status {store.id}      progress and best architecture\n"
+        f"  nascli trial ls {store.id}    trials\n"
+        f"  nascli top                    live view\n"
+        f"  nascli stop {store.id}        stop it",
+        style="dim",
+    )
+
+
+def _run_foreground(store) -> None:  # noqa: ANN001
+    from nascli.experiment.manager import Manager
+    from nascli.experiment.report import experiment_summary, trial_rows
+
+    def frame() -> Group:
+        return Group(status_view(experiment_summary(store)), trials_table(trial_rows(store), 15))
+
+    if stdout_console.is_terminal:
+        last = [0.0]
+        with Live(frame(), console=stdout_console, auto_refresh=False) as live:
+
+            def redraw() -> None:
+                if time.monotonic() - last[0] >= 0.25:
+                    last[0] = time.monotonic()
+                    live.update(frame(), refresh=True)
+
+            status = Manager(store, observer=redraw).run()
+            live.update(frame(), refresh=True)
+    else:
+        seen: set[str] = set()
+
+        def report_ended() -> None:
+            for t in store.trials(["SUCCEEDED", "FAILED", "USER_CANCELED"]):
+                if t.id not in seen:
+                    seen.add(t.id)
+                    detail = format_metric(t.final) if t.final is not None else t.reason or ""
+                    stdout_console.print(f"trial {t.id} {t.status} {detail}")
+
+        status = Manager(store, observer=report_ended).run()
+        report_ended()
+    _print_outcome(store)
+    if status == "ERROR":
+        raise typer.Exit(1)
+
+
+def _print_outcome(store) -> None:  # noqa: ANN001
+    from nascli.experiment.report import best_trial
+
+    exp = store.experiment()
+    stdout_console.print(
+        f"experiment {exp.id} {exp.status}" + (f": {exp.reason}" if exp.reason else "")
+    )
+    best = best_trial(store)
+    if best:
+        stdout_console.print(
+            f"best: trial {best['id']} metric {format_metric(best['metric'])} "
+            f"architecture {architecture_text(best['architecture'])}"
+        )
+
+
+@cli_command
+def resume(
+    experiment_id: str = typer.Argument(None, help=ID_HELP),
+    foreground: bool = typer.Option(False, "--foreground", "-f", help="Run attached."),
+) -> None:
+    """Continue a stopped or crashed experiment: adopt its live trials, restore the tuner,
+    finish the same budget."""
+    from nascli.experiment.control import resume_experiment
+    from nascli.experiment.store import open_experiment
+
+    store = open_experiment(experiment_id)
+    if foreground:
+        from nascli.experiment.control import check_resumable
+
+        check_resumable(store)
+        stdout_console.print(f"experiment {store.id} resumed in the foreground")
+        _run_foreground(store)
+        return
+    pid = resume_experiment(store)
+    stdout_console.print(f"experiment {store.id} resumed (manager pid {pid})")
+
+
+@cli_command
+def stop(
+    experiment_id: str = typer.Argument(None, help=ID_HELP),
+    all_: bool = typer.Option(False, "--all", "-a", help="Stop every running experiment."),
+    grace: float = typer.Option(
+        5.0, "--grace", min=0.0, help="Seconds trials get to exit after SIGTERM before SIGKILL."
+    ),
+) -> None:
+    """Stop an experiment: its manager and every trial process (children too)."""
+    from nascli.experiment.control import stop_experiment
+    from nascli.experiment.store import ExperimentStore, list_experiment_dirs, open_experiment
+
+    if all_:
+        stores = [ExperimentStore(d) for d in list_experiment_dirs()]
+        stores = [s for s in stores if s.experiment().status in ("RUNNING", "NO_MORE_TRIAL")]
+        if not stores:
+            stdout_console.print("no running experiment")
+            return
+    else:
+        stores = [open_experiment(experiment_id)]
+    for store in stores:
+        result = stop_experiment(store, grace=grace)
+        exp = store.experiment()
+        stdout_console.print(
+            f"experiment {exp.id} {exp.status}"
+            + (
+                f" ({result.cancelled_trials} running trial(s) cancelled)"
+                if result.was_running
+                else ""
+            )
+        )
+
+
+@cli_command
+def status(
+    experiment_id: str = typer.Argument(None, help=ID_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+) -> None:
+    """An experiment's status, trial counts, budget and best architecture so far."""
+    from nascli.experiment.report import experiment_summary
+    from nascli.experiment.store import open_experiment
+
+    summary = experiment_summary(open_experiment(experiment_id))
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        stdout_console.print(status_view(summary))

@@ -1,0 +1,164 @@
+"""Rich renderables for people: experiment status, trial tables, experiment lists.
+
+Each function takes the plain data from ``nascli.experiment.report`` and returns a renderable;
+nothing here reads the store or prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+__all__ = [
+    "status_view",
+    "trials_table",
+    "experiments_table",
+    "format_time",
+    "format_metric",
+    "architecture_text",
+]
+
+_STATUS_STYLE = {
+    "RUNNING": "cyan",
+    "WAITING": "yellow",
+    "SUCCEEDED": "green",
+    "DONE": "green",
+    "FAILED": "red",
+    "ERROR": "red",
+    "USER_CANCELED": "magenta",
+    "STOPPED": "magenta",
+    "NO_MORE_TRIAL": "cyan",
+}
+
+
+def format_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def format_metric(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        value = value.get("default")
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def architecture_text(architecture: dict[str, Any]) -> str:
+    """``{key: name | index | [names]}`` as ``key=name key2=[a,b]``."""
+    parts = []
+    for key, value in sorted(architecture.items()):
+        if isinstance(value, list):
+            value = "[" + ",".join(map(str, value)) + "]"
+        parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def _status(text: str) -> Text:
+    return Text(text, style=_STATUS_STYLE.get(text, ""))
+
+
+def status_view(summary: dict[str, Any]) -> RenderableType:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    status = _status(summary["status"])
+    if summary.get("reason"):
+        status.append(f"  ({summary['reason']})", style="dim")
+    grid.add_row("experiment", f"{summary['id']}  {summary['name']}")
+    grid.add_row("status", status)
+    counts = summary["trials"]
+    grid.add_row(
+        "trials",
+        Text("  ").join(
+            _status(f"{n} {s}") for s, n in counts.items() if n
+        ) if any(counts.values()) else Text("none yet"),
+    )  # fmt: skip
+    grid.add_row(
+        "budget",
+        f"{summary['proposed']}/{summary['max_trial_num']} proposed, "
+        f"{summary['trial_concurrency']} at a time, "
+        f"{format_duration(summary['exec_seconds'])} of "
+        f"{format_duration(summary['max_exec_duration'])}",
+    )
+    grid.add_row("tuner", f"{summary['tuner']} ({summary['optimize_mode']})")
+    grid.add_row("started", format_time(summary["started"]))
+    if summary.get("ended"):
+        grid.add_row("ended", format_time(summary["ended"]))
+    manager = summary["manager"]
+    if manager["alive"]:
+        grid.add_row("manager", f"pid {manager['pid']}")
+    if summary.get("waiting_for"):
+        grid.add_row("waiting", Text(summary["waiting_for"], style="yellow"))
+    best = summary.get("best")
+    if best:
+        grid.add_row(
+            "best",
+            f"trial {best['id']}: {format_metric(best['metric'])}  "
+            f"{architecture_text(best['architecture'])}",
+        )
+    grid.add_row("directory", summary["directory"])
+    parts: list[RenderableType] = [grid]
+    if summary.get("warning"):
+        parts.append(Text(f"warning: {summary['warning']}", style="yellow"))
+    return Group(*parts)
+
+
+def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("trial", "status", "final", "architecture", "gpus", "duration", "note"):
+        table.add_column(name, no_wrap=name in ("trial", "status"))
+    shown = rows[-limit:] if limit else rows
+    now = time.time()
+    for row in shown:
+        started, ended = row["started"], row["ended"]
+        duration = (ended or now) - started if started else None
+        note = row["reason"] or ""
+        if row.get("attempt", 1) > 1:
+            note = f"attempt {row['attempt']}" + (f"; {note}" if note else "")
+        table.add_row(
+            row["id"],
+            _status(row["status"]),
+            format_metric(row["final"]),
+            architecture_text(row["architecture"]),
+            ",".join(map(str, row["gpus"])) if row["gpus"] else "-",
+            format_duration(duration),
+            note,
+        )
+    return table
+
+
+def experiments_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("id", "name", "status", "trials", "started", "ended"):
+        table.add_column(name)
+    for row in rows:
+        counts = row["trials"]
+        done = counts.get("SUCCEEDED", 0)
+        total = sum(counts.values())
+        table.add_row(
+            row["id"],
+            row["name"],
+            _status(row["status"]),
+            f"{done}/{total} succeeded",
+            format_time(row["started"]),
+            format_time(row["ended"]),
+        )
+    return table
+
+
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2)

@@ -1,0 +1,189 @@
+"""Starting, stopping and resuming experiments, and cancelling trials, from a CLI process.
+
+These run in the ``nascli`` command's process, next to (not inside) the manager. Changes to an
+experiment whose manager runs go through the manager: ``stop`` signals it (SIGTERM) and waits for
+it to cancel its trials and record STOPPED; ``kill_trial`` records the cancellation in the store
+before it signals the trial's process group, so the manager records USER_CANCELED whatever the
+exit code. When no manager runs (it crashed or was killed), these commands take the experiment's
+lock and do the work themselves. Every wait here has a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from nascli._text import file_tail
+from nascli.errors import NasCliError, UsageError
+from nascli.experiment.processes import process_alive, terminate_group, terminate_groups
+from nascli.experiment.store import ExperimentRecord, ExperimentStore
+
+__all__ = [
+    "ManagerStartError",
+    "manager_alive",
+    "start_manager",
+    "resume_experiment",
+    "check_resumable",
+    "stop_experiment",
+    "kill_trial",
+]
+
+_READY_TIMEOUT = 15.0
+
+
+class ManagerStartError(NasCliError):
+    """The manager process could not start (its log tail is in the message)."""
+
+
+def manager_alive(exp: ExperimentRecord) -> bool:
+    """Whether the manager recorded in ``exp`` is still that running process."""
+    return exp.manager_pid is not None and process_alive(exp.manager_pid, exp.manager_token)
+
+
+def start_manager(store: ExperimentStore, timeout: float = _READY_TIMEOUT) -> int:
+    """Start the detached manager (own session, output to ``manager.log``) and return its pid
+    once it has taken the experiment (lock held, pid recorded).
+
+    Raises:
+        ManagerStartError: it exited or did not take the experiment within ``timeout``.
+    """
+    with open(store.manager_log, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nascli.cli.daemon", str(store.dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if store.experiment().manager_pid == proc.pid:
+            proc.returncode = 0  # detached: nobody waits for it, silence Popen's warning
+            return proc.pid
+        if code is not None:
+            raise ManagerStartError(
+                f"the manager of experiment {store.id} exited at once (code {code})"
+                + _log_tail(store)
+            )
+        time.sleep(0.01)
+    terminate_group(proc.pid, grace=2.0, leader=proc)
+    raise ManagerStartError(
+        f"the manager of experiment {store.id} did not start within {timeout:g} s"
+        + _log_tail(store)
+    )
+
+
+def _log_tail(store: ExperimentStore) -> str:
+    return file_tail(store.manager_log, 12, str(store.manager_log))
+
+
+def resume_experiment(store: ExperimentStore) -> int:
+    """Start a manager for a stopped or crashed experiment; returns its pid.
+
+    Raises:
+        UsageError: it is running, or it is DONE (nothing left to do).
+    """
+    check_resumable(store)
+    return start_manager(store)
+
+
+def check_resumable(store: ExperimentStore) -> None:
+    """Raise ``UsageError`` unless the experiment can be resumed (not running, not DONE)."""
+    exp = store.experiment()
+    if store.manager_running():
+        raise UsageError(
+            f"experiment {exp.id} is running (manager pid {exp.manager_pid}); nothing to resume"
+        )
+    if exp.status == "DONE":
+        raise UsageError(
+            f"experiment {exp.id} is DONE ({exp.reason or 'budget used'}); nothing to resume"
+        )
+
+
+@dataclass(frozen=True)
+class StopResult:
+    experiment_id: str
+    was_running: bool
+    cancelled_trials: int
+
+
+def stop_experiment(
+    store: ExperimentStore, grace: float = 5.0, timeout: float = 30.0
+) -> StopResult:
+    """End the manager and every trial process group; the experiment ends STOPPED and its
+    running trials USER_CANCELED before this returns."""
+    exp = store.experiment()
+    running_before = store.status_counts()["RUNNING"]
+    if manager_alive(exp) and exp.manager_pid is not None:
+        os.kill(exp.manager_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process_alive(exp.manager_pid, exp.manager_token):
+            time.sleep(0.02)
+        if process_alive(exp.manager_pid, exp.manager_token):
+            os.kill(exp.manager_pid, signal.SIGKILL)
+            while process_alive(exp.manager_pid, exp.manager_token):
+                time.sleep(0.01)
+    # Whatever the manager did not get to (it was not running, or it had to be killed).
+    with store.exclusive():
+        trials = store.trials(["WAITING", "RUNNING"])
+        groups = [
+            t.pid for t in trials if t.pid and t.status == "RUNNING"
+            and process_alive(t.pid, t.pid_token)
+        ]  # fmt: skip
+        with store.transaction():
+            for t in trials:
+                store.request_cancel(t.id)
+        terminate_groups(groups, grace)
+        now = time.time()
+        with store.transaction():
+            for t in trials:
+                store.update_trial(
+                    t.id, status="USER_CANCELED", reason="experiment stopped", ended=now
+                )
+            current = store.experiment()
+            if current.status not in ("STOPPED", "DONE", "ERROR") or trials:
+                store.update_experiment(
+                    status="STOPPED", reason="stopped by the user", ended=now,
+                    manager_pid=None, manager_token=None, wait_reason=None,
+                )  # fmt: skip
+                store.add_event("manager", "experiment STOPPED (by `nascli stop`)")
+    return StopResult(exp.id, exp.status in ("RUNNING", "NO_MORE_TRIAL"), running_before)
+
+
+def kill_trial(store: ExperimentStore, trial_id: str, grace: float = 5.0) -> str:
+    """Cancel one trial (its whole process group). Returns the trial's status afterwards.
+
+    Raises:
+        UsageError: no such trial, or it already ended.
+    """
+    trial = store.trial(trial_id)
+    if trial is None:
+        known = ", ".join(t.id for t in store.trials()[-10:]) or "none"
+        raise UsageError(f"experiment {store.id} has no trial {trial_id!r} (recent: {known})")
+    if trial.terminal:
+        raise UsageError(f"trial {trial_id} already ended ({trial.status})")
+    with store.transaction():
+        store.request_cancel(trial_id)
+    if trial.pid and process_alive(trial.pid, trial.pid_token):
+        terminate_group(trial.pid, grace)
+    if not manager_alive(store.experiment()):
+        with store.exclusive(), store.transaction():
+            store.update_trial(
+                trial_id, status="USER_CANCELED", reason="cancelled by the user", ended=time.time()
+            )
+        return "USER_CANCELED"
+    # The manager records the end; wait for it briefly so the caller sees the final state.
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        current = store.trial(trial_id)
+        if current is not None and current.terminal:
+            return current.status
+        time.sleep(0.02)
+    current = store.trial(trial_id)
+    return current.status if current else "USER_CANCELED"

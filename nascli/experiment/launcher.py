@@ -1,0 +1,178 @@
+"""Training services: where trial commands run. ``LocalTrainingService`` runs them on this machine.
+
+Contract (what the manager relies on):
+
+- ``launch(spec)`` starts the trial command and returns at once with its ``TrialProcess`` (pid and
+  a token that tells the process apart from a later one reusing the pid). The command runs in its
+  own session and process group, in ``spec.code_dir``, with ``spec.env``, stdout/stderr written to
+  the files named in ``spec`` (created before launch, so they exist even for a trial that cannot
+  start), stdin closed.
+- When the command ends, the service puts ``TrialExited(trial_id, exit_code, end_time)`` on the
+  ``events`` queue it was given, after making sure nothing of the trial's process group is left
+  (leftover children get SIGTERM, then SIGKILL). This is how the manager learns of exits within
+  milliseconds: no polling of trial state.
+- ``adopt(...)`` watches a trial started by an earlier manager (after ``resume``); its exit code
+  comes from the exit marker the launcher shell writes into the trial directory, because the
+  process is not our child.
+- ``cancel(trial_id)`` ends the trial's whole process group (SIGTERM, grace, SIGKILL) without
+  blocking the caller; ``shutdown()`` does that to every trial and waits.
+
+The trial's launcher is a ``/bin/sh`` that runs the command in a subshell and writes the exit
+marker (``channel.EXIT_FILE``) after it, so that the exit code survives the manager being down.
+"""
+
+from __future__ import annotations
+
+import queue
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from nascli.experiment.channel import EXIT_FILE, read_exit_marker
+from nascli.experiment.processes import (
+    group_alive,
+    process_alive,
+    process_token,
+    terminate_group,
+    terminate_groups,
+)
+
+__all__ = ["TrialSpec", "TrialProcess", "TrialExited", "TrainingService", "LocalTrainingService"]
+
+_ADOPTED_POLL = 0.05
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    trial_id: str
+    command: str
+    code_dir: Path
+    trial_dir: Path
+    stdout: Path
+    stderr: Path
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TrialProcess:
+    trial_id: str
+    pid: int
+    token: str | None
+
+
+@dataclass(frozen=True)
+class TrialExited:
+    """A trial's command ended; ``exit_code`` is None when it is unknown (no marker)."""
+
+    trial_id: str
+    exit_code: int | None
+    end_time: float
+
+
+class TrainingService(Protocol):
+    def launch(self, spec: TrialSpec) -> TrialProcess: ...
+
+    def adopt(self, trial_id: str, pid: int, token: str | None, trial_dir: Path) -> bool: ...
+
+    def cancel(self, trial_id: str) -> None: ...
+
+    def running(self) -> dict[str, TrialProcess]: ...
+
+    def shutdown(self, grace: float) -> None: ...
+
+
+def _launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
+    marker = shlex.quote(str(trial_dir / EXIT_FILE))
+    return (
+        f"cd {shlex.quote(str(code_dir))} || exit 126\n"
+        f"(\n{command}\n)\n"
+        "nascli_code=$?\n"
+        f"echo $nascli_code > {marker}\n"
+        "exit $nascli_code\n"
+    )
+
+
+@dataclass
+class LocalTrainingService:
+    """Runs trials as local subprocesses. Thread-safe; exits are reported on ``events``."""
+
+    events: queue.Queue[object]
+    kill_grace: float = 5.0
+    _procs: dict[str, TrialProcess] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def launch(self, spec: TrialSpec) -> TrialProcess:
+        spec.trial_dir.mkdir(parents=True, exist_ok=True)
+        with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
+            popen = subprocess.Popen(
+                ["/bin/sh", "-c", _launcher_script(spec.command, spec.code_dir, spec.trial_dir)],
+                cwd=spec.trial_dir,
+                env=dict(spec.env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        proc = TrialProcess(spec.trial_id, popen.pid, process_token(popen.pid))
+        with self._lock:
+            self._procs[spec.trial_id] = proc
+        threading.Thread(
+            target=self._wait_child, args=(proc, popen), name=f"trial-{spec.trial_id}", daemon=True
+        ).start()
+        return proc
+
+    def adopt(self, trial_id: str, pid: int, token: str | None, trial_dir: Path) -> bool:
+        """Watch a still-running trial of an earlier manager; False when it is not alive."""
+        if not process_alive(pid, token):
+            return False
+        proc = TrialProcess(trial_id, pid, token)
+        with self._lock:
+            self._procs[trial_id] = proc
+        threading.Thread(
+            target=self._watch_adopted, args=(proc, trial_dir), name=f"adopted-{trial_id}",
+            daemon=True,
+        ).start()  # fmt: skip
+        return True
+
+    def running(self) -> dict[str, TrialProcess]:
+        with self._lock:
+            return dict(self._procs)
+
+    def cancel(self, trial_id: str) -> None:
+        proc = self.running().get(trial_id)
+        if proc is not None:
+            threading.Thread(
+                target=terminate_group, args=(proc.pid, self.kill_grace), daemon=True
+            ).start()
+
+    def shutdown(self, grace: float) -> None:
+        """End every trial's process group (SIGTERM, ``grace`` seconds, SIGKILL) and wait."""
+        terminate_groups([p.pid for p in self.running().values()], grace)
+        deadline = time.monotonic() + 2.0
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    # ------------------------------------------------------------------ watchers
+
+    def _finish(self, proc: TrialProcess, code: int | None, end_time: float) -> None:
+        if group_alive(proc.pid):
+            terminate_group(proc.pid, grace=2.0)
+        with self._lock:
+            self._procs.pop(proc.trial_id, None)
+        self.events.put(TrialExited(proc.trial_id, code, end_time))
+
+    def _wait_child(self, proc: TrialProcess, popen: subprocess.Popen[bytes]) -> None:
+        code = popen.wait()
+        self._finish(proc, code, time.time())
+
+    def _watch_adopted(self, proc: TrialProcess, trial_dir: Path) -> None:
+        while process_alive(proc.pid, proc.token):
+            time.sleep(_ADOPTED_POLL)
+        marker = read_exit_marker(trial_dir)
+        code, end = marker if marker else (None, time.time())
+        self._finish(proc, code, end)

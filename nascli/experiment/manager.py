@@ -1,0 +1,566 @@
+"""The experiment manager: ask the tuner, launch trials, collect their results, tell the tuner.
+
+One ``Manager`` runs one experiment, in the detached daemon (``nascli/cli/daemon.py``) or in the
+foreground (``nascli create --foreground``). It holds the experiment's lock for its whole life, so
+two managers never run the same experiment. The loop is event-driven: it sleeps on a queue that
+the training service fills when a trial exits (and that ``request_stop`` fills), waking at most
+every ``tick`` seconds to read intermediate metrics and check the time budget. A free slot is
+refilled as soon as the exit event is handled, in milliseconds.
+
+Durability (``kill -9`` of the manager at any point loses nothing):
+
+- a proposal is committed together with the tuner checkpoint that made it (trial row WAITING),
+  before the trial starts; the trial's pid is committed right after it starts (RUNNING);
+- a trial's end, its metrics, and the tuner checkpoint after it was told are one transaction;
+- trials run in their own sessions and keep running without the manager; their exit code goes to
+  the exit marker in their directory. On start (``resume``) the manager adopts trials still alive,
+  ingests those that ended meanwhile, relaunches WAITING ones, restores the tuner from its
+  checkpoint and continues the same budget (proposals are counted from the store).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import Timeout
+
+from nascli import space as spaces
+from nascli.errors import NasCliError, UsageError
+from nascli.experiment.channel import (
+    FINAL,
+    TrialContext,
+    read_exit_marker,
+    read_metrics,
+    write_parameters,
+)
+from nascli.experiment.config import ExperimentConfig
+from nascli.experiment.gpu import GpuUnavailable
+from nascli.experiment.launcher import (
+    LocalTrainingService,
+    TrainingService,
+    TrialExited,
+    TrialSpec,
+)
+from nascli.experiment.prepare import build_tuner, gpu_allocator
+from nascli.experiment.processes import process_token
+from nascli.experiment.store import ExperimentBusyError, ExperimentStore, TrialRecord
+
+__all__ = ["Manager", "DEFAULT_KILL_GRACE"]
+
+log = logging.getLogger("nascli.manager")
+
+DEFAULT_KILL_GRACE = 5.0
+_GPU_RETRY = 1.0
+_SAVE_CLOCK = 5.0
+
+
+class _Stop:
+    """Queue item that wakes the loop to stop."""
+
+
+@dataclass
+class _Active:
+    record: TrialRecord
+    offset: int = 0
+    bad_lines: int = 0
+    cancel_reason: str | None = None
+
+
+class Manager:
+    """Runs one experiment to its end (DONE / ERROR), or until stopped (STOPPED). What it does
+    is logged to the experiment's ``manager.log`` and recorded as events in the store.
+
+    Args:
+        store: the experiment's store (its config and search space are read from it).
+        service: where trials run; a ``LocalTrainingService`` on the manager's queue by default.
+        observer: called (in the manager's thread) after each change, e.g. to redraw a view.
+        tick: the longest sleep between looks at intermediate metrics and the clock.
+    """
+
+    def __init__(
+        self,
+        store: ExperimentStore,
+        service: TrainingService | None = None,
+        observer: Callable[[], None] | None = None,
+        tick: float = 0.5,
+        kill_grace: float = DEFAULT_KILL_GRACE,
+    ):
+        self.store = store
+        self.events: queue.Queue[object] = queue.Queue()
+        self.service = service or LocalTrainingService(self.events, kill_grace=kill_grace)
+        self.observer = observer
+        self.tick = tick
+        self.kill_grace = kill_grace
+        exp = store.experiment()
+        self.exp_id = exp.id
+        self.config = ExperimentConfig.from_dict(exp.config)
+        self.gpus = gpu_allocator(self.config)
+        self.tuner: Any = None
+        self.search_space: dict[str, Any] = {}
+        self._specs: spaces.SearchSpace = {}
+        self.active: dict[str, _Active] = {}
+        self.pending: list[TrialRecord] = []
+        self.no_more: str | None = None
+        self.error: str | None = None
+        self.stop_reason: str | None = None
+        self.wait_reason: str | None = None
+        self._gpu_retry_at = 0.0
+        self._exec_base = exp.exec_seconds
+        self._started = time.monotonic()
+        self._saved_clock = 0.0
+        self._threads_per_trial = max(1, (os.cpu_count() or 1) // self.config.trial_concurrency)
+
+    # ------------------------------------------------------------------ public
+
+    def request_stop(self, reason: str = "stopped by the user") -> None:
+        """Ask the loop to stop: trials are cancelled, the experiment ends STOPPED. Safe to call
+        from a signal handler or another thread."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.events.put(_Stop())
+
+    def run(self, handle_signals: bool = True) -> str:
+        """Run until the experiment ends; return its final status.
+
+        Raises:
+            ExperimentBusyError: another manager runs this experiment.
+        """
+        lock = self.store.manager_lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            exp = self.store.experiment()
+            raise ExperimentBusyError(
+                f"experiment {self.exp_id} is already running (manager pid {exp.manager_pid})"
+            ) from None
+        previous = self._install_signals() if handle_signals else {}
+        handler = logging.FileHandler(self.store.manager_log)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        try:
+            self._start()
+            return self._loop()
+        except BaseException as exc:
+            reason = f"manager failed: {type(exc).__name__}: {exc}"
+            if isinstance(exc, KeyboardInterrupt):
+                reason = "interrupted"
+            log.exception("manager failed")
+            self._shutdown_trials(reason)
+            status = "STOPPED" if isinstance(exc, KeyboardInterrupt) else "ERROR"
+            self._finish(status, reason)
+            if isinstance(exc, (KeyboardInterrupt, NasCliError)):
+                return status
+            raise
+        finally:
+            for sig, previous_handler in previous.items():
+                signal.signal(sig, previous_handler)
+            log.removeHandler(handler)
+            handler.close()
+            lock.release()
+
+    # ------------------------------------------------------------------ start / recover
+
+    def _install_signals(self) -> dict[int, Any]:
+        previous = {}
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
+        return previous
+
+    def _start(self) -> None:
+        exp = self.store.experiment()
+        resumed = exp.started is not None
+        self._specs = spaces.load_search_space(self.store.search_space_file)
+        self.search_space = spaces.search_space_to_json(self._specs)
+        self.tuner = build_tuner(self.config.tuner, self.search_space)
+        if exp.tuner_state is not None:
+            self.tuner.load_checkpoint(exp.tuner_state)
+        with self.store.transaction():
+            self.store.update_experiment(
+                status="RUNNING",
+                reason=None,
+                ended=None,
+                started=exp.started or time.time(),
+                manager_pid=os.getpid(),
+                manager_token=process_token(os.getpid()),
+                wait_reason=None,
+            )
+            self.store.add_event(
+                "manager", f"{'resumed' if resumed else 'started'} (pid {os.getpid()})"
+            )
+        log.info("experiment %s %s, pid %d", self.exp_id, "resumed" if resumed else "started",
+                 os.getpid())  # fmt: skip
+        self._recover()
+        if self._elapsed() >= self.config.max_exec_duration:
+            self.no_more = f"maxExecDuration {self.config.max_exec_duration} s reached"
+
+    def _recover(self) -> None:
+        for trial in self.store.trials(["WAITING", "RUNNING"]):
+            paths = self.store.trial_paths(trial.id)
+            if trial.status == "WAITING":
+                self.pending.append(trial)
+                continue
+            if trial.pid and self.service.adopt(trial.id, trial.pid, trial.pid_token, paths.dir):
+                self.active[trial.id] = _Active(trial, trial.metrics_offset, trial.bad_metric_lines)
+                if trial.gpus:
+                    self.gpus.adopt(trial.id, trial.gpus)
+                self._event(
+                    "adopted", f"trial {trial.id} still running (pid {trial.pid})", trial.id
+                )
+                continue
+            marker = read_exit_marker(paths.dir)
+            self.active[trial.id] = _Active(trial, trial.metrics_offset, trial.bad_metric_lines)
+            if marker is None:
+                self._on_exit(TrialExited(trial.id, None, time.time()))
+            else:
+                self._on_exit(TrialExited(trial.id, marker[0], marker[1]))
+
+    # ------------------------------------------------------------------ the loop
+
+    def _loop(self) -> str:
+        while True:
+            self._wait_for_events()
+            if self.stop_reason is not None:
+                self._shutdown_trials(self.stop_reason)
+                return self._finish("STOPPED", self.stop_reason)
+            self._read_intermediate()
+            self._check_clock()
+            self._fill_slots()
+            if self.no_more is not None and not self.active and not self.pending:
+                return self._finish(*self._final_status())
+            if self.observer is not None:
+                self.observer()
+
+    def _wait_for_events(self) -> None:
+        remaining = self.config.max_exec_duration - self._elapsed()
+        timeout = max(0.0, min(self.tick, remaining))
+        try:
+            item = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            if isinstance(item, TrialExited):
+                self._on_exit(item)
+            try:
+                item = self.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _elapsed(self) -> float:
+        return self._exec_base + (time.monotonic() - self._started)
+
+    def _check_clock(self) -> None:
+        now = time.monotonic()
+        if now - self._saved_clock >= _SAVE_CLOCK:
+            self._saved_clock = now
+            self.store.update_experiment(exec_seconds=self._elapsed())
+        if self.no_more is None and self._elapsed() >= self.config.max_exec_duration:
+            self._set_no_more(f"maxExecDuration {self.config.max_exec_duration} s reached")
+            for tid, active in self.active.items():
+                active.cancel_reason = "maxExecDuration reached"
+                self.service.cancel(tid)
+            self._cancel_pending("maxExecDuration reached")
+
+    def _set_no_more(self, reason: str) -> None:
+        self.no_more = reason
+        self._event("no_more_trial", reason)
+        if self.active or self.pending:
+            self.store.update_experiment(status="NO_MORE_TRIAL", reason=reason)
+
+    def _fill_slots(self) -> None:
+        while len(self.active) < self.config.trial_concurrency and self.stop_reason is None:
+            if self.pending:
+                trial = self.pending[0]
+                current = self.store.trial(trial.id)
+                if current is not None and current.cancel_requested:
+                    self.pending.pop(0)
+                    self._end_unlaunched(trial, "USER_CANCELED", "cancelled before it started")
+                    continue
+            elif self.no_more is not None:
+                return
+            elif self.store.experiment().next_parameter_id >= self.config.max_trial_num:
+                self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached")
+                return
+            trial_id = self.pending[0].id if self.pending else str(self.store.next_trial_seq())
+            if not self._reserve_gpus(trial_id):
+                return
+            trial = self.pending.pop(0) if self.pending else self._propose(trial_id)
+            if trial is None:
+                self.gpus.release(trial_id)
+                return
+            self._launch(trial)
+            if (
+                self.no_more is None
+                and self.store.experiment().next_parameter_id >= self.config.max_trial_num
+            ):
+                self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached")
+
+    def _reserve_gpus(self, trial_id: str) -> bool:
+        if not self.config.trial.gpu_num:
+            return True
+        if time.monotonic() < self._gpu_retry_at:
+            return False
+        try:
+            self.gpus.allocate(trial_id, own_groups={a.record.pid for a in self.active.values()
+                                                     if a.record.pid})  # fmt: skip
+        except GpuUnavailable as why:
+            self._gpu_retry_at = time.monotonic() + _GPU_RETRY
+            if str(why) != self.wait_reason:
+                self.wait_reason = str(why)
+                self.store.update_experiment(wait_reason=self.wait_reason)
+                self._event("waiting", self.wait_reason)
+            return False
+        if self.wait_reason is not None:
+            self.wait_reason = None
+            self.store.update_experiment(wait_reason=None)
+        return True
+
+    def _propose(self, trial_id: str) -> TrialRecord | None:
+        from tuners import NoMoreTrialError
+
+        parameter_id = self.store.experiment().next_parameter_id
+        try:
+            parameters = self.tuner.generate_parameters(parameter_id)
+            spaces.parse_parameters(self._specs, parameters, "the tuner's proposal")
+        except NoMoreTrialError:
+            self._set_no_more("the tuner has no more architectures to propose")
+            return None
+        except UsageError as exc:
+            self.error = f"the tuner proposed invalid parameters: {exc}"
+            self._set_no_more(self.error)
+            return None
+        except Exception as exc:  # noqa: BLE001 - a tuner bug ends the search, not the manager
+            log.exception("tuner failed")
+            self.error = f"the tuner failed: {type(exc).__name__}: {exc}"
+            self._set_no_more(self.error)
+            return None
+        with self.store.transaction():
+            self.store.add_trial(trial_id, int(trial_id), parameter_id, parameters)
+            self.store.update_experiment(
+                next_parameter_id=parameter_id + 1, tuner_state=self.tuner.save_checkpoint()
+            )
+        return self.store.trial(trial_id)
+
+    def _launch(self, trial: TrialRecord) -> None:
+        paths = self.store.trial_paths(trial.id)
+        paths.dir.mkdir(parents=True, exist_ok=True)
+        write_parameters(paths.dir, trial.parameter_id, trial.parameters)
+        gpus = self.gpus.assigned.get(trial.id)
+        context = TrialContext(
+            platform="local",
+            experiment_id=self.exp_id,
+            trial_id=trial.id,
+            sequence_id=trial.seq,
+            trial_dir=paths.dir,
+            output_dir=paths.dir,
+            gen_search_space=None,
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NASCLI_")}
+        env.update(context.environment())
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        # Like Ray Tune: concurrent trials share the cores instead of each starting one
+        # OpenMP thread per core (on 2 cores, 2 torch trials run ~1.8x slower oversubscribed).
+        env.setdefault("OMP_NUM_THREADS", str(self._threads_per_trial))
+        if self.config.trial.gpu_num is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus or ()))
+        spec = TrialSpec(
+            trial.id,
+            self.config.trial.command,
+            code_dir=Path(self.config.trial.code_dir),
+            trial_dir=paths.dir,
+            stdout=paths.stdout,
+            stderr=paths.stderr,
+            env=env,
+        )
+        try:
+            proc = self.service.launch(spec)
+        except OSError as exc:
+            self.gpus.release(trial.id)
+            self._end_unlaunched(trial, "FAILED", f"could not start: {exc}")
+            return
+        started = time.time()
+        with self.store.transaction():
+            self.store.update_trial(
+                trial.id, status="RUNNING", pid=proc.pid, pid_token=proc.token, started=started,
+                gpus=list(gpus) if gpus is not None else None,
+            )  # fmt: skip
+            self.store.add_event("started", f"trial {trial.id} pid {proc.pid}", trial.id)
+        self.active[trial.id] = _Active(self.store.trial(trial.id) or trial)
+
+    # ------------------------------------------------------------------ results
+
+    def _read_intermediate(self) -> None:
+        for tid, active in self.active.items():
+            new = self._ingest(tid, active)
+            if new:
+                with self.store.transaction():
+                    for rec in new:
+                        self.store.add_metric(tid, rec.sequence, rec.type, rec.value, rec.time)
+                    self.store.update_trial(
+                        tid, metrics_offset=active.offset, bad_metric_lines=active.bad_lines
+                    )
+
+    def _ingest(self, tid: str, active: _Active) -> list[Any]:
+        records, active.offset, bad = read_metrics(self.store.trial_paths(tid).dir, active.offset)
+        if bad:
+            active.bad_lines += bad
+            log.warning("trial %s: %d unreadable line(s) in its metrics file skipped", tid, bad)
+        return records
+
+    def _on_exit(self, exited: TrialExited) -> None:
+        active = self.active.pop(exited.trial_id, None)
+        if active is None:
+            return
+        trial = active.record
+        self.gpus.release(trial.id)
+        records = self._ingest(trial.id, active)
+        code = exited.exit_code
+        with self.store.transaction():
+            for rec in records:
+                self.store.add_metric(trial.id, rec.sequence, rec.type, rec.value, rec.time)
+            final = self._final_metric(trial.id)
+            current = self.store.trial(trial.id)
+            if active.cancel_reason or (current is not None and current.cancel_requested):
+                status, reason = "USER_CANCELED", active.cancel_reason or "cancelled by the user"
+            elif code == 0 and final is not None:
+                status, reason = "SUCCEEDED", None
+            elif code == 0:
+                status, reason = (
+                    "FAILED",
+                    (
+                        "exited 0 without reporting a final result "
+                        "(the trial must call nascli.report_final_result)"
+                    ),
+                )
+            elif code is None:
+                status, reason = "FAILED", "ended while no manager watched it; no exit code left"
+            else:
+                status, reason = "FAILED", self._failure_reason(trial.id, code)
+            self.store.update_trial(
+                trial.id, status=status, reason=reason, ended=exited.end_time, exit_code=code,
+                final=final if status == "SUCCEEDED" else None, metrics_offset=active.offset,
+                bad_metric_lines=active.bad_lines,
+            )  # fmt: skip
+            detail = f": {reason}" if reason else ""
+            self.store.add_event(status.lower(), f"trial {trial.id} {status}{detail}", trial.id)
+            if status == "FAILED" and trial.attempt <= self.config.max_trial_retries:
+                self._add_retry(trial)
+            else:
+                self._tell_tuner(trial, status, final)
+        log.info("trial %s %s%s", trial.id, status, f" ({reason})" if reason else "")
+
+    def _final_metric(self, tid: str) -> Any:
+        """The trial's last final result, or (``includeIntermediateResults``) its last
+        intermediate one; None when it reported nothing usable."""
+        rows = self.store.metrics(tid)
+        finals = [value for _, _, kind, value, _ in rows if kind == FINAL]
+        if finals:
+            return finals[-1]
+        if self.config.tuner.include_intermediate_results and rows:
+            return rows[-1][3]
+        return None
+
+    def _failure_reason(self, tid: str, code: int) -> str:
+        if code < 0:
+            try:
+                what = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                what = f"killed by signal {-code}"
+        else:
+            what = f"exit code {code}"
+        try:
+            lines = self.store.trial_paths(tid).stderr.read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        last = next((line.strip() for line in reversed(lines) if line.strip()), None)
+        return f"{what}; stderr: {last[:300]}" if last else f"{what}; stderr was empty"
+
+    def _add_retry(self, trial: TrialRecord) -> None:
+        seq = self.store.next_trial_seq()
+        self.store.add_trial(str(seq), seq, trial.parameter_id, trial.parameters, trial.attempt + 1)
+        self.store.add_event(
+            "retry", f"trial {trial.id} failed; parameters {trial.parameter_id} retried as {seq} "
+            f"(attempt {trial.attempt + 1} of {self.config.max_trial_retries + 1})", str(seq),
+        )  # fmt: skip
+        retried = self.store.trial(str(seq))
+        if retried is not None:
+            self.pending.append(retried)
+
+    def _tell_tuner(self, trial: TrialRecord, status: str, final: Any) -> None:
+        """Inside the caller's transaction: tell the tuner and store its checkpoint with it."""
+        try:
+            if status == "SUCCEEDED":
+                self.tuner.receive_trial_result(trial.parameter_id, trial.parameters, final)
+            self.tuner.trial_end(trial.parameter_id, status == "SUCCEEDED")
+            state = self.tuner.save_checkpoint()
+        except Exception as exc:  # noqa: BLE001 - a tuner bug ends the search, not the manager
+            log.exception("tuner failed")
+            self.error = f"the tuner failed: {type(exc).__name__}: {exc}"
+            if self.no_more is None:
+                self._set_no_more(self.error)
+            return
+        self.store.update_experiment(tuner_state=state)
+
+    def _end_unlaunched(self, trial: TrialRecord, status: str, reason: str) -> None:
+        with self.store.transaction():
+            self.store.update_trial(trial.id, status=status, reason=reason, ended=time.time())
+            self.store.add_event(status.lower(), f"trial {trial.id} {status}: {reason}", trial.id)
+            self._tell_tuner(trial, status, None)
+
+    def _cancel_pending(self, reason: str) -> None:
+        while self.pending:
+            self._end_unlaunched(self.pending.pop(0), "USER_CANCELED", reason)
+
+    # ------------------------------------------------------------------ ending
+
+    def _shutdown_trials(self, reason: str) -> None:
+        for active in self.active.values():
+            active.cancel_reason = reason
+        if self.active:
+            self.service.shutdown(self.kill_grace)
+        deadline = time.monotonic() + 5.0
+        while self.active and time.monotonic() < deadline:
+            try:
+                item = self.events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(item, TrialExited):
+                self._on_exit(item)
+        for tid in list(self.active):
+            self._on_exit(TrialExited(tid, None, time.time()))
+        self._cancel_pending(reason)
+
+    def _final_status(self) -> tuple[str, str | None]:
+        if self.error:
+            return "ERROR", self.error
+        counts = self.store.status_counts()
+        finished = counts["SUCCEEDED"] + counts["FAILED"]
+        if finished and not counts["SUCCEEDED"]:
+            return "ERROR", f"all {counts['FAILED']} trial(s) failed (see `nascli trial ls`)"
+        return "DONE", self.no_more
+
+    def _finish(self, status: str, reason: str | None) -> str:
+        with self.store.transaction():
+            self.store.update_experiment(
+                status=status, reason=reason, ended=time.time(), exec_seconds=self._elapsed(),
+                manager_pid=None, manager_token=None, wait_reason=None,
+            )  # fmt: skip
+            self.store.add_event(
+                "manager", f"experiment {status}" + (f": {reason}" if reason else "")
+            )
+        log.info("experiment %s %s%s", self.exp_id, status, f": {reason}" if reason else "")
+        if self.observer is not None:
+            self.observer()
+        return status
+
+    def _event(self, kind: str, message: str, trial_id: str | None = None) -> None:
+        self.store.add_event(kind, message, trial_id)
+        log.info("%s", message)

@@ -1,0 +1,459 @@
+"""The experiment store: the only code that knows where an experiment lives on disk.
+
+Layout (DESIGN §5)::
+
+    $NASCLI_HOME/<exp_id>/                 (NASCLI_HOME defaults to ~/nascli-experiments)
+        experiment.sqlite                  tables experiment, trials, metrics, events (WAL)
+        config.yml                         the config as given
+        search_space.json                  the search space the tuner uses
+        manager.log                        the manager's log (and anything it prints)
+        manager.lock                       held by the one manager running the experiment
+        trials/<trial_id>/                 parameter.json, metrics.jsonl, stdout, stderr, exit
+                                           (the trial channel, ``channel.py``) + trial outputs
+
+Who writes: the manager, through one ``ExperimentStore``; CLI commands that change an
+experiment (``stop``, ``trial kill``) write only while no manager runs, or record a request the
+manager honours. Readers (``status``, ``trial ls``) open their own connection and, thanks to WAL,
+never block the manager nor wait for it. Every write is one transaction, so a ``kill -9`` leaves
+the last committed state (SQLite ``synchronous=NORMAL``: safe against process crashes).
+
+Experiments are found by scanning ``$NASCLI_HOME``; there is no separate index to go stale.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sqlite3
+import string
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from nascli.errors import NasCliError, UsageError
+
+__all__ = [
+    "ExperimentStore",
+    "ExperimentRecord",
+    "TrialRecord",
+    "ExperimentBusyError",
+    "ExperimentNotFoundError",
+    "nascli_home",
+    "create_experiment",
+    "open_experiment",
+    "list_experiment_dirs",
+    "delete_experiment",
+    "EXPERIMENT_STATUSES",
+    "TRIAL_STATUSES",
+    "TERMINAL_TRIAL_STATUSES",
+]
+
+EXPERIMENT_STATUSES = ("RUNNING", "NO_MORE_TRIAL", "DONE", "STOPPED", "ERROR")
+TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
+TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED"})
+
+_DB = "experiment.sqlite"
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiment (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, author TEXT, status TEXT NOT NULL, reason TEXT,
+    created REAL NOT NULL, started REAL, ended REAL, exec_seconds REAL NOT NULL DEFAULT 0,
+    manager_pid INTEGER, manager_token TEXT, wait_reason TEXT, config TEXT NOT NULL,
+    tuner_state TEXT, next_parameter_id INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, parameter_id INTEGER NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1, parameters TEXT NOT NULL, status TEXT NOT NULL,
+    reason TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, gpus TEXT, pid INTEGER,
+    pid_token TEXT, created REAL NOT NULL, started REAL, ended REAL, exit_code INTEGER,
+    final TEXT, metrics_offset INTEGER NOT NULL DEFAULT 0, bad_metric_lines INTEGER NOT NULL
+    DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    trial_id TEXT NOT NULL, sequence INTEGER NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
+    time REAL NOT NULL, PRIMARY KEY (trial_id, sequence)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, trial_id TEXT, kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
+"""
+
+
+class ExperimentNotFoundError(UsageError):
+    """No experiment matches the id given (or none exists yet)."""
+
+
+class ExperimentBusyError(NasCliError):
+    """Another manager holds the experiment (it is running)."""
+
+
+@dataclass(frozen=True)
+class ExperimentRecord:
+    id: str
+    name: str
+    author: str | None
+    status: str
+    reason: str | None
+    created: float
+    started: float | None
+    ended: float | None
+    exec_seconds: float
+    manager_pid: int | None
+    manager_token: str | None
+    wait_reason: str | None
+    config: dict[str, Any]
+    tuner_state: Any
+    next_parameter_id: int
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    id: str
+    seq: int
+    parameter_id: int
+    attempt: int
+    parameters: dict[str, Any]
+    status: str
+    reason: str | None
+    cancel_requested: bool
+    gpus: list[int] | None
+    pid: int | None
+    pid_token: str | None
+    created: float
+    started: float | None
+    ended: float | None
+    exit_code: int | None
+    final: Any
+    metrics_offset: int
+    bad_metric_lines: int
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_TRIAL_STATUSES
+
+
+@dataclass(frozen=True)
+class TrialPaths:
+    """Where one trial's files are (the file names inside come from ``channel.py``)."""
+
+    dir: Path
+    stdout: Path
+    stderr: Path
+
+
+def nascli_home() -> Path:
+    """``$NASCLI_HOME`` or ``~/nascli-experiments``."""
+    return Path(os.environ.get("NASCLI_HOME") or Path.home() / "nascli-experiments").expanduser()
+
+
+def _new_id() -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, allow_nan=False)
+
+
+class ExperimentStore:
+    """One experiment's directory and database. Cheap to open; one connection per instance."""
+
+    def __init__(self, exp_dir: str | os.PathLike[str]):
+        self.dir = Path(exp_dir)
+        if not (self.dir / _DB).is_file():
+            raise ExperimentNotFoundError(f"{self.dir} is not a nascli experiment (no {_DB})")
+        self._conn = sqlite3.connect(
+            self.dir / _DB, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA busy_timeout = 30000")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+
+    # ------------------------------------------------------------------ paths
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "config.yml"
+
+    @property
+    def search_space_file(self) -> Path:
+        return self.dir / "search_space.json"
+
+    @property
+    def manager_log(self) -> Path:
+        return self.dir / "manager.log"
+
+    def trial_paths(self, trial_id: str) -> TrialPaths:
+        trial_dir = self.dir / "trials" / trial_id
+        return TrialPaths(trial_dir, trial_dir / "stdout", trial_dir / "stderr")
+
+    def manager_lock(self) -> FileLock:
+        """The lock the running manager holds for its whole life (released by the OS if the
+        manager dies, even by ``kill -9``)."""
+        return FileLock(str(self.dir / "manager.lock"))
+
+    def manager_running(self) -> bool:
+        """Whether some manager holds this experiment's lock right now."""
+        lock = self.manager_lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        lock.release()
+        return False
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the manager lock (for a CLI command changing an experiment no manager runs).
+
+        Raises:
+            ExperimentBusyError: a manager is running it.
+        """
+        lock = self.manager_lock()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise ExperimentBusyError(
+                f"experiment {self.id} is running (its manager holds {lock.lock_file})"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # ------------------------------------------------------------------ experiment row
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def experiment(self) -> ExperimentRecord:
+        row = self._conn.execute("SELECT * FROM experiment").fetchone()
+        data = dict(row)
+        data["config"] = json.loads(data["config"])
+        data["tuner_state"] = _loads(data["tuner_state"])
+        return ExperimentRecord(**data)
+
+    def update_experiment(self, **fields: Any) -> None:
+        """Set experiment columns (``tuner_state`` is JSON-encoded here)."""
+        if "tuner_state" in fields:
+            fields["tuner_state"] = _dumps(fields["tuner_state"])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._conn.execute(f"UPDATE experiment SET {sets}", list(fields.values()))
+
+    # ------------------------------------------------------------------ trials
+
+    def add_trial(
+        self,
+        trial_id: str,
+        seq: int,
+        parameter_id: int,
+        parameters: dict[str, Any],
+        attempt: int = 1,
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO trials (id, seq, parameter_id, attempt, parameters, status, created) "
+            "VALUES (?, ?, ?, ?, ?, 'WAITING', ?)",
+            (trial_id, seq, parameter_id, attempt, json.dumps(parameters), time.time()),
+        )
+
+    def update_trial(self, trial_id: str, **fields: Any) -> None:
+        """Set trial columns (``gpus`` and ``final`` are JSON-encoded here)."""
+        for key in ("gpus", "final"):
+            if key in fields:
+                fields[key] = _dumps(fields[key])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._conn.execute(f"UPDATE trials SET {sets} WHERE id = ?", [*fields.values(), trial_id])
+
+    def trial(self, trial_id: str) -> TrialRecord | None:
+        row = self._conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return None if row is None else _trial(row)
+
+    def trials(self, statuses: Sequence[str] | None = None) -> list[TrialRecord]:
+        """Trials in launch order, optionally only those with one of ``statuses``."""
+        if statuses:
+            marks = ", ".join("?" for _ in statuses)
+            rows = self._conn.execute(
+                f"SELECT * FROM trials WHERE status IN ({marks}) ORDER BY seq", list(statuses)
+            )
+        else:
+            rows = self._conn.execute("SELECT * FROM trials ORDER BY seq")
+        return [_trial(r) for r in rows]
+
+    def next_trial_seq(self) -> int:
+        row = self._conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM trials").fetchone()
+        return int(row[0])
+
+    def status_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(TRIAL_STATUSES, 0)
+        for status, n in self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
+            counts[status] = n
+        return counts
+
+    def request_cancel(self, trial_id: str) -> None:
+        """Record that the user cancels this trial (before any signal is sent, so its end is
+        recorded as USER_CANCELED whatever exit code the signal produces)."""
+        self._conn.execute("UPDATE trials SET cancel_requested = 1 WHERE id = ?", (trial_id,))
+
+    # ------------------------------------------------------------------ metrics and events
+
+    def add_metric(self, trial_id: str, sequence: int, kind: str, value: Any, when: float) -> bool:
+        """Store one metric; a repeated ``(trial, sequence)`` is ignored. True if it was new."""
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO metrics (trial_id, sequence, type, value, time) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (trial_id, sequence, kind, json.dumps(value), when),
+        )
+        return cur.rowcount == 1
+
+    def metrics(self, trial_id: str | None = None) -> list[tuple[str, int, str, Any, float]]:
+        """``(trial_id, sequence, type, value, time)`` rows, per trial in report order."""
+        if trial_id is None:
+            rows = self._conn.execute("SELECT * FROM metrics ORDER BY trial_id, sequence")
+        else:
+            rows = self._conn.execute(
+                "SELECT * FROM metrics WHERE trial_id = ? ORDER BY sequence", (trial_id,)
+            )
+        return [(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+
+    def add_event(self, kind: str, message: str, trial_id: str | None = None) -> None:
+        self._conn.execute(
+            "INSERT INTO events (time, trial_id, kind, message) VALUES (?, ?, ?, ?)",
+            (time.time(), trial_id, kind, message),
+        )
+
+    def events(self, limit: int = 50) -> list[tuple[float, str | None, str, str]]:
+        rows = self._conn.execute(
+            "SELECT time, trial_id, kind, message FROM events ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [tuple(r) for r in reversed(rows)]  # type: ignore[misc]
+
+
+def _trial(row: sqlite3.Row) -> TrialRecord:
+    data = dict(row)
+    data["parameters"] = json.loads(data["parameters"])
+    data["gpus"] = _loads(data["gpus"])
+    data["final"] = _loads(data["final"])
+    data["cancel_requested"] = bool(data["cancel_requested"])
+    return TrialRecord(**data)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def create_experiment(
+    config: dict[str, Any],
+    config_text: str,
+    search_space: dict[str, Any],
+    name: str,
+    author: str | None,
+) -> ExperimentStore:
+    """Make a new experiment directory with its database (status RUNNING, no trials yet)."""
+    home = nascli_home()
+    home.mkdir(parents=True, exist_ok=True)
+    while True:
+        exp_id = _new_id()
+        exp_dir = home / exp_id
+        try:
+            exp_dir.mkdir()
+            break
+        except FileExistsError:
+            continue
+    (exp_dir / "trials").mkdir()
+    (exp_dir / "config.yml").write_text(config_text)
+    (exp_dir / "search_space.json").write_text(json.dumps(search_space, indent=2))
+    conn = sqlite3.connect(exp_dir / _DB, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.executescript(_SCHEMA)
+        conn.execute(
+            "INSERT INTO experiment (id, name, author, status, created, config) "
+            "VALUES (?, ?, ?, 'RUNNING', ?, ?)",
+            (exp_id, name, author, time.time(), json.dumps(config)),
+        )
+    finally:
+        conn.close()
+    return ExperimentStore(exp_dir)
+
+
+def list_experiment_dirs() -> list[Path]:
+    """Every experiment under ``$NASCLI_HOME``, oldest first (by creation time)."""
+    home = nascli_home()
+    if not home.is_dir():
+        return []
+    found = [d for d in home.iterdir() if (d / _DB).is_file()]
+    return sorted(found, key=lambda d: (_created(d), d.name))
+
+
+def open_experiment(exp_id: str | None = None) -> ExperimentStore:
+    """The experiment ``exp_id`` (a unique prefix is enough); the latest one when None.
+
+    Raises:
+        ExperimentNotFoundError: nothing matches, or the prefix is ambiguous.
+    """
+    dirs = list_experiment_dirs()
+    if not dirs:
+        raise ExperimentNotFoundError(
+            f"no experiments in {nascli_home()} (start one with `nascli create --config F`)"
+        )
+    if exp_id is None:
+        return ExperimentStore(dirs[-1])
+    matches = [d for d in dirs if d.name == exp_id] or [
+        d for d in dirs if d.name.startswith(exp_id)
+    ]
+    if not matches:
+        known = ", ".join(d.name for d in dirs[-10:])
+        raise ExperimentNotFoundError(
+            f"no experiment {exp_id!r} in {nascli_home()} (known: {known})"
+        )
+    if len(matches) > 1:
+        raise ExperimentNotFoundError(
+            f"{exp_id!r} matches several experiments: {', '.join(d.name for d in matches)}"
+        )
+    return ExperimentStore(matches[0])
+
+
+def _created(exp_dir: Path) -> float:
+    try:
+        conn = sqlite3.connect(exp_dir / _DB, timeout=5)
+        try:
+            return float(conn.execute("SELECT created FROM experiment").fetchone()[0])
+        finally:
+            conn.close()
+    except (sqlite3.Error, TypeError):
+        return 0.0
+
+
+def delete_experiment(store: ExperimentStore) -> Path:
+    """Remove an experiment's directory (refused while its manager runs). Returns the path."""
+    with store.exclusive():
+        store.close()
+        shutil.rmtree(store.dir)
+    return store.dir
