@@ -78,7 +78,7 @@ def _run_foreground(store) -> None:  # noqa: ANN001
         last = [0.0]
         with Live(frame(), console=stdout_console, auto_refresh=False) as live:
 
-            def redraw() -> None:
+            def redraw(_ended: list) -> None:
                 if time.monotonic() - last[0] >= 0.25:
                     last[0] = time.monotonic()
                     live.update(frame(), refresh=True)
@@ -86,17 +86,14 @@ def _run_foreground(store) -> None:  # noqa: ANN001
             status = Manager(store, observer=redraw).run()
             live.update(frame(), refresh=True)
     else:
-        seen: set[str] = set()
 
-        def report_ended() -> None:
-            for t in store.trials(["SUCCEEDED", "FAILED", "USER_CANCELED"]):
-                if t.id not in seen:
-                    seen.add(t.id)
-                    detail = format_metric(t.final) if t.final is not None else t.reason or ""
-                    stdout_console.print(f"trial {t.id} {t.status} {detail}")
+        def report_ended(ended: list) -> None:
+            # One plain line per ended trial: cheap, and readable in a log or a CI output.
+            for t in ended:
+                detail = format_metric(t.final) if t.final is not None else t.reason or ""
+                typer.echo(f"trial {t.id} {t.status} {detail}")
 
         status = Manager(store, observer=report_ended).run()
-        report_ended()
     _print_outcome(store)
     if status == "ERROR":
         raise typer.Exit(1)

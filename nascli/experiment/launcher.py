@@ -7,10 +7,11 @@ Contract (what the manager relies on):
   own session and process group, in ``spec.code_dir``, with ``spec.env``, stdout/stderr written to
   the files named in ``spec`` (created before launch, so they exist even for a trial that cannot
   start), stdin closed.
-- When the command ends, the service puts ``TrialExited(trial_id, exit_code, end_time)`` on the
-  ``events`` queue it was given, after making sure nothing of the trial's process group is left
-  (leftover children get SIGTERM, then SIGKILL). This is how the manager learns of exits within
-  milliseconds: no polling of trial state.
+- When the command ends (seen through a pidfd by one watcher thread, or by one waiting thread
+  per trial where pidfds are unavailable), the service puts ``TrialExited(trial_id, exit_code,
+  end_time)`` on the ``events`` queue it was given, after making sure nothing of the trial's
+  process group is left (leftover children get SIGTERM, then SIGKILL). This is how the manager
+  learns of exits within milliseconds: no polling of trial state.
 - ``adopt(...)`` watches a trial started by an earlier manager (after ``resume``); its exit code
   comes from the exit marker the launcher shell writes into the trial directory, because the
   process is not our child.
@@ -23,12 +24,14 @@ marker (``channel.EXIT_FILE``) after it, so that the exit code survives the mana
 
 from __future__ import annotations
 
+import os
 import queue
+import selectors
 import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -97,6 +100,47 @@ def _launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
     )
 
 
+class _ExitWatcher:
+    """One thread that learns of process exits through pidfds (Linux >= 5.3), so that no thread
+    is started per trial and an exit is seen the moment it happens. ``watch`` returns False where
+    pidfds are unavailable; the caller then falls back to a thread per process."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._pending: list[tuple[int, Callable[[], None]]] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, pid: int, on_exit: Callable[[], None]) -> bool:
+        try:
+            pidfd = os.pidfd_open(pid)  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            return False
+        with self._lock:
+            self._pending.append((pidfd, on_exit))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="exits", daemon=True)
+                self._thread.start()
+        os.write(self._wake_w, b"x")
+        return True
+
+    def _run(self) -> None:
+        while True:
+            for key, _ in self._selector.select():
+                if key.data is None:
+                    os.read(self._wake_r, 4096)
+                    with self._lock:
+                        pending, self._pending = self._pending, []
+                    for pidfd, on_exit in pending:
+                        self._selector.register(pidfd, selectors.EVENT_READ, on_exit)
+                    continue
+                self._selector.unregister(key.fd)
+                os.close(key.fd)
+                key.data()
+
+
 @dataclass
 class LocalTrainingService:
     """Runs trials as local subprocesses. Thread-safe; exits are reported on ``events``."""
@@ -105,6 +149,7 @@ class LocalTrainingService:
     kill_grace: float = 5.0
     _procs: dict[str, TrialProcess] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _watcher: _ExitWatcher = field(default_factory=_ExitWatcher)
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
         spec.trial_dir.mkdir(parents=True, exist_ok=True)
@@ -121,9 +166,13 @@ class LocalTrainingService:
         proc = TrialProcess(spec.trial_id, popen.pid, process_token(popen.pid))
         with self._lock:
             self._procs[spec.trial_id] = proc
-        threading.Thread(
-            target=self._wait_child, args=(proc, popen), name=f"trial-{spec.trial_id}", daemon=True
-        ).start()
+        if not self._watcher.watch(
+            popen.pid, lambda: self._finish(proc, popen.wait(), time.time())
+        ):
+            threading.Thread(
+                target=self._wait_child, args=(proc, popen), name=f"trial-{spec.trial_id}",
+                daemon=True,
+            ).start()  # fmt: skip
         return proc
 
     def adopt(self, trial_id: str, pid: int, token: str | None, trial_dir: Path) -> bool:
@@ -161,10 +210,19 @@ class LocalTrainingService:
 
     def _finish(self, proc: TrialProcess, code: int | None, end_time: float) -> None:
         if group_alive(proc.pid):
-            terminate_group(proc.pid, grace=2.0)
+            # Children left behind by the trial: end them before the slot (and its GPUs) is
+            # given to the next trial, without holding up the other trials' exits.
+            threading.Thread(
+                target=self._end_leftovers, args=(proc, code, end_time), daemon=True
+            ).start()
+            return
         with self._lock:
             self._procs.pop(proc.trial_id, None)
         self.events.put(TrialExited(proc.trial_id, code, end_time))
+
+    def _end_leftovers(self, proc: TrialProcess, code: int | None, end_time: float) -> None:
+        terminate_group(proc.pid, grace=2.0)
+        self._finish(proc, code, end_time)
 
     def _wait_child(self, proc: TrialProcess, popen: subprocess.Popen[bytes]) -> None:
         code = popen.wait()

@@ -26,7 +26,7 @@ import queue
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,8 @@ class Manager:
     Args:
         store: the experiment's store (its config and search space are read from it).
         service: where trials run; a ``LocalTrainingService`` on the manager's queue by default.
-        observer: called (in the manager's thread) after each change, e.g. to redraw a view.
+        observer: called (in the manager's thread) after each turn of the loop with the trials
+            that ended since the last call, e.g. to print them or redraw a view.
         tick: the longest sleep between looks at intermediate metrics and the clock.
     """
 
@@ -89,7 +90,7 @@ class Manager:
         self,
         store: ExperimentStore,
         service: TrainingService | None = None,
-        observer: Callable[[], None] | None = None,
+        observer: Callable[[list[TrialRecord]], None] | None = None,
         tick: float = 0.5,
         kill_grace: float = DEFAULT_KILL_GRACE,
     ):
@@ -116,6 +117,9 @@ class Manager:
         self._exec_base = exp.exec_seconds
         self._started = time.monotonic()
         self._saved_clock = 0.0
+        self._read_at = 0.0
+        self._ended: list[TrialRecord] = []
+        self._next_parameter_id = exp.next_parameter_id
         self._threads_per_trial = max(1, (os.cpu_count() or 1) // self.config.trial_concurrency)
 
     # ------------------------------------------------------------------ public
@@ -227,17 +231,17 @@ class Manager:
 
     def _loop(self) -> str:
         while True:
-            self._wait_for_events()
             if self.stop_reason is not None:
                 self._shutdown_trials(self.stop_reason)
                 return self._finish("STOPPED", self.stop_reason)
-            self._read_intermediate()
+            if time.monotonic() - self._read_at >= self.tick:
+                self._read_intermediate()
             self._check_clock()
             self._fill_slots()
             if self.no_more is not None and not self.active and not self.pending:
                 return self._finish(*self._final_status())
-            if self.observer is not None:
-                self.observer()
+            self._notify()
+            self._wait_for_events()
 
     def _wait_for_events(self) -> None:
         remaining = self.config.max_exec_duration - self._elapsed()
@@ -286,7 +290,7 @@ class Manager:
                     continue
             elif self.no_more is not None:
                 return
-            elif self.store.experiment().next_parameter_id >= self.config.max_trial_num:
+            elif self._next_parameter_id >= self.config.max_trial_num:
                 self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached")
                 return
             trial_id = self.pending[0].id if self.pending else str(self.store.next_trial_seq())
@@ -299,7 +303,7 @@ class Manager:
             self._launch(trial)
             if (
                 self.no_more is None
-                and self.store.experiment().next_parameter_id >= self.config.max_trial_num
+                and self._next_parameter_id >= self.config.max_trial_num
             ):
                 self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached")
 
@@ -326,7 +330,7 @@ class Manager:
     def _propose(self, trial_id: str) -> TrialRecord | None:
         from tuners import NoMoreTrialError
 
-        parameter_id = self.store.experiment().next_parameter_id
+        parameter_id = self._next_parameter_id
         try:
             parameters = self.tuner.generate_parameters(parameter_id)
             spaces.parse_parameters(self._specs, parameters, "the tuner's proposal")
@@ -347,6 +351,7 @@ class Manager:
             self.store.update_experiment(
                 next_parameter_id=parameter_id + 1, tuner_state=self.tuner.save_checkpoint()
             )
+        self._next_parameter_id = parameter_id + 1
         return self.store.trial(trial_id)
 
     def _launch(self, trial: TrialRecord) -> None:
@@ -393,11 +398,15 @@ class Manager:
                 gpus=list(gpus) if gpus is not None else None,
             )  # fmt: skip
             self.store.add_event("started", f"trial {trial.id} pid {proc.pid}", trial.id)
-        self.active[trial.id] = _Active(self.store.trial(trial.id) or trial)
+        self.active[trial.id] = _Active(
+            replace(trial, status="RUNNING", pid=proc.pid, pid_token=proc.token, started=started,
+                    gpus=list(gpus) if gpus is not None else None)
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ results
 
     def _read_intermediate(self) -> None:
+        self._read_at = time.monotonic()
         for tid, active in self.active.items():
             new = self._ingest(tid, active)
             if new:
@@ -456,6 +465,9 @@ class Manager:
             else:
                 self._tell_tuner(trial, status, final)
         log.info("trial %s %s%s", trial.id, status, f" ({reason})" if reason else "")
+        ended = self.store.trial(trial.id)
+        if ended is not None:
+            self._ended.append(ended)
 
     def _final_metric(self, tid: str) -> Any:
         """The trial's last final result, or (``includeIntermediateResults``) its last
@@ -557,9 +569,13 @@ class Manager:
                 "manager", f"experiment {status}" + (f": {reason}" if reason else "")
             )
         log.info("experiment %s %s%s", self.exp_id, status, f": {reason}" if reason else "")
-        if self.observer is not None:
-            self.observer()
+        self._notify()
         return status
+
+    def _notify(self) -> None:
+        ended, self._ended = self._ended, []
+        if self.observer is not None:
+            self.observer(ended)
 
     def _event(self, kind: str, message: str, trial_id: str | None = None) -> None:
         self.store.add_event(kind, message, trial_id)

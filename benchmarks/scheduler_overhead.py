@@ -1,0 +1,169 @@
+"""Scheduling overhead of nascli's manager against a bare 2-worker subprocess pool.
+
+Both run the same N trivial trial commands (each imports nascli and reports one final result) at
+concurrency 2, interleaved round by round in one run. nascli's time is the whole
+``nascli create --foreground`` invocation (CLI start-up, checks, store, tuner, trial directories,
+metric ingestion, end of experiment); the pool's is ``ThreadPoolExecutor(2)`` running
+``sh -c COMMAND`` per trial. Also printed: how long a freed slot stays empty before the next trial
+starts (from the store's timestamps), and how long a detached ``nascli create`` takes to return.
+
+    python benchmarks/scheduler_overhead.py [--trials 100] [--rounds 3]
+
+NNI reference points (users_and_peers.md §3c): ~5.3 s of overhead per trial for NNI 1.9 and
+~0.5 s for NNI 3.0 on this kind of machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TRIAL = "import nascli; nascli.report_final_result(1.0)"
+
+
+def trial_command() -> str:
+    return f"{sys.executable} -c '{TRIAL}'"
+
+
+def nascli_cli() -> list[str]:
+    return [sys.executable, "-m", "nascli.cli.main"]
+
+
+def write_config(directory: Path, trials: int) -> Path:
+    space = directory / "search_space.json"
+    space.write_text(
+        json.dumps(
+            {
+                "a": {"_type": "layer_choice", "_value": [f"op{i}" for i in range(10)]},
+                "b": {"_type": "layer_choice", "_value": [f"op{i}" for i in range(10)]},
+                "c": {"_type": "layer_choice", "_value": [f"op{i}" for i in range(10)]},
+            }
+        )
+    )
+    config = directory / "config.yml"
+    config.write_text(
+        f"experimentName: scheduler-overhead\n"
+        f"trialConcurrency: 2\n"
+        f"maxTrialNum: {trials}\n"
+        f"searchSpacePath: {space}\n"
+        f"tuner:\n  builtinTunerName: Random\n  classArgs: {{seed: 0}}\n"
+        f"trial:\n  command: \"{trial_command()}\"\n  codeDir: {directory}\n"
+    )
+    return config
+
+
+def run_pool(trials: int, workdir: Path) -> float:
+    def one(_: int) -> int:
+        return subprocess.run(
+            trial_command(), shell=True, cwd=workdir, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        ).returncode  # fmt: skip
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        codes = list(pool.map(one, range(trials)))
+    elapsed = time.perf_counter() - start
+    assert codes == [0] * trials, codes
+    return elapsed
+
+
+def run_nascli(config: Path, env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [*nascli_cli(), "create", "--config", str(config), "--foreground"],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"nascli failed:\n{result.stdout}\n{result.stderr}")
+    exp_id = result.stdout.split()[1]
+    return elapsed, exp_id
+
+
+def experiment_seconds(home: Path, exp_id: str) -> float:
+    """From the manager starting the experiment to it recording the end (no CLI start-up)."""
+    from nascli.experiment.store import ExperimentStore
+
+    exp = ExperimentStore(home / exp_id).experiment()
+    return exp.ended - exp.started
+
+
+def slot_gaps(home: Path, exp_id: str) -> list[float]:
+    """For each trial after the first two: its start minus the latest end before it (ms)."""
+    from nascli.experiment.store import ExperimentStore
+
+    trials = ExperimentStore(home / exp_id).trials()
+    ends = sorted(t.ended for t in trials if t.ended)
+    gaps = []
+    for t in trials[2:]:
+        before = [e for e in ends if e <= t.started]
+        if before:
+            gaps.append((t.started - before[-1]) * 1000)
+    succeeded = sum(t.status == "SUCCEEDED" for t in trials)
+    assert succeeded == len(trials), f"only {succeeded}/{len(trials)} trials succeeded"
+    return gaps
+
+
+def create_latency(config: Path, env: dict[str, str], home: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [*nascli_cli(), "create", "--config", str(config)],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    exp_id = result.stdout.split()[1]
+    subprocess.run([*nascli_cli(), "stop", exp_id], env=env, capture_output=True)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nascli-bench-") as tmp:
+        workdir = Path(tmp)
+        home = workdir / "home"
+        env = dict(os.environ, NASCLI_HOME=str(home))
+        env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+        os.environ["NASCLI_HOME"] = str(home)
+        config = write_config(workdir, args.trials)
+        pool_times, nascli_times, inside, gaps = [], [], [], []
+        run_pool(4, workdir)  # warm the page cache for both
+        for _ in range(args.rounds):
+            pool_times.append(run_pool(args.trials, workdir))
+            elapsed, exp_id = run_nascli(config, env)
+            nascli_times.append(elapsed)
+            inside.append(experiment_seconds(home, exp_id))
+            gaps += slot_gaps(home, exp_id)
+        created = [create_latency(config, env, home) for _ in range(3)]
+    pool, ours = statistics.median(pool_times), statistics.median(nascli_times)
+    n = args.trials
+    print(f"{n} trivial trials at concurrency 2, {args.rounds} interleaved rounds (medians)")
+    print(f"  bare 2-worker pool      {pool:7.2f} s   ({pool / n * 1000:6.1f} ms per trial)")
+    print(f"  nascli create -f        {ours:7.2f} s   ({ours / n * 1000:6.1f} ms per trial)")
+    print(f"  ratio nascli / pool     {ours / pool:7.3f}   (whole command)")
+    print(f"  overhead per trial      {(ours - pool) / n * 1000:7.1f} ms of wall time "
+          f"({2 * (ours - pool) / n * 1000:.1f} ms per trial slot)")  # fmt: skip
+    steady = statistics.median(inside)
+    print(f"  experiment alone        {steady:7.2f} s   ratio {steady / pool:.3f}, "
+          f"{(steady - pool) / n * 1000:.1f} ms per trial "
+          f"(fixed cost of the command: {ours - steady:.2f} s = start-up, checks, summary)")
+    gaps.sort()
+    print(f"  slot refill gap         median {statistics.median(gaps):.1f} ms, "
+          f"p95 {gaps[int(0.95 * (len(gaps) - 1))]:.1f} ms, max {gaps[-1]:.1f} ms "
+          f"({len(gaps)} refills)")  # fmt: skip
+    print(f"  detached create returns {statistics.median(created) * 1000:7.0f} ms (median of 3)")
+
+
+if __name__ == "__main__":
+    main()
