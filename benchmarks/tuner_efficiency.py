@@ -83,6 +83,7 @@ def main() -> None:
 
     variants = [(name, {}) for name in BUILTIN_TUNERS]
     variants.append(("Evolution", {"population_size": 10, "sample_size": 3}))
+    variants.append(("PPOTuner", {"trials_per_update": 10, "lr": 0.01, "ent_coef": 0.01}))
     checkpoints = [c for c in CHECKPOINTS if c <= args.budget]
     header = f"{'tuner':38s}" + "".join(f"{'@' + str(c):>8s}" for c in checkpoints)
     header += f"{'to top-1%':>11s}{'missed':>8s}{'vs Random':>11s}"

@@ -1,12 +1,16 @@
-"""Tuners for NAS search spaces (torch-free), and the registry of built-in tuner names.
+"""Tuners for NAS search spaces, and the registry of built-in tuner names.
 
 ``BUILTIN_TUNERS`` maps a config's ``builtinTunerName`` to its class; ``create_tuner(name,
 class_args)`` builds one with clear errors for unknown names and arguments that do not fit.
+Everything here is torch-free except ``PPOTuner`` (``tuners/ppo.py``), which is imported only
+when it is asked for, so that ``nascli`` commands that do not use it never load torch.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nascli._text import did_you_mean
@@ -25,18 +29,50 @@ __all__ = [
     "GridSearchTuner",
     "EvolutionTuner",
     "TpeTuner",
+    "PPOTuner",
     "BUILTIN_TUNERS",
     "create_tuner",
     "check_class_args",
     "load_custom_tuner",
 ]
 
-BUILTIN_TUNERS: dict[str, type[Tuner]] = {
-    "Random": RandomTuner,
-    "GridSearch": GridSearchTuner,
-    "Evolution": EvolutionTuner,
-    "TPE": TpeTuner,
-}
+
+class _Registry(Mapping[str, type[Tuner]]):
+    """``builtinTunerName`` -> class; a class given as ``"module:Class"`` is imported on first
+    access (PPOTuner needs torch)."""
+
+    def __init__(self, entries: dict[str, type[Tuner] | str]):
+        self._entries = entries
+
+    def __getitem__(self, name: str) -> type[Tuner]:
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            module, _, cls = entry.partition(":")
+            entry = self._entries[name] = getattr(importlib.import_module(module), cls)
+        return entry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+BUILTIN_TUNERS: Mapping[str, type[Tuner]] = _Registry(
+    {
+        "Random": RandomTuner,
+        "GridSearch": GridSearchTuner,
+        "Evolution": EvolutionTuner,
+        "TPE": TpeTuner,
+        "PPOTuner": "tuners.ppo:PPOTuner",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PPOTuner":
+        return BUILTIN_TUNERS["PPOTuner"]
+    raise AttributeError(f"module 'tuners' has no attribute {name!r}")
 
 
 def check_class_args(cls: type, class_args: dict[str, Any], where: str) -> None:

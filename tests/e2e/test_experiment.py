@@ -17,6 +17,7 @@ import pytest
 
 from tests.experiments import quick_config
 from tests.helpers import PYTHON, REPO, pid_alive, run_nascli
+from tuners import BUILTIN_TUNERS
 
 pytestmark = pytest.mark.slow
 
@@ -218,3 +219,17 @@ def test_the_digits_trial_runs_in_an_experiment(home: Path, tmp_path: Path) -> N
         assert 0.1 < t["final"] <= 1.0 and len(t["intermediate"]) == 2
         stderr = run_nascli("log", "stderr", exp_id, t["id"]).stdout
         assert "standalone" not in stderr
+
+
+@pytest.mark.parametrize("tuner", sorted(BUILTIN_TUNERS))
+def test_every_builtin_tuner_runs_a_real_experiment(home: Path, tmp_path: Path, tuner: str) -> None:
+    config = quick_config(
+        tmp_path, maxTrialNum=5, tuner={"builtinTunerName": tuner, "classArgs": {"seed": 3}}
+    )
+    result = run_nascli("create", "--config", str(config), "--foreground", timeout=300)
+    assert result.returncode == 0, result.stderr
+    exp_id = result.stdout.split()[1]
+    trials = nascli_json("trial", "ls", exp_id)
+    assert [t["status"] for t in trials] == ["SUCCEEDED"] * 5
+    assert len({json.dumps(t["parameters"], sort_keys=True) for t in trials}) == 5
+    assert status(exp_id)["tuner"] == tuner

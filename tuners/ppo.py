@@ -1,0 +1,335 @@
+"""``PPOTuner``: a recurrent policy over the architecture's decisions, trained with PPO from trial
+results (the idea of NNI's PPO tuner, in torch, without its limits).
+
+An architecture is a sequence of steps, keys in sorted order: one categorical step per layer
+choice; ``k`` steps for an input choice with ``n_chosen: k`` (each picks one more input, inputs
+already picked are masked, so no input is picked twice); one take/skip step per candidate for
+``n_chosen: null``. An LSTM cell reads the previous step's action (every step has its own action
+embeddings and output head, so candidates of different keys never share parameters, and unnamed
+candidates are told apart by position). The trial's reward (the final metric, signed by
+``optimize_mode``) is given at the last step; advantages are GAE(``gamma``, ``lam``) over the
+steps with the value head as baseline, normalised per update. Every ``trials_per_update`` results,
+``epochs_per_update`` epochs of clipped PPO (``cliprange``, ``vf_coef``, ``ent_coef``, Adam ``lr``,
+gradient norm clipped at ``max_grad_norm``) run over minibatches of ``minibatch_size`` trials.
+
+Never proposes an architecture twice: a sampled duplicate is resampled, then replaced by an
+untried architecture (whose log-probability under the policy is used for the update). Failed
+trials are dropped. ``import_data`` feeds results as trajectories. The whole state (network,
+optimiser, torch generator, trajectories) is saved by ``save_checkpoint`` as JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nascli import space as spaces
+from tuners.base import Architecture, Tuner, TunerArgumentError
+
+__all__ = ["PPOTuner"]
+
+_RESAMPLES = 20
+
+
+class _Policy(nn.Module):
+    def __init__(self, step_sizes: list[int], hidden: int):
+        super().__init__()
+        self.offsets = [sum(step_sizes[:t]) for t in range(len(step_sizes))]
+        self.start = nn.Parameter(torch.zeros(hidden))
+        self.embed = nn.Embedding(max(1, sum(step_sizes)), hidden)
+        self.cell = nn.LSTMCell(hidden, hidden)
+        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in step_sizes)
+        self.value = nn.Linear(hidden, 1)
+
+
+class PPOTuner(Tuner):
+    """PPO over the search space's decisions. Args (NNI's names and defaults):
+
+    Args:
+        trials_per_update: results collected before each policy update (default 20).
+        epochs_per_update: passes over those results per update (4).
+        minibatch_size: trials per gradient step (4); need not divide ``trials_per_update``.
+        ent_coef, lr, vf_coef, max_grad_norm, gamma, lam, cliprange: PPO's coefficients
+            (0.0, 3e-4, 0.5, 0.5, 0.99, 0.95, 0.2); all of them are used.
+        hidden_size: the LSTM's width (64).
+    """
+
+    def __init__(
+        self,
+        optimize_mode: str = "maximize",
+        seed: int | None = None,
+        trials_per_update: int = 20,
+        epochs_per_update: int = 4,
+        minibatch_size: int = 4,
+        ent_coef: float = 0.0,
+        lr: float = 3e-4,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        gamma: float = 0.99,
+        lam: float = 0.95,
+        cliprange: float = 0.2,
+        hidden_size: int = 64,
+    ):
+        super().__init__(optimize_mode, seed)
+        for name, value in (
+            ("trials_per_update", trials_per_update),
+            ("epochs_per_update", epochs_per_update),
+            ("minibatch_size", minibatch_size),
+            ("hidden_size", hidden_size),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TunerArgumentError(
+                    f"classArgs.{name} must be a positive integer, got {value!r}"
+                )
+        for name, value, low, high in (
+            ("ent_coef", ent_coef, 0.0, None),
+            ("lr", lr, 0.0, None),
+            ("vf_coef", vf_coef, 0.0, None),
+            ("max_grad_norm", max_grad_norm, 0.0, None),
+            ("gamma", gamma, 0.0, 1.0),
+            ("lam", lam, 0.0, 1.0),
+            ("cliprange", cliprange, 0.0, None),
+        ):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
+            if not ok or (high is not None and value > high) or (name == "lr" and value == 0):
+                allowed = (
+                    f"from {low} to {high}"
+                    if high is not None
+                    else f"> {low}"
+                    if name == "lr"
+                    else f">= {low}"
+                )
+                raise TunerArgumentError(
+                    f"classArgs.{name} must be a number {allowed}, got {value!r}"
+                )
+        self.trials_per_update = trials_per_update
+        self.epochs_per_update = epochs_per_update
+        self.minibatch_size = minibatch_size
+        self.ent_coef = float(ent_coef)
+        self.lr = float(lr)
+        self.vf_coef = float(vf_coef)
+        self.max_grad_norm = float(max_grad_norm)
+        self.gamma = float(gamma)
+        self.lam = float(lam)
+        self.cliprange = float(cliprange)
+        self.hidden_size = hidden_size
+        self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+        self.steps: list[tuple[str, int]] = []  # (key, options) per step
+        self.policy: _Policy | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        # parameter_id -> (actions, log-probs, values) of outstanding proposals
+        self.outstanding: dict[int, tuple[list[int], list[float], list[float]]] = {}
+        # finished trajectories waiting for the next update: (actions, log-probs, values, reward)
+        self.buffer: list[tuple[list[int], list[float], list[float], float]] = []
+        self.updates = 0
+
+    # ------------------------------------------------------------------ search space
+
+    def update_search_space(self, search_space: Any) -> None:
+        super().update_search_space(search_space)
+        self.steps = []
+        for key in self.keys:
+            spec = self.space[key]
+            n = spec.n_candidates
+            if isinstance(spec, spaces.LayerChoiceSpec):
+                self.steps.append((key, n))
+            elif spec.n_chosen is None:
+                self.steps += [(key, 2)] * n
+            else:
+                self.steps += [(key, n)] * spec.n_chosen
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed if self.seed is not None else 0)
+            self.policy = _Policy([n for _, n in self.steps], self.hidden_size)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
+
+    def _masks(self, actions: torch.Tensor, t: int) -> torch.Tensor | None:
+        """For an ``n_chosen: k`` input step: the inputs picked at earlier steps of its key."""
+        key, n = self.steps[t]
+        spec = self.space[key]
+        if isinstance(spec, spaces.LayerChoiceSpec) or spec.n_chosen is None:
+            return None
+        first = next(i for i, (k, _) in enumerate(self.steps) if k == key)
+        mask = torch.zeros(actions.shape[0], n, dtype=torch.bool)
+        for s in range(first, t):
+            mask[torch.arange(actions.shape[0]), actions[:, s]] = True
+        return mask
+
+    # ------------------------------------------------------------------ policy
+
+    def _run(
+        self, actions: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample (``actions`` None, batch 1) or evaluate given actions (B x T). Returns
+        (actions, log-probs, entropies, values), each B x T."""
+        assert self.policy is not None
+        policy = self.policy
+        batch = 1 if actions is None else actions.shape[0]
+        taken = torch.zeros(batch, len(self.steps), dtype=torch.long)
+        hidden = (torch.zeros(batch, self.hidden_size), torch.zeros(batch, self.hidden_size))
+        x = policy.start.expand(batch, -1)
+        logps, ents, values = [], [], []
+        for t in range(len(self.steps)):
+            hidden = policy.cell(x, hidden)
+            logits = policy.heads[t](hidden[0])
+            mask = self._masks(taken, t)
+            if mask is not None:
+                logits = logits.masked_fill(mask, float("-inf"))
+            dist = torch.distributions.Categorical(logits=logits)
+            if actions is None:
+                probs = dist.probs.detach()
+                action = torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
+            else:
+                action = actions[:, t]
+            taken[:, t] = action
+            logps.append(dist.log_prob(action))
+            ents.append(dist.entropy())
+            values.append(policy.value(hidden[0]).squeeze(-1))
+            x = policy.embed(action + policy.offsets[t])
+        return taken, torch.stack(logps, 1), torch.stack(ents, 1), torch.stack(values, 1)
+
+    def _arch_from_actions(self, actions: list[int]) -> Architecture:
+        values: dict[str, list[int]] = {}
+        for (key, _), action in zip(self.steps, actions, strict=True):
+            values.setdefault(key, []).append(action)
+        arch = []
+        for key in self.keys:
+            spec, acts = self.space[key], values[key]
+            if isinstance(spec, spaces.LayerChoiceSpec):
+                arch.append(acts[0])
+            elif spec.n_chosen is None:
+                arch.append(tuple(i for i, a in enumerate(acts) if a == 1))
+            else:
+                arch.append(tuple(sorted(acts)))
+        return tuple(arch)
+
+    def _actions_from_arch(self, arch: Architecture) -> list[int]:
+        actions: list[int] = []
+        for key, value in zip(self.keys, arch, strict=True):
+            spec = self.space[key]
+            if isinstance(spec, spaces.LayerChoiceSpec):
+                actions.append(int(value))
+            elif spec.n_chosen is None:
+                actions += [int(i in value) for i in range(spec.n_candidates)]
+            else:
+                actions += sorted(value)
+        return actions
+
+    def _evaluate(self, actions: list[int]) -> tuple[list[float], list[float]]:
+        with torch.no_grad():
+            _, logps, _, values = self._run(torch.tensor([actions]))
+        return logps[0].tolist(), values[0].tolist()
+
+    # ------------------------------------------------------------------ tuner hooks
+
+    def _propose(self, parameter_id: int) -> Architecture:
+        for _ in range(_RESAMPLES):
+            with torch.no_grad():
+                taken, logps, _, values = self._run(None)
+            actions = taken[0].tolist()
+            arch = self._arch_from_actions(actions)
+            if arch not in self.tried:
+                self.outstanding[parameter_id] = (actions, logps[0].tolist(), values[0].tolist())
+                return arch
+        arch = self.sample_new()
+        actions = self._actions_from_arch(arch)
+        self.outstanding[parameter_id] = (actions, *self._evaluate(actions))
+        return arch
+
+    def _on_result(self, parameter_id: int, arch: Architecture, reward: float) -> None:
+        trajectory = self.outstanding.pop(parameter_id, None)
+        if trajectory is None:  # imported, or proposed by someone else
+            actions = self._actions_from_arch(arch)
+            trajectory = (actions, *self._evaluate(actions))
+        self.buffer.append((*trajectory, reward))
+        if len(self.buffer) >= self.trials_per_update:
+            self._update()
+
+    def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
+        super().trial_end(parameter_id, success, **kwargs)
+        self.outstanding.pop(parameter_id, None)  # a failed trial teaches nothing
+
+    # ------------------------------------------------------------------ PPO
+
+    def _advantages(
+        self, values: torch.Tensor, rewards: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = values.shape[1]
+        adv = torch.zeros_like(values)
+        last = torch.zeros(values.shape[0])
+        for t in reversed(range(steps)):
+            next_value = values[:, t + 1] if t + 1 < steps else torch.zeros(values.shape[0])
+            reward = rewards if t == steps - 1 else torch.zeros(values.shape[0])
+            delta = reward + self.gamma * next_value - values[:, t]
+            last = delta + self.gamma * self.lam * last
+            adv[:, t] = last
+        return adv, adv + values
+
+    def _update(self) -> None:
+        assert self.policy is not None and self.optimizer is not None
+        actions = torch.tensor([b[0] for b in self.buffer])
+        old_logps = torch.tensor([b[1] for b in self.buffer])
+        old_values = torch.tensor([b[2] for b in self.buffer])
+        rewards = torch.tensor([b[3] for b in self.buffer], dtype=torch.float32)
+        adv, returns = self._advantages(old_values, rewards)
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8) if adv.numel() > 1 else adv
+        n = len(self.buffer)
+        for _ in range(self.epochs_per_update):
+            order = torch.randperm(n, generator=self.generator)
+            for start in range(0, n, self.minibatch_size):
+                idx = order[start : start + self.minibatch_size]
+                _, logps, ents, values = self._run(actions[idx])
+                ratio = torch.exp(logps - old_logps[idx])
+                clipped = torch.clamp(ratio, 1 - self.cliprange, 1 + self.cliprange)
+                pg_loss = -torch.min(ratio * adv[idx], clipped * adv[idx]).mean()
+                v_loss = 0.5 * ((values - returns[idx]) ** 2).mean()
+                loss = pg_loss + self.vf_coef * v_loss - self.ent_coef * ents.mean()
+                self.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+                self.optimizer.step()
+        self.buffer = []
+        self.updates += 1
+
+    # ------------------------------------------------------------------ checkpoint
+
+    def _save_own(self) -> Any:
+        assert self.policy is not None and self.optimizer is not None
+        return {
+            "policy": {k: v.tolist() for k, v in self.policy.state_dict().items()},
+            "optimizer": _to_json(self.optimizer.state_dict()),
+            "generator": self.generator.get_state().tolist(),
+            "outstanding": [[pid, *t] for pid, t in self.outstanding.items()],
+            "buffer": [list(b) for b in self.buffer],
+            "updates": self.updates,
+        }
+
+    def _load_own(self, state: Any) -> None:
+        assert self.policy is not None and self.optimizer is not None
+        self.policy.load_state_dict({k: torch.tensor(v) for k, v in state["policy"].items()})
+        self.optimizer.load_state_dict(_from_json(state["optimizer"]))
+        self.generator.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
+        self.outstanding = {int(p): (a, lp, v) for p, a, lp, v in state["outstanding"]}
+        self.buffer = [(a, lp, v, float(r)) for a, lp, v, r in state["buffer"]]
+        self.updates = int(state["updates"])
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return {"__tensor__": value.tolist(), "dtype": str(value.dtype).removeprefix("torch.")}
+    if isinstance(value, dict):
+        return {"__dict__": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict) and "__tensor__" in value:
+        return torch.tensor(value["__tensor__"], dtype=getattr(torch, value["dtype"]))
+    if isinstance(value, dict) and "__dict__" in value:
+        return {_from_json(k): _from_json(v) for k, v in value["__dict__"]}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
