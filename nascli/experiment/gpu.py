@@ -198,6 +198,12 @@ class GpuAllocator:
             return sorted(gpus.values(), key=lambda g: g.index)
         return [gpus[i] for i in self.gpu_indices if i in gpus]
 
+    def usable(self, inventory: GpuInventory) -> list[Gpu]:
+        """Allowed GPUs a trial may get now: not busy with foreign processes (unless
+        ``useActiveGpu``). At ``create`` no trial of ours runs, so every process is foreign."""
+        allowed = self.allowed(inventory)
+        return allowed if self.use_active_gpu else [g for g in allowed if not g.process_pids]
+
     def check(self, inventory: GpuInventory) -> list[str]:
         """Problems that make the request impossible (``create`` refuses to start on these)."""
         if self.gpu_num == 0:

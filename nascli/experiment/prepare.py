@@ -98,15 +98,14 @@ def prepare_experiment(config_path: str | Path, ss_gen_timeout: float = 600.0) -
         problems = allocator.check(inventory)
         if problems:
             raise ConfigError(path, problems)
-        gpu_slots = slot_count(
-            len(allocator.allowed(inventory)), gpu_num, config.local.max_trial_num_per_gpu
-        )
+        usable = len(allocator.usable(inventory))
+        gpu_slots = slot_count(usable, gpu_num, config.local.max_trial_num_per_gpu)
         slots = min(slots, gpu_slots)
         if gpu_slots < config.trial_concurrency:
             notes.append(
-                f"at most {gpu_slots} trial(s) run at once: {len(allocator.allowed(inventory))} "
-                f"GPU(s) x maxTrialNumPerGpu {config.local.max_trial_num_per_gpu} / gpuNum "
-                f"{gpu_num} (trialConcurrency is {config.trial_concurrency})"
+                f"at most {gpu_slots} trial(s) run at once: {usable} usable GPU(s) x "
+                f"maxTrialNumPerGpu {config.local.max_trial_num_per_gpu} / gpuNum {gpu_num} "
+                f"(trialConcurrency is {config.trial_concurrency})"
             )
     elif gpu_num is None and query_gpus().gpus:
         notes.append(

@@ -233,3 +233,37 @@ def test_every_builtin_tuner_runs_a_real_experiment(home: Path, tmp_path: Path, 
     assert [t["status"] for t in trials] == ["SUCCEEDED"] * 5
     assert len({json.dumps(t["parameters"], sort_keys=True) for t in trials}) == 5
     assert status(exp_id)["tuner"] == tuner
+
+
+def test_ctrl_c_stops_a_foreground_experiment_cleanly(home: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.helpers import nascli_command
+
+    config = quick_config(tmp_path)
+    env = dict(os.environ, QUICK_TRIAL_SLEEP="60", QUICK_TRIAL_CHILD="1")
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    proc = subprocess.Popen(
+        [*nascli_command(), "create", "--config", str(config), "--foreground"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        children = wait_for(
+            lambda: [p for p in home.glob("*/trials/*/child.pid") if p.read_text()]
+            if len(list(home.glob("*/trials/*/child.pid"))) == 2 else None,
+            what="two running trials",
+        )  # fmt: skip
+        grandchildren = [int(p.read_text()) for p in children]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "STOPPED" in out
+    exp_id = out.split()[1]
+    summary = status(exp_id)
+    assert summary["status"] == "STOPPED" and summary["trials"]["USER_CANCELED"] == 2
+    assert not any(pid_alive(pid) for pid in grandchildren)

@@ -108,3 +108,24 @@ def test_delete(finished) -> None:
 def test_reading_commands_do_not_import_torch(finished) -> None:
     calls = (["status", "--json"], ["trial", "ls"], ["experiment", "list", "--all"])
     assert torch_modules_after(*calls) == []
+
+
+def test_top_once_shows_the_experiment(finished) -> None:
+    result = invoke("top", "--once", "--all")
+    assert result.exit_code == 0
+    assert finished.id in result.output and "DONE" in result.output
+
+
+def test_create_refuses_more_gpus_than_the_machine_has(tmp_path: Path, monkeypatch) -> None:
+    from tests.experiments import quick_config
+    from tests.fake_gpus import install, path_with
+
+    monkeypatch.setenv("PATH", path_with(install(tmp_path / "bin")))
+    config = quick_config(tmp_path, trial={"gpuNum": 5})
+    result = invoke("create", "--config", str(config), "--dry-run")
+    assert result.exit_code == 2
+    assert "trial.gpuNum: 5 GPUs per trial, but only 4 are usable" in result.output
+    wide = quick_config(tmp_path, trial={"gpuNum": 1}, trialConcurrency=8)
+    ok = invoke("create", "--config", str(wide), "--dry-run")
+    assert ok.exit_code == 0, ok.output
+    assert "3 at a time" in ok.output  # GPU 2 is busy: 3 usable GPUs x 1 trial each
