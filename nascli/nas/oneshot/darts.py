@@ -1,0 +1,163 @@
+"""``DartsTrainer``: differentiable architecture search (Liu et al. 2019).
+
+Every choice becomes a softmax(alpha)-weighted sum of its candidates (one alpha vector per key,
+shared by the modules with that key). Each step takes an architecture step on a batch of the
+architecture split (Adam on alpha), then a weight step on a batch of the weight split.
+
+``unrolled=False`` (first order) uses dL_val/dalpha at the current weights. ``unrolled=True``
+(second order) differentiates through one virtual weight step w' = w - xi * (grad_w L_train +
+weight decay + momentum, as the weight optimizer would move them; xi is its learning rate):
+dalpha = dL_val(w', alpha)/dalpha - xi * H v, with v = dL_val(w', alpha)/dw' and the Hessian-vector
+product H v = (dL_train(w+)/dalpha - dL_train(w-)/dalpha) / (2 eps), w± = w ± eps v,
+eps = 0.01 / |v| (a finite difference done right: NNI's virtual step was a no-op and its divisor
+was wrong). Export: per layer choice the candidate with the largest alpha; per input choice the
+``n_chosen`` largest (with ``n_chosen: null``, those above the uniform weight).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nascli import space as spaces
+from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
+from nascli.nas.oneshot.utils import export_decisions, replace_input_choice, replace_layer_choice
+
+__all__ = ["DartsTrainer"]
+
+
+class DartsTrainer(BaseOneShotTrainer):
+    """DARTS. Takes the base trainer's arguments (see ``BaseOneShotTrainer``) and:
+
+    Args:
+        arc_learning_rate: Adam learning rate of the architecture parameters (3e-4).
+        unrolled: second-order architecture gradient (default False: first order).
+    """
+
+    def __init__(self, *args: Any, arc_learning_rate: float = 3e-4, unrolled: bool = False,
+                 **kwargs: Any):  # fmt: skip
+        self.arc_learning_rate = arc_learning_rate
+        self.unrolled = unrolled
+        super().__init__(*args, **kwargs)
+
+    def _setup(self) -> None:
+        self.alpha: dict[str, nn.Parameter] = {
+            key: nn.Parameter(
+                1e-3 * torch.randn(spec.n_candidates, device=self.device, dtype=self.param_dtype)
+            )
+            for key, spec in sorted(self.search_space.items())
+        }
+        self.nas_modules: list[tuple[str, nn.Module]] = []
+        replace_layer_choice(
+            self.model, lambda c: MixedLayerChoice(c, self._weights(c.key)), self.nas_modules
+        )
+        replace_input_choice(
+            self.model, lambda c: MixedInputChoice(c, self._weights(c.key)), self.nas_modules
+        )
+        self.ctrl_optim = torch.optim.Adam(
+            list(self.alpha.values()), self.arc_learning_rate, betas=(0.5, 0.999),
+            weight_decay=1e-3,
+        )  # fmt: skip
+
+    def _weights(self, key: str) -> Any:
+        return lambda: F.softmax(self.alpha[key], dim=-1)
+
+    # ------------------------------------------------------------------ steps
+
+    def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
+        val_batch = self.next_arch_batch()
+        self.ctrl_optim.zero_grad(set_to_none=True)
+        self.arch_backward((x, y), val_batch)
+        self.ctrl_optim.step()
+
+    def arch_backward(self, train_batch: Any, val_batch: Any) -> None:
+        """Put the architecture gradient (first or second order) in ``alpha[key].grad``."""
+        if not self.unrolled:
+            vx, vy = val_batch
+            self.loss(self.model(vx), vy).backward()
+            return
+        self._unrolled_backward(train_batch, val_batch)
+
+    def _unrolled_backward(self, train_batch: Any, val_batch: Any) -> None:
+        (x, y), (vx, vy) = train_batch, val_batch
+        weights = [p for p in self.model.parameters() if p.requires_grad]
+        alphas = list(self.alpha.values())
+        group = self.optimizer.param_groups[0]
+        xi = float(group["lr"])
+        decay = float(group.get("weight_decay", 0.0) or 0.0)
+        momentum = float(group.get("momentum", 0.0) or 0.0)
+        backup = [w.detach().clone() for w in weights]
+
+        # virtual step w' = w - xi * (g + wd * w + momentum * buffer)
+        grads = torch.autograd.grad(self.loss(self.model(x), y), weights, allow_unused=True)
+        with torch.no_grad():
+            for w, g in zip(weights, grads, strict=True):
+                direction = torch.zeros_like(w) if g is None else g + decay * w
+                buf = self.optimizer.state.get(w, {}).get("momentum_buffer")
+                if momentum and buf is not None:
+                    direction = direction + momentum * buf
+                w.sub_(xi * direction)
+
+        val_loss = self.loss(self.model(vx), vy)
+        out = torch.autograd.grad(val_loss, alphas + weights, allow_unused=True)
+        d_alpha = [
+            torch.zeros_like(a) if g is None else g for a, g in zip(alphas, out, strict=False)
+        ]
+        v = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, out[len(alphas):],
+                                                                      strict=True)]  # fmt: skip
+        with torch.no_grad():
+            for w, b in zip(weights, backup, strict=True):
+                w.copy_(b)
+
+        norm = torch.cat([g.reshape(-1) for g in v]).norm()
+        eps = 0.01 / float(norm) if float(norm) > 0 else 0.0
+        hessian = [torch.zeros_like(a) for a in alphas]
+        if eps:
+            for sign in (1.0, -1.0):
+                with torch.no_grad():
+                    for w, b, g in zip(weights, backup, v, strict=True):
+                        w.copy_(b + sign * eps * g)
+                g_alpha = torch.autograd.grad(self.loss(self.model(x), y), alphas,
+                                              allow_unused=True)  # fmt: skip
+                for h, g in zip(hessian, g_alpha, strict=True):
+                    if g is not None:
+                        h.add_(sign * g / (2 * eps))
+            with torch.no_grad():
+                for w, b in zip(weights, backup, strict=True):
+                    w.copy_(b)
+        for a, d, h in zip(alphas, d_alpha, hessian, strict=True):
+            a.grad = d - xi * h
+
+    # ------------------------------------------------------------------ results
+
+    def arch_probabilities(self) -> dict[str, list[float]]:
+        return {k: F.softmax(a.detach(), -1).tolist() for k, a in self.alpha.items()}
+
+    def _export(self) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        for key, spec in self.search_space.items():
+            alpha = self.alpha[key].detach()
+            if isinstance(spec, spaces.LayerChoiceSpec):
+                chosen[key] = int(alpha.argmax())
+            elif spec.n_chosen is None:
+                probs = F.softmax(alpha, -1)
+                chosen[key] = [i for i, p in enumerate(probs.tolist()) if p >= 1 / len(probs)]
+            else:
+                chosen[key] = sorted(alpha.topk(spec.n_chosen).indices.tolist())
+        return export_decisions(self.search_space, chosen)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "alpha": {k: a.detach().clone() for k, a in self.alpha.items()},
+            "ctrl_optim": self.ctrl_optim.state_dict(),
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for key, value in state["alpha"].items():
+                self.alpha[key].copy_(value)
+        self.ctrl_optim.load_state_dict(state["ctrl_optim"])

@@ -1,0 +1,238 @@
+"""``ProxylessTrainer``: ProxylessNAS (Cai et al. 2019) with binary gates and two-path sampling.
+
+Each key has architecture parameters alpha. A weight step samples one path per key from
+softmax(alpha) and trains it. An architecture step (after ``warmup_epochs``) samples two
+candidates per key, renormalises their probabilities p, runs both and multiplies their outputs by
+a binary gate g (one-hot of a draw from p) made differentiable by the straight-through estimator
+(g + p - p.detach()): dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i), ProxylessNAS's
+estimator, with only two candidates run. The architecture loss adds ``cost_weight`` x the
+expected cost sum_key sum_i softmax(alpha)_i cost_i, the costs from ``cost_table`` ({key: [cost
+per candidate]}) or, with ``measure_cost=True``, each candidate's measured forward time (ms) on
+the current device. Export: argmax alpha per key. Input choices need ``n_chosen: 1``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nascli import space as spaces
+from nascli.errors import UsageError
+from nascli.nas.mutables import InputChoice, LayerChoice
+from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates
+from nascli.nas.oneshot.utils import export_decisions, replace_input_choice, replace_layer_choice
+
+__all__ = ["ProxylessTrainer"]
+
+
+class _Gates:
+    """How the Proxyless modules run now: ``mode`` is ``"single"`` (one sampled path per key),
+    ``"two"`` (two paths with binary gates), ``"final"`` (argmax) or ``"measure"``."""
+
+    def __init__(self) -> None:
+        self.mode = "single"
+        self.single: dict[str, int] = {}
+        self.pairs: dict[str, tuple[list[int], torch.Tensor]] = {}
+        self.costs: dict[str, list[float]] = {}
+
+
+class ProxylessLayerChoice(_LayerCandidates):
+    def __init__(self, choice: LayerChoice, trainer: ProxylessTrainer):
+        super().__init__(choice)
+        self._trainer = [trainer]  # a list: not registered as a submodule
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        gates = self._trainer[0].gates
+        if gates.mode == "measure":
+            gates.costs[self.key] = [_time_ms(self.candidate(i), args, kwargs)
+                                     for i in range(len(self))]  # fmt: skip
+            return self.candidate(0)(*args, **kwargs)
+        if gates.mode == "two":
+            indices, gate = gates.pairs[self.key]
+            outs = [self.candidate(i)(*args, **kwargs) for i in indices]
+            return sum(g * o for g, o in zip(gate, outs, strict=True))
+        return self.candidate(gates.single[self.key])(*args, **kwargs)
+
+
+class ProxylessInputChoice(_InputCandidates):
+    def __init__(self, choice: InputChoice, trainer: ProxylessTrainer):
+        if choice.n_chosen != 1:
+            raise UsageError(
+                f"ProxylessTrainer: InputChoice {choice.key!r} has n_chosen={choice.n_chosen}; "
+                "only n_chosen=1 is supported"
+            )
+        super().__init__(choice)
+        self._trainer = [trainer]
+
+    def forward(self, optional_inputs: Sequence[Any] | Mapping[str, Any]) -> Any:
+        inputs = self.inputs(optional_inputs)
+        gates = self._trainer[0].gates
+        if gates.mode == "measure":
+            gates.costs[self.key] = [0.0] * len(inputs)
+            return inputs[0]
+        if gates.mode == "two":
+            indices, gate = gates.pairs[self.key]
+            return sum(g * inputs[i] for g, i in zip(gate, indices, strict=True))
+        return inputs[gates.single[self.key]]
+
+
+def _time_ms(module: nn.Module, args: Any, kwargs: Any, repeats: int = 5) -> float:
+    with torch.no_grad():
+        module(*args, **kwargs)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            module(*args, **kwargs)
+            times.append((time.perf_counter() - start) * 1000)
+    return sorted(times)[len(times) // 2]
+
+
+class ProxylessTrainer(BaseOneShotTrainer):
+    """ProxylessNAS. Takes the base trainer's arguments and:
+
+    Args:
+        arc_learning_rate: Adam learning rate of alpha (1e-3).
+        warmup_epochs: epochs of weight-only training first (0).
+        cost_table: ``{key: [cost of each candidate]}`` (e.g. latency in ms, FLOPs).
+        measure_cost: measure each candidate's forward time on the current device instead.
+        cost_weight: weight of the expected cost in the architecture loss (0: accuracy only).
+    """
+
+    def __init__(self, *args: Any, arc_learning_rate: float = 1e-3, warmup_epochs: int = 0,
+                 cost_table: Mapping[str, Sequence[float]] | None = None,
+                 measure_cost: bool = False, cost_weight: float = 0.0,
+                 **kwargs: Any):  # fmt: skip
+        self.arc_learning_rate = arc_learning_rate
+        self.warmup_epochs = warmup_epochs
+        self.cost_table = {k: list(map(float, v)) for k, v in (cost_table or {}).items()}
+        self.measure_cost = measure_cost
+        self.cost_weight = cost_weight
+        self.gates = _Gates()
+        super().__init__(*args, **kwargs)
+
+    def _setup(self) -> None:
+        self.alpha = {key: nn.Parameter(torch.zeros(spec.n_candidates, device=self.device,
+                                                    dtype=self.param_dtype))
+                      for key, spec in sorted(self.search_space.items())}  # fmt: skip
+        self.nas_modules: list[tuple[str, nn.Module]] = []
+        replace_layer_choice(self.model, lambda c: ProxylessLayerChoice(c, self), self.nas_modules)
+        replace_input_choice(self.model, lambda c: ProxylessInputChoice(c, self), self.nas_modules)
+        self.ctrl_optim = torch.optim.Adam(list(self.alpha.values()), self.arc_learning_rate,
+                                           betas=(0.0, 0.999), eps=1e-8)  # fmt: skip
+        for key, costs in self.cost_table.items():
+            if key not in self.search_space or len(costs) != self.search_space[key].n_candidates:
+                raise UsageError(
+                    f"cost_table[{key!r}] must list one cost per candidate of a key of the "
+                    f"search space (keys: {sorted(self.search_space)})"
+                )
+
+    def measure_costs(self, x: torch.Tensor) -> dict[str, list[float]]:
+        """Each candidate's forward time (ms, median of 5) on the current device for input x."""
+        self.gates.mode = "measure"
+        try:
+            with torch.no_grad():
+                self.model.eval()
+                self.model(x)
+                self.model.train()
+        finally:
+            self.gates.mode = "single"
+        return dict(self.gates.costs)
+
+    def expected_cost(self) -> torch.Tensor:
+        total = torch.zeros((), device=self.device)
+        for key, costs in self.cost_table.items():
+            probs = F.softmax(self.alpha[key], -1)
+            total = total + (probs * torch.tensor(costs, device=self.device)).sum()
+        return total
+
+    # ------------------------------------------------------------------ sampling
+
+    def _sample_single(self) -> None:
+        self.gates.mode = "single"
+        for key, alpha in self.alpha.items():
+            probs = F.softmax(alpha.detach(), -1).cpu()
+            self.gates.single[key] = int(torch.multinomial(probs, 1, generator=self.data_generator))
+
+    def _sample_two(self) -> None:
+        self.gates.mode = "two"
+        for key, alpha in self.alpha.items():
+            n = alpha.numel()
+            if n == 1:
+                indices = [0]
+            else:
+                full = F.softmax(alpha.detach(), -1).cpu()
+                indices = torch.multinomial(full, 2, generator=self.data_generator).tolist()
+            p = F.softmax(alpha[indices], -1)
+            draw = int(torch.multinomial(p.detach().cpu(), 1, generator=self.data_generator))
+            hard = F.one_hot(torch.tensor(draw), len(indices)).to(p)
+            self.gates.pairs[key] = (indices, hard + p - p.detach())
+
+    # ------------------------------------------------------------------ steps
+
+    def train_one_epoch(self, epoch: int) -> dict[str, float] | None:
+        if self.measure_cost and not self.cost_table:
+            x, _ = next(iter(self._loader(self.dataset_weights, shuffle=False)))
+            self.cost_table = self.measure_costs(x.to(self.device))
+        return super().train_one_epoch(epoch)
+
+    def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
+        if epoch >= self.warmup_epochs:
+            self._arch_step(*self.next_arch_batch())
+        self._sample_single()
+
+    def _arch_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self._sample_two()
+        self.ctrl_optim.zero_grad(set_to_none=True)
+        loss = self.loss(self.model(x), y)
+        if self.cost_weight and self.cost_table:
+            loss = loss + self.cost_weight * self.expected_cost()
+        loss.backward()
+        self.ctrl_optim.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.gates.mode = "single"
+
+    # ------------------------------------------------------------------ results
+
+    def _argmax(self) -> dict[str, int]:
+        return {key: int(alpha.detach().argmax()) for key, alpha in self.alpha.items()}
+
+    @contextmanager
+    def final_architecture(self) -> Iterator[None]:
+        previous = dict(self.gates.single)
+        self.gates.mode = "single"
+        self.gates.single.update(self._argmax())
+        try:
+            yield
+        finally:
+            self.gates.single.update(previous)
+
+    def _export(self) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        for key, index in self._argmax().items():
+            spec = self.search_space[key]
+            chosen[key] = index if isinstance(spec, spaces.LayerChoiceSpec) else [index]
+        return export_decisions(self.search_space, chosen)
+
+    def arch_probabilities(self) -> dict[str, list[float]]:
+        return {k: F.softmax(a.detach(), -1).tolist() for k, a in self.alpha.items()}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "alpha": {k: a.detach().clone() for k, a in self.alpha.items()},
+            "ctrl_optim": self.ctrl_optim.state_dict(),
+            "cost_table": self.cost_table,
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for key, value in state["alpha"].items():
+                self.alpha[key].copy_(value)
+        self.ctrl_optim.load_state_dict(state["ctrl_optim"])
+        self.cost_table = state["cost_table"]

@@ -1,0 +1,180 @@
+"""What single-path trainers share: path-sampling modules grouped by key, uniform sampling,
+and scoring an architecture on the trained supernet (with BatchNorm recalibration).
+
+An architecture here is ``{key: index}`` for layer choices and ``{key: [indices]}`` for input
+choices; ``export_decisions`` turns it into the export format.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+
+from nascli import space as spaces
+from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
+from nascli.nas.oneshot.utils import replace_input_choice, replace_layer_choice, to_device
+
+__all__ = ["SinglePathTrainer", "Arch"]
+
+Arch = dict[str, Any]
+
+
+class SinglePathTrainer(BaseOneShotTrainer):
+    """Base of trainers that run one path of the supernet per step.
+
+    Args (besides the base trainer's):
+        score: the metric (from ``metrics``) that ranks architectures on the supernet; when
+            ``metrics`` does not return it, the negative loss is used.
+        bn_batches: batches of the weight split used to recalibrate BatchNorm statistics before
+            an architecture is scored (0: none).
+    """
+
+    def __init__(self, *args: Any, score: str = "accuracy", bn_batches: int = 4, **kwargs: Any):
+        self.score_name = score
+        self.bn_batches = bn_batches
+        self.best: list[tuple[float, Arch]] = []
+        super().__init__(*args, **kwargs)
+
+    def _setup(self) -> None:
+        # Scoring reads data in a fixed order, so a search draws nothing from the data RNG.
+        self._bn_loader = self._loader(self.dataset_weights, shuffle=False)
+        self._score_loader = self._loader(self.dataset_arch, shuffle=False)
+        self.nas_modules: list[tuple[str, nn.Module]] = []
+        replace_layer_choice(self.model, PathSamplingLayerChoice, self.nas_modules)
+        replace_input_choice(self.model, PathSamplingInputChoice, self.nas_modules)
+        self.keys = sorted(self.search_space)
+
+    # ------------------------------------------------------------------ architectures
+
+    def sample_uniform(self) -> Arch:
+        """One decision per key, uniformly (the trainer's seeded ``rng``)."""
+        arch: Arch = {}
+        for key in self.keys:
+            arch[key] = self.sample_choice(key)
+        return arch
+
+    def sample_choice(self, key: str) -> Any:
+        spec = self.search_space[key]
+        n = spec.n_candidates
+        if isinstance(spec, spaces.LayerChoiceSpec):
+            return self.rng.randrange(n)
+        if spec.n_chosen is None:
+            return [i for i in range(n) if self.rng.random() < 0.5]
+        return sorted(self.rng.sample(range(n), spec.n_chosen))
+
+    def set_architecture(self, arch: Mapping[str, Any]) -> None:
+        """Make every path-sampling module run ``arch``."""
+        for key, module in self.nas_modules:
+            value = arch[key]
+            if isinstance(module, PathSamplingLayerChoice):
+                module.sampled = value
+            else:
+                module.sampled = [value] if isinstance(value, int) else list(value)
+
+    @contextmanager
+    def architecture(self, arch: Mapping[str, Any]) -> Iterator[None]:
+        previous = {key: module.sampled for key, module in self.nas_modules}
+        self.set_architecture(arch)
+        try:
+            yield
+        finally:
+            self.set_architecture(previous)
+
+    # ------------------------------------------------------------------ training
+
+    def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
+        self.set_architecture(self.sample_for_step())
+
+    def sample_for_step(self) -> Arch:
+        """The path trained at the next step (uniform by default)."""
+        return self.sample_uniform()
+
+    # ------------------------------------------------------------------ scoring
+
+    @torch.no_grad()
+    def recalibrate_bn(self) -> None:
+        """Recompute BatchNorm running statistics for the current path on ``bn_batches``
+        batches of the weight split (a cumulative average, then the momentum is restored)."""
+        norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms or self.bn_batches <= 0:
+            return
+        saved = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        was_training = self.model.training
+        self.model.train()
+        for i, batch in enumerate(self._bn_loader):
+            if i >= self.bn_batches:
+                break
+            x, _ = to_device(batch, self.device)
+            self.model(x)
+        self.model.train(was_training)
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+
+    def score(self, arch: Mapping[str, Any]) -> float:
+        """The architecture's score on the held-out architecture split, supernet weights,
+        BatchNorm recalibrated. Larger is better. Leaves the supernet (BatchNorm statistics
+        included) and every random state as they were, so a search changes no training run."""
+        buffers = {k: v.clone() for k, v in self.model.state_dict().items()
+                   if "running_" in k or "num_batches_tracked" in k}  # fmt: skip
+        with self.architecture(arch):
+            self.recalibrate_bn()
+            stats = self.evaluate(self._score_loader)
+        self.model.load_state_dict(buffers, strict=False)
+        return stats.get(self.score_name, -stats["loss"])
+
+    def export_top_models(self, top_k: int = 1) -> list[dict[str, Any]]:
+        """The ``top_k`` best architectures found (export format), best first."""
+        from nascli.nas.oneshot.utils import export_decisions
+
+        ranked = sorted(self.best, key=lambda item: -item[0])[:top_k]
+        return [export_decisions(self.search_space, arch) for _, arch in ranked]
+
+    def _export(self) -> dict[str, Any]:
+        if not self.best:
+            self.run_search()
+        return self.export_top_models(1)[0]
+
+    @contextmanager
+    def final_architecture(self) -> Iterator[None]:
+        arch = max(self.best, key=lambda item: item[0])[1] if self.best else None
+        if arch is None:
+            yield
+            return
+        with self.architecture(arch):
+            yield
+
+    def search(self) -> list[tuple[float, Arch]]:
+        """Find good architectures on the trained supernet; fills ``self.best``."""
+        raise NotImplementedError
+
+    def fit(self) -> None:
+        """Train the supernet, then search it."""
+        super().fit()
+        self.run_search()
+
+    def run_search(self) -> list[tuple[float, Arch]]:
+        """``search()`` with its own random stream (seeded from ``seed``), so searching leaves
+        the training's random state untouched."""
+        training_rng, self.rng = self.rng, random.Random(self.seed + 1)
+        try:
+            return self.search()
+        finally:
+            self.rng = training_rng
+
+    def arch_probabilities(self) -> dict[str, list[float]]:
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"best": self.best}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.best = [(float(s), dict(a)) for s, a in state["best"]]

@@ -1,0 +1,78 @@
+"""Helpers shared by one-shot trainers: replacing choices with algorithm modules, moving batches
+to a device, and turning per-key decisions into the export format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from nascli import space as spaces
+from nascli.nas.mutables import InputChoice, LayerChoice
+
+__all__ = ["replace_layer_choice", "replace_input_choice", "to_device", "export_decisions"]
+
+
+def _replace(
+    root: nn.Module,
+    kind: type[nn.Module],
+    factory: Callable[[Any], nn.Module],
+    modules: list[tuple[str, nn.Module]] | None,
+) -> list[tuple[str, nn.Module]]:
+    found = [] if modules is None else modules
+    for name, child in list(root.named_children()):
+        if isinstance(child, kind):
+            new = factory(child)
+            setattr(root, name, new)
+            found.append((child.key, new))  # type: ignore[attr-defined]
+        else:
+            _replace(child, kind, factory, found)
+    return found
+
+
+def replace_layer_choice(
+    root: nn.Module,
+    factory: Callable[[LayerChoice], nn.Module],
+    modules: list[tuple[str, nn.Module]] | None = None,
+) -> list[tuple[str, nn.Module]]:
+    """Replace every ``LayerChoice`` under ``root`` by ``factory(choice)`` (in place, walking
+    ``named_children``). Appends ``(key, new_module)`` to ``modules`` (a new list when None)
+    and returns it; modules sharing a key appear once each, in model order."""
+    return _replace(root, LayerChoice, factory, modules)
+
+
+def replace_input_choice(
+    root: nn.Module,
+    factory: Callable[[InputChoice], nn.Module],
+    modules: list[tuple[str, nn.Module]] | None = None,
+) -> list[tuple[str, nn.Module]]:
+    """``replace_layer_choice`` for ``InputChoice``."""
+    return _replace(root, InputChoice, factory, modules)
+
+
+def to_device(obj: Any, device: torch.device | str) -> Any:
+    """Tensors (also inside tuples, lists and dicts) moved to ``device``; other values as is."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, tuple):
+        return tuple(to_device(o, device) for o in obj)
+    if isinstance(obj, list):
+        return [to_device(o, device) for o in obj]
+    if isinstance(obj, Mapping):
+        return {k: to_device(v, device) for k, v in obj.items()}
+    return obj
+
+
+def export_decisions(
+    space: spaces.SearchSpace, chosen: Mapping[str, int | Sequence[int]]
+) -> dict[str, Any]:
+    """``{key: index | [indices]}`` → the export format (candidate names where meaningful), which
+    ``apply_fixed_architecture`` reads."""
+    decisions = {}
+    for key, spec in space.items():
+        picked = chosen[key]
+        indices = {int(picked)} if isinstance(picked, int) else {int(i) for i in picked}
+        decisions[key] = [i in indices for i in range(spec.n_candidates)]
+    return spaces.human_architecture(space, decisions)
