@@ -21,6 +21,11 @@ Lifecycle (who calls what):
    parameters, controller, optimizers, callbacks' schedulers, grad scaler, the random states
    (torch, the trainer's ``random.Random``, the data order) and the next epoch.
 
+Under ``torchrun`` (or an initialized process group; ``distributed=`` forces or forbids it) the
+weights train through DistributedDataParallel on sharded data, architecture state is kept
+identical on every rank (``nascli.nas.oneshot.distributed``), and only rank 0 logs, writes
+TensorBoard, exports to files and saves checkpoints; every rank can load one to resume.
+
 Extras every trainer gets: ``device`` (default cuda when available), ``workers``, ``amp``
 (``"fp16"`` / ``"bf16"``: the forward of weight steps under ``torch.autocast``, with a grad
 scaler for fp16 on CUDA; architecture steps stay in fp32), ``grad_clip`` (honoured),
@@ -42,10 +47,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from nascli.errors import UsageError
 from nascli.nas.mutator import model_search_space
+from nascli.nas.oneshot.distributed import join_process_group
 from nascli.nas.oneshot.utils import to_device
 
 __all__ = ["BaseOneShotTrainer", "Metrics"]
@@ -60,6 +66,9 @@ _AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 class BaseOneShotTrainer:
     """Base of the one-shot trainers; subclasses implement ``_setup``, ``train_one_epoch``,
     ``export`` and (for checkpoints) ``_extra_state`` / ``_load_extra_state``."""
+
+    #: weight steps run one path, leaving other candidates' parameters without gradients
+    single_path_weight_steps = False
 
     def __init__(
         self,
@@ -83,6 +92,7 @@ class BaseOneShotTrainer:
         train_split: float = 0.5,
         tensorboard_dir: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        distributed: bool | None = None,
     ):
         if dataset is None:
             dataset = dataset_train
@@ -96,6 +106,10 @@ class BaseOneShotTrainer:
             raise UsageError(f"train_split must be between 0 and 1, got {train_split!r}")
         if not isinstance(num_epochs, int) or num_epochs < 0:
             raise UsageError(f"num_epochs must be a non-negative integer, got {num_epochs!r}")
+        self.dist = join_process_group(distributed)
+        self.rank = self.dist.rank
+        if device is None and self.dist.enabled and torch.cuda.is_available():
+            device = f"cuda:{self.dist.local_rank}"
         self.device = torch.device(
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
@@ -124,7 +138,8 @@ class BaseOneShotTrainer:
         self.model.to(self.device)
         self._setup()
         self.model.to(self.device)
-        self._writer = self._tensorboard(tensorboard_dir)
+        self.train_model = self._wrap(self.model)
+        self._writer = self._tensorboard(tensorboard_dir) if self.dist.main else None
         for callback in self.callbacks:
             callback.build(self)
 
@@ -137,18 +152,37 @@ class BaseOneShotTrainer:
         self.dataset_weights = Subset(dataset, order[:cut])
         self.dataset_arch = Subset(dataset, order[cut:])
         self.dataset_valid = dataset_valid if dataset_valid is not None else self.dataset_arch
-        self.train_loader = self._loader(self.dataset_weights, shuffle=True)
-        self.arch_loader = self._loader(self.dataset_arch, shuffle=True)
+        # Training data is sharded across ranks; evaluation data is not, so every rank scores
+        # architectures on the same data and takes the same decisions.
+        self.train_loader = self._loader(self.dataset_weights, shuffle=True, shard=True)
+        self.arch_loader = self._loader(self.dataset_arch, shuffle=True, shard=True)
         self.valid_loader = self._loader(self.dataset_valid, shuffle=False)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, shard: bool = False) -> DataLoader:
+        sampler = None
+        if shard and self.dist.enabled:
+            sampler = DistributedSampler(
+                dataset, self.dist.world_size, self.dist.rank, shuffle=shuffle, seed=self.seed
+            )
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            shuffle=shuffle if sampler is None else False,
+            sampler=sampler,
             num_workers=self.workers,
-            generator=self.data_generator if shuffle else None,
+            generator=self.data_generator if shuffle and sampler is None else None,
             pin_memory=self.device.type == "cuda",
+        )
+
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        """The module weight steps run through: DDP when distributed."""
+        if not self.dist.enabled:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(
+            model, device_ids=ids, find_unused_parameters=self.single_path_weight_steps
         )
 
     def _batches(self, loader: Iterable[Any], epoch: int, what: str) -> Iterator[tuple[int, Any]]:
@@ -191,7 +225,8 @@ class BaseOneShotTrainer:
             return {k: float(v) for k, v in self.metrics(output.detach(), target).items()}
 
     def log_step(self, epoch: int, step: int, total: int, values: Mapping[str, float]) -> None:
-        if self.log_frequency and (step % self.log_frequency == 0 or step + 1 == total):
+        due = self.log_frequency and (step % self.log_frequency == 0 or step + 1 == total)
+        if self.dist.main and due:
             shown = "  ".join(f"{k} {v:.4f}" for k, v in values.items())
             log.info("epoch [%d/%d] step [%d/%d]  %s", epoch + 1, self.num_epochs, step + 1,
                      total, shown)  # fmt: skip
@@ -204,15 +239,20 @@ class BaseOneShotTrainer:
             epoch = self.epoch
             for callback in self.callbacks:
                 callback.on_epoch_begin(epoch)
+            for loader in (self.train_loader, self.arch_loader):
+                if isinstance(loader.sampler, DistributedSampler):
+                    loader.sampler.set_epoch(epoch)
             self.model.train()
             train_stats = self.train_one_epoch(epoch) or {}
+            self.dist.broadcast_buffers(self.model)
             valid_stats = self.validate()
             self.epoch = epoch + 1
             stats = {**{f"train/{k}": v for k, v in train_stats.items()},
                      **{f"valid/{k}": v for k, v in valid_stats.items()}}  # fmt: skip
             self.history.append(stats)
-            log.info("epoch %d/%d  %s", epoch + 1, self.num_epochs,
-                     "  ".join(f"{k} {v:.4f}" for k, v in stats.items()))  # fmt: skip
+            if self.dist.main:
+                shown = "  ".join(f"{k} {v:.4f}" for k, v in stats.items())
+                log.info("epoch %d/%d  %s", epoch + 1, self.num_epochs, shown)
             self._write_tensorboard(epoch, stats)
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch)
@@ -250,7 +290,7 @@ class BaseOneShotTrainer:
         """The chosen architecture (``apply_fixed_architecture`` format); written to ``file``
         as JSON when given."""
         arch = self._export()
-        if file is not None:
+        if file is not None and self.dist.main:
             Path(file).write_text(json.dumps(arch, indent=2, sort_keys=True))
         return arch
 
@@ -270,14 +310,15 @@ class BaseOneShotTrainer:
             self.before_weight_step(epoch, x, y)
             self.optimizer.zero_grad(set_to_none=True)
             with self.autocast():
-                out = self.model(x)
+                out = self.train_model(x)
                 loss = self.loss(out, y)
             self.weight_step(loss, weights)
             values = {"loss": float(loss.detach()), **self._metric_values(out, y)}
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
             self.log_step(epoch, step, total, values)
-        return {k: v / max(total, 1) for k, v in sums.items()}
+        # Each rank saw its own shard: report the mean over ranks (the same on every rank).
+        return {k: self.dist.average(v / max(total, 1)) for k, v in sums.items()}
 
     def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
         """Hook: what the algorithm does before each weight step (default: nothing)."""
@@ -342,12 +383,15 @@ class BaseOneShotTrainer:
         self._load_extra_state(state["extra"])
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> Path:
-        """Write everything a resumed run needs (atomically). Returns the path."""
+        """Write everything a resumed run needs (atomically; under torch.distributed only rank 0
+        writes, and every rank waits for it). Returns the path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        if self.dist.main:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            torch.save(self.state_dict(), tmp)
+            os.replace(tmp, path)
+        self.dist.barrier()
         return path
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:

@@ -73,16 +73,14 @@ class ArchitectureCheckpoint(Callback):
 class ModelCheckpoint(Callback):
     """Saves the whole trainer state (weights, architecture parameters, controller, optimizers,
     schedulers, random states, epoch) to ``<checkpoint_dir>/epoch_<n>.pt`` and ``last.pt``
-    after each epoch; ``trainer.load_checkpoint(dir / "last.pt")`` resumes. Only the process of
-    rank 0 writes (under torch.distributed)."""
+    after each epoch; ``trainer.load_checkpoint(dir / "last.pt")`` resumes. Under
+    torch.distributed every rank calls it and rank 0 writes."""
 
     def __init__(self, checkpoint_dir: str | os.PathLike[str], keep_every_epoch: bool = False):
         self.checkpoint_dir = Path(checkpoint_dir)
         self.keep_every_epoch = keep_every_epoch
 
     def on_epoch_end(self, epoch: int) -> None:
-        if getattr(self.trainer, "rank", 0) != 0:
-            return
         path = self.trainer.save_checkpoint(self.checkpoint_dir / "last.pt")
-        if self.keep_every_epoch:
+        if self.keep_every_epoch and getattr(self.trainer, "rank", 0) == 0:
             (self.checkpoint_dir / f"epoch_{epoch}.pt").write_bytes(path.read_bytes())

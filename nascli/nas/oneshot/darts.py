@@ -72,13 +72,18 @@ class DartsTrainer(BaseOneShotTrainer):
         val_batch = self.next_arch_batch()
         self.ctrl_optim.zero_grad(set_to_none=True)
         self.arch_backward((x, y), val_batch)
+        self.dist.average_gradients(self.alpha.values())
         self.ctrl_optim.step()
 
     def arch_backward(self, train_batch: Any, val_batch: Any) -> None:
         """Put the architecture gradient (first or second order) in ``alpha[key].grad``."""
         if not self.unrolled:
             vx, vy = val_batch
-            self.loss(self.model(vx), vy).backward()
+            alphas = list(self.alpha.values())
+            # Gradients for alpha only: the weights' gradients (and DDP's hooks) stay out.
+            grads = torch.autograd.grad(self.loss(self.model(vx), vy), alphas, allow_unused=True)
+            for a, g in zip(alphas, grads, strict=True):
+                a.grad = torch.zeros_like(a) if g is None else g
             return
         self._unrolled_backward(train_batch, val_batch)
 

@@ -168,6 +168,7 @@ class EnasTrainer(SinglePathTrainer):
             with torch.no_grad():
                 reward = float(self.reward_function(self.model(x), y))
             reward += self.entropy_weight * float(entropy.detach())
+            reward = self.dist.average(reward)  # same reward, same controller on every rank
             if self.baseline is None:
                 self.baseline = reward
             self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
@@ -179,7 +180,7 @@ class EnasTrainer(SinglePathTrainer):
                 self.ctrl_optim.step()
                 self.ctrl_optim.zero_grad(set_to_none=True)
         self.model.train()
-        return {"reward": sum(rewards) / max(len(rewards), 1)}
+        return {"reward": sum(rewards) / max(len(rewards), 1)}  # rewards are already averaged
 
     def search(self) -> list[tuple[float, Arch]]:
         with torch.no_grad():

@@ -83,6 +83,13 @@ class ProxylessInputChoice(_InputCandidates):
         return inputs[gates.single[self.key]]
 
 
+def _set_grads(params: Any, loss: torch.Tensor) -> None:
+    params = list(params)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    for p, g in zip(params, grads, strict=True):
+        p.grad = torch.zeros_like(p) if g is None else g
+
+
 def _time_ms(module: nn.Module, args: Any, kwargs: Any, repeats: int = 5) -> float:
     with torch.no_grad():
         module(*args, **kwargs)
@@ -104,6 +111,8 @@ class ProxylessTrainer(BaseOneShotTrainer):
         measure_cost: measure each candidate's forward time on the current device instead.
         cost_weight: weight of the expected cost in the architecture loss (0: accuracy only).
     """
+
+    single_path_weight_steps = True
 
     def __init__(self, *args: Any, arc_learning_rate: float = 1e-3, warmup_epochs: int = 0,
                  cost_table: Mapping[str, Sequence[float]] | None = None,
@@ -179,7 +188,8 @@ class ProxylessTrainer(BaseOneShotTrainer):
     def train_one_epoch(self, epoch: int) -> dict[str, float] | None:
         if self.measure_cost and not self.cost_table:
             x, _ = next(iter(self._loader(self.dataset_weights, shuffle=False)))
-            self.cost_table = self.measure_costs(x.to(self.device))
+            # Every rank must weigh the same costs: rank 0's measurement is used everywhere.
+            self.cost_table = self.dist.broadcast(self.measure_costs(x.to(self.device)))
         return super().train_one_epoch(epoch)
 
     def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
@@ -193,9 +203,10 @@ class ProxylessTrainer(BaseOneShotTrainer):
         loss = self.loss(self.model(x), y)
         if self.cost_weight and self.cost_table:
             loss = loss + self.cost_weight * self.expected_cost()
-        loss.backward()
+        # Gradients for alpha only: the weights' gradients (and DDP's hooks on them) stay out.
+        _set_grads(self.alpha.values(), loss)
+        self.dist.average_gradients(self.alpha.values())
         self.ctrl_optim.step()
-        self.optimizer.zero_grad(set_to_none=True)
         self.gates.mode = "single"
 
     # ------------------------------------------------------------------ results

@@ -35,6 +35,8 @@ class SinglePathTrainer(BaseOneShotTrainer):
             an architecture is scored (0: none).
     """
 
+    single_path_weight_steps = True
+
     def __init__(self, *args: Any, score: str = "accuracy", bn_batches: int = 4, **kwargs: Any):
         self.score_name = score
         self.bn_batches = bn_batches
@@ -89,7 +91,8 @@ class SinglePathTrainer(BaseOneShotTrainer):
     # ------------------------------------------------------------------ training
 
     def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
-        self.set_architecture(self.sample_for_step())
+        # Under torch.distributed every rank trains rank 0's path.
+        self.set_architecture(self.dist.broadcast(self.sample_for_step()))
 
     def sample_for_step(self) -> Arch:
         """The path trained at the next step (uniform by default)."""

@@ -1,0 +1,67 @@
+"""One-shot search under torchrun with 2 CPU processes (gloo): every rank ends with the same
+weights, BatchNorm statistics, architecture state and export; a script that initialised the
+process group itself works too; a run killed after a checkpoint resumes under torchrun to the
+same result as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PYTHON, REPO
+
+pytestmark = pytest.mark.slow
+
+JOB = REPO / "tests" / "e2e" / "jobs" / "ddp_search.py"
+
+
+def torchrun(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    result = subprocess.run(
+        [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         str(JOB), *args],
+        capture_output=True, text=True, timeout=300, env=env, cwd=REPO,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    assert result.returncode == expect, result.stderr[-3000:]
+    return result
+
+
+def ranks(out: Path) -> list[dict]:
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+
+
+@pytest.mark.parametrize("algo", ["darts", "spos", "enas", "proxyless"])
+def test_every_rank_ends_identical(algo: str, tmp_path: Path) -> None:
+    torchrun("--algo", algo, "--out", str(tmp_path))
+    zero, one = ranks(tmp_path)
+    assert zero["world_size"] == one["world_size"] == 2
+    assert zero["export"] == one["export"]
+    assert zero["weights"] == one["weights"]  # parameters and BatchNorm statistics
+    assert zero["arch"] == one["arch"]
+    assert zero["history"] == one["history"]
+
+
+def test_a_script_that_initialised_the_group_itself(tmp_path: Path) -> None:
+    torchrun("--algo", "spos", "--out", str(tmp_path), "--init-self")
+    zero, one = ranks(tmp_path)
+    assert zero["export"] == one["export"] and zero["weights"] == one["weights"]
+
+
+def test_resume_under_torchrun_matches_an_uninterrupted_run(tmp_path: Path) -> None:
+    torchrun("--algo", "darts", "--out", str(tmp_path / "straight"))
+    ckpt = tmp_path / "ckpt"
+    crashed = torchrun("--algo", "darts", "--out", str(tmp_path / "crashed"),
+                       "--checkpoint-dir", str(ckpt), "--crash-after-epoch", "0",
+                       expect=1)  # fmt: skip
+    assert not (tmp_path / "crashed").exists(), crashed.stdout
+    torchrun("--algo", "darts", "--out", str(tmp_path / "resumed"),
+             "--checkpoint-dir", str(ckpt), "--resume", str(ckpt / "last.pt"))  # fmt: skip
+    straight, resumed = ranks(tmp_path / "straight"), ranks(tmp_path / "resumed")
+    for a, b in zip(straight, resumed, strict=True):
+        assert a["export"] == b["export"] and a["weights"] == b["weights"]
+        assert a["history"] == b["history"]
