@@ -40,7 +40,6 @@ from nascli.experiment.channel import EXIT_FILE, read_exit_marker
 from nascli.experiment.processes import (
     group_alive,
     process_alive,
-    process_token,
     terminate_group,
     terminate_groups,
 )
@@ -163,7 +162,9 @@ class LocalTrainingService:
                 stderr=err,
                 start_new_session=True,
             )
-        proc = TrialProcess(spec.trial_id, popen.pid, process_token(popen.pid))
+        # No identity token here: reading /proc of a process still in exec waits for the exec
+        # (about 1 ms); the manager records it off the slot-refill path (``process_token``).
+        proc = TrialProcess(spec.trial_id, popen.pid, None)
         with self._lock:
             self._procs[spec.trial_id] = proc
         if not self._watcher.watch(

@@ -408,6 +408,11 @@ class Manager:
     def _read_intermediate(self) -> None:
         self._read_at = time.monotonic()
         for tid, active in self.active.items():
+            if active.record.pid and active.record.pid_token is None:
+                token = process_token(active.record.pid)
+                if token is not None:
+                    active.record = replace(active.record, pid_token=token)
+                    self.store.update_trial(tid, pid_token=token)
             new = self._ingest(tid, active)
             if new:
                 with self.store.transaction():

@@ -148,6 +148,8 @@ def test_stop_cancels_trials_and_their_children(
     thread.join(timeout=30)
     assert result == ["STOPPED"]
     assert {t.status for t in store.trials()} == {"USER_CANCELED"}
+    # each running trial's identity (pid + start time) was recorded, for adoption on resume
+    assert all(t.pid and t.pid_token for t in store.trials())
     for pid in child_pids:
         assert not pid_alive(pid), f"grandchild {pid} survived the stop"
 
