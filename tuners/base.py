@@ -23,7 +23,6 @@ the same calls give the same sequence.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Mapping, Sequence
 from itertools import combinations, product
@@ -141,7 +140,6 @@ class Tuner:
             "tried": [list(arch) for arch in sorted(self.tried, key=repr)],
             "own": self._save_own(),
         }
-        json.dumps(state)  # fail here, not in the store, if a subclass saved something odd
         return state
 
     def load_checkpoint(self, state: Mapping[str, Any]) -> None:

@@ -20,6 +20,7 @@ Durability (``kill -9`` of the manager at any point loses nothing):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -334,6 +335,7 @@ class Manager:
         try:
             parameters = self.tuner.generate_parameters(parameter_id)
             spaces.parse_parameters(self._specs, parameters, "the tuner's proposal")
+            state = self._encoded_checkpoint()
         except NoMoreTrialError:
             self._set_no_more("the tuner has no more architectures to propose")
             return None
@@ -348,9 +350,7 @@ class Manager:
             return None
         with self.store.transaction():
             self.store.add_trial(trial_id, int(trial_id), parameter_id, parameters)
-            self.store.update_experiment(
-                next_parameter_id=parameter_id + 1, tuner_state=self.tuner.save_checkpoint()
-            )
+            self.store.update_experiment(next_parameter_id=parameter_id + 1, tuner_state_json=state)
         self._next_parameter_id = parameter_id + 1
         return self.store.trial(trial_id)
 
@@ -440,9 +440,9 @@ class Manager:
         with self.store.transaction():
             for rec in records:
                 self.store.add_metric(trial.id, rec.sequence, rec.type, rec.value, rec.time)
-            final = self._final_metric(trial.id)
-            current = self.store.trial(trial.id)
-            if active.cancel_reason or (current is not None and current.cancel_requested):
+            finals = [r.value for r in records if r.type == FINAL]
+            final = finals[-1] if finals else self._final_metric(trial.id)
+            if active.cancel_reason or self.store.cancel_requested(trial.id):
                 status, reason = "USER_CANCELED", active.cancel_reason or "cancelled by the user"
             elif code == 0 and final is not None:
                 status, reason = "SUCCEEDED", None
@@ -470,9 +470,10 @@ class Manager:
             else:
                 self._tell_tuner(trial, status, final)
         log.info("trial %s %s%s", trial.id, status, f" ({reason})" if reason else "")
-        ended = self.store.trial(trial.id)
-        if ended is not None:
-            self._ended.append(ended)
+        self._ended.append(
+            replace(trial, status=status, reason=reason, ended=exited.end_time, exit_code=code,
+                    final=final if status == "SUCCEEDED" else None)
+        )  # fmt: skip
 
     def _final_metric(self, tid: str) -> Any:
         """The trial's last final result, or (``includeIntermediateResults``) its last
@@ -517,14 +518,19 @@ class Manager:
             if status == "SUCCEEDED":
                 self.tuner.receive_trial_result(trial.parameter_id, trial.parameters, final)
             self.tuner.trial_end(trial.parameter_id, status == "SUCCEEDED")
-            state = self.tuner.save_checkpoint()
+            state = self._encoded_checkpoint()
         except Exception as exc:  # noqa: BLE001 - a tuner bug ends the search, not the manager
             log.exception("tuner failed")
             self.error = f"the tuner failed: {type(exc).__name__}: {exc}"
             if self.no_more is None:
                 self._set_no_more(self.error)
             return
-        self.store.update_experiment(tuner_state=state)
+        self.store.update_experiment(tuner_state_json=state)
+
+    def _encoded_checkpoint(self) -> str:
+        """The tuner's checkpoint as JSON (a tuner whose state is not JSON fails here, as a
+        tuner error, not in the store)."""
+        return json.dumps(self.tuner.save_checkpoint(), allow_nan=False)
 
     def _end_unlaunched(self, trial: TrialRecord, status: str, reason: str) -> None:
         with self.store.transaction():

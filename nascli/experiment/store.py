@@ -262,9 +262,12 @@ class ExperimentStore:
         return ExperimentRecord(**data)
 
     def update_experiment(self, **fields: Any) -> None:
-        """Set experiment columns (``tuner_state`` is JSON-encoded here)."""
+        """Set experiment columns (``tuner_state`` is JSON-encoded here; ``tuner_state_json``
+        is stored as given, already encoded)."""
         if "tuner_state" in fields:
             fields["tuner_state"] = _dumps(fields["tuner_state"])
+        if "tuner_state_json" in fields:
+            fields["tuner_state"] = fields.pop("tuner_state_json")
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._conn.execute(f"UPDATE experiment SET {sets}", list(fields.values()))
 
@@ -316,6 +319,12 @@ class ExperimentStore:
         for status, n in self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
             counts[status] = n
         return counts
+
+    def cancel_requested(self, trial_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT cancel_requested FROM trials WHERE id = ?", (trial_id,)
+        ).fetchone()
+        return bool(row and row[0])
 
     def request_cancel(self, trial_id: str) -> None:
         """Record that the user cancels this trial (before any signal is sent, so its end is
