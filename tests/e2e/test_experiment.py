@@ -267,3 +267,29 @@ def test_ctrl_c_stops_a_foreground_experiment_cleanly(home: Path, tmp_path: Path
     summary = status(exp_id)
     assert summary["status"] == "STOPPED" and summary["trials"]["USER_CANCELED"] == 2
     assert not any(pid_alive(pid) for pid in grandchildren)
+
+
+def test_search_space_generated_from_the_trial_command_when_no_path_is_given(
+    home: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "gen.yml"
+    config.write_text(
+        "trialConcurrency: 1\nmaxTrialNum: 1\ntuner:\n  builtinTunerName: Random\n"
+        f"trial:\n  command: {PYTHON} trial.py --epochs 1\n  codeDir: {REPO / 'trial'}\n"
+    )
+    result = run_nascli("create", "--config", str(config), "--dry-run", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "3 choices (generated from trial.command" in result.stdout
+
+
+def test_a_trial_command_that_cannot_give_a_search_space_is_refused_at_create(
+    home: Path, tmp_path: Path
+) -> None:
+    config = quick_config(tmp_path)
+    text = config.read_text().replace("searchSpacePath:", "unusedKey:")
+    config.write_text("\n".join(line for line in text.splitlines() if "unusedKey" not in line))
+    result = run_nascli("create", "--config", str(config))
+    assert result.returncode == 2
+    assert "searchSpacePath is not set" in result.stderr
+    assert "get_and_apply_next_architecture" in result.stderr
+    assert not home.exists() or not any(home.iterdir())
