@@ -156,13 +156,30 @@ def test_darts_second_order_gradient_matches_a_numerical_estimate() -> None:
     assert (first - numeric).abs().max() > 10 * (second - numeric).abs().max()
 
 
-def test_amp_bf16_on_cpu(tmp_path: Path) -> None:
-    trainer = build("darts", epochs=1, amp="bf16")
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_on_cpu(amp: str) -> None:
+    seen: list[torch.dtype] = []
+    trainer = build("darts", epochs=1, amp=amp)
+    # the weight-step forward runs in the reduced precision
+    trainer.model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     trainer.fit()
     assert torch.isfinite(torch.tensor(trainer.history[-1]["train/loss"]))
-    trainer = build("spos", epochs=1, amp="bf16")
+    assert {"bf16": torch.bfloat16, "fp16": torch.float16}[amp] in seen
+    assert all(a.dtype == torch.float32 for a in trainer.alpha.values())  # arch state stays fp32
+    trainer = build("spos", epochs=1, amp=amp)
     trainer.fit()
     assert trainer.export()
+
+
+def test_bad_arguments_are_refused_with_the_allowed_values() -> None:
+    from nascli.errors import UsageError
+
+    with pytest.raises(UsageError, match="amp must be None, 'fp16' or 'bf16'"):
+        build("darts", amp="fp8")
+    with pytest.raises(UsageError, match="train_split must be between 0 and 1"):
+        build("darts", train_split=1.5)
+    with pytest.raises(UsageError, match="distributed=True needs a torch.distributed job"):
+        build("darts", distributed=True)
 
 
 def test_callbacks_scheduler_checkpoints_and_batch_hooks(tmp_path: Path) -> None:
@@ -241,3 +258,16 @@ def test_one_shot_experiment_and_top_models() -> None:
     top = experiment.export_top_models(top_k=3)
     assert len(top) == 3 and top[0] == trainer.export()
     assert len({json.dumps(t, sort_keys=True) for t in top}) == 3
+
+
+def test_periodic_logging_and_progress_bar(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    trainer = build("random", epochs=1, log_frequency=2, progress=True)
+    with caplog.at_level(logging.INFO, logger="nascli.oneshot"):
+        trainer.fit()
+    steps = [r.getMessage() for r in caplog.records if "step [" in r.getMessage()]
+    total = len(trainer.train_loader)
+    assert len(steps) == len(range(0, total, 2)) + (0 if (total - 1) % 2 == 0 else 1)
+    assert any("epoch 1/1" in r.getMessage() and "valid/accuracy" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
