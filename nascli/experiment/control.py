@@ -121,6 +121,8 @@ def stop_experiment(
     exp = store.experiment()
     running_before = store.status_counts()["RUNNING"]
     if manager_alive(exp) and exp.manager_pid is not None:
+        with store.transaction():
+            store.update_experiment(stop_grace=grace)  # the manager gives trials this long
         os.kill(exp.manager_pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process_alive(exp.manager_pid, exp.manager_token):

@@ -246,7 +246,9 @@ class Manager:
 
     def _wait_for_events(self) -> None:
         remaining = self.config.max_exec_duration - self._elapsed()
-        timeout = max(0.0, min(self.tick, remaining))
+        # Once the time budget is used, trials are being cancelled: wait for their exits
+        # instead of spinning on a zero timeout.
+        timeout = min(self.tick, remaining) if remaining > 0 else self.tick
         try:
             item = self.events.get(timeout=timeout)
         except queue.Empty:
@@ -548,7 +550,8 @@ class Manager:
         for active in self.active.values():
             active.cancel_reason = reason
         if self.active:
-            self.service.shutdown(self.kill_grace)
+            grace = self.store.experiment().stop_grace
+            self.service.shutdown(self.kill_grace if grace is None else grace)
         deadline = time.monotonic() + 5.0
         while self.active and time.monotonic() < deadline:
             try:

@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS experiment (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, author TEXT, status TEXT NOT NULL, reason TEXT,
     created REAL NOT NULL, started REAL, ended REAL, exec_seconds REAL NOT NULL DEFAULT 0,
     manager_pid INTEGER, manager_token TEXT, wait_reason TEXT, config TEXT NOT NULL,
-    tuner_state TEXT, next_parameter_id INTEGER NOT NULL DEFAULT 0
+    tuner_state TEXT, next_parameter_id INTEGER NOT NULL DEFAULT 0, stop_grace REAL
 );
 CREATE TABLE IF NOT EXISTS trials (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, parameter_id INTEGER NOT NULL,
@@ -114,6 +114,7 @@ class ExperimentRecord:
     config: dict[str, Any]
     tuner_state: Any
     next_parameter_id: int
+    stop_grace: float | None
 
 
 @dataclass(frozen=True)

@@ -293,3 +293,16 @@ def test_a_trial_command_that_cannot_give_a_search_space_is_refused_at_create(
     assert "searchSpacePath is not set" in result.stderr
     assert "get_and_apply_next_architecture" in result.stderr
     assert not home.exists() or not any(home.iterdir())
+
+
+def test_stop_all(home: Path, tmp_path: Path) -> None:
+    env = {"QUICK_TRIAL_SLEEP": "60"}
+    first = create(quick_config(tmp_path / "a"), env=env)
+    second = create(quick_config(tmp_path / "b"), env=env)
+    wait_for(lambda: all(status(e)["trials"]["RUNNING"] == 2 for e in (first, second)))
+    result = run_nascli("stop", "--all", "--grace", "1")
+    assert result.returncode == 0, result.stderr
+    for exp_id in (first, second):
+        summary = status(exp_id)
+        assert summary["status"] == "STOPPED" and summary["trials"]["RUNNING"] == 0
+    assert nascli_json("experiment", "list") == []

@@ -144,12 +144,15 @@ def test_stop_cancels_trials_and_their_children(
         ]
         time.sleep(0.05)
     assert len(child_pids) == 2
+    # each running trial's identity (pid + start time) gets recorded, for adoption on resume
+    reader = ExperimentStore(store.dir)
+    while not all(t.pid_token for t in reader.trials()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(t.pid and t.pid_token for t in reader.trials())
     manager.request_stop()
     thread.join(timeout=30)
     assert result == ["STOPPED"]
     assert {t.status for t in store.trials()} == {"USER_CANCELED"}
-    # each running trial's identity (pid + start time) was recorded, for adoption on resume
-    assert all(t.pid and t.pid_token for t in store.trials())
     for pid in child_pids:
         assert not pid_alive(pid), f"grandchild {pid} survived the stop"
 
