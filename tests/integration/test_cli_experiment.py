@@ -129,3 +129,9 @@ def test_create_refuses_more_gpus_than_the_machine_has(tmp_path: Path, monkeypat
     ok = invoke("create", "--config", str(wide), "--dry-run")
     assert ok.exit_code == 0, ok.output
     assert "3 at a time" in ok.output  # GPU 2 is busy: 3 usable GPUs x 1 trial each
+
+
+def test_log_follow_of_an_ended_trial_prints_and_returns(finished) -> None:
+    result = invoke("log", "stderr", finished.id, "2", "--follow")
+    assert result.exit_code == 0
+    assert "RuntimeError: trial 2 crashes on purpose" in result.output
