@@ -496,6 +496,62 @@ def human_architecture(
     return {key: human_readable(space[key], decisions[key]) for key in sorted(decisions)}
 
 
+# --------------------------------------------------------------------------- decision steps
+
+
+def decision_steps(space: Mapping[str, ChoiceSpec]) -> list[tuple[str, int]]:
+    """An architecture as a sequence of categorical steps ``(key, options)``, keys sorted: one
+    step per layer choice; ``k`` steps for an input choice with ``n_chosen: k`` (each picks one
+    more input; a sequential policy masks the inputs already picked); one take(1)/skip(0) step
+    per input for ``n_chosen: null``. Used by sequential policies (PPOTuner, ENAS)."""
+    steps: list[tuple[str, int]] = []
+    for key in sorted(space):
+        spec = space[key]
+        if isinstance(spec, LayerChoiceSpec):
+            steps.append((key, spec.n_candidates))
+        elif spec.n_chosen is None:
+            steps += [(key, 2)] * spec.n_candidates
+        else:
+            steps += [(key, spec.n_candidates)] * spec.n_chosen
+    return steps
+
+
+def choices_from_actions(
+    space: Mapping[str, ChoiceSpec], actions: Sequence[int]
+) -> dict[str, int | list[int]]:
+    """``decision_steps`` actions -> ``{key: index}`` (layer choices) / ``{key: [indices]}``
+    (input choices, sorted)."""
+    taken: dict[str, list[int]] = {}
+    for (key, _), action in zip(decision_steps(space), actions, strict=True):
+        taken.setdefault(key, []).append(int(action))
+    choices: dict[str, int | list[int]] = {}
+    for key, acts in taken.items():
+        spec = space[key]
+        if isinstance(spec, LayerChoiceSpec):
+            choices[key] = acts[0]
+        elif spec.n_chosen is None:
+            choices[key] = [i for i, a in enumerate(acts) if a == 1]
+        else:
+            choices[key] = sorted(acts)
+    return choices
+
+
+def actions_from_choices(
+    space: Mapping[str, ChoiceSpec], choices: Mapping[str, int | Sequence[int]]
+) -> list[int]:
+    """The inverse of ``choices_from_actions`` (input picks in increasing order)."""
+    actions: list[int] = []
+    for key in sorted(space):
+        spec, value = space[key], choices[key]
+        if isinstance(spec, LayerChoiceSpec):
+            actions.append(int(value))  # type: ignore[arg-type]
+        elif spec.n_chosen is None:
+            actions += [int(i in value) for i in range(spec.n_candidates)]  # type: ignore[operator]
+        else:
+            actions += sorted(value)  # type: ignore[arg-type]
+    return actions
+
+
 # --------------------------------------------------------------------------- helpers
 
 

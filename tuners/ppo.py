@@ -129,16 +129,7 @@ class PPOTuner(Tuner):
 
     def update_search_space(self, search_space: Any) -> None:
         super().update_search_space(search_space)
-        self.steps = []
-        for key in self.keys:
-            spec = self.space[key]
-            n = spec.n_candidates
-            if isinstance(spec, spaces.LayerChoiceSpec):
-                self.steps.append((key, n))
-            elif spec.n_chosen is None:
-                self.steps += [(key, 2)] * n
-            else:
-                self.steps += [(key, n)] * spec.n_chosen
+        self.steps = spaces.decision_steps(self.space)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed if self.seed is not None else 0)
             self.policy = _Policy([n for _, n in self.steps], self.hidden_size)
@@ -190,31 +181,11 @@ class PPOTuner(Tuner):
         return taken, torch.stack(logps, 1), torch.stack(ents, 1), torch.stack(values, 1)
 
     def _arch_from_actions(self, actions: list[int]) -> Architecture:
-        values: dict[str, list[int]] = {}
-        for (key, _), action in zip(self.steps, actions, strict=True):
-            values.setdefault(key, []).append(action)
-        arch = []
-        for key in self.keys:
-            spec, acts = self.space[key], values[key]
-            if isinstance(spec, spaces.LayerChoiceSpec):
-                arch.append(acts[0])
-            elif spec.n_chosen is None:
-                arch.append(tuple(i for i, a in enumerate(acts) if a == 1))
-            else:
-                arch.append(tuple(sorted(acts)))
-        return tuple(arch)
+        choices = spaces.choices_from_actions(self.space, actions)
+        return tuple(v if isinstance(v, int) else tuple(v) for v in (choices[k] for k in self.keys))
 
     def _actions_from_arch(self, arch: Architecture) -> list[int]:
-        actions: list[int] = []
-        for key, value in zip(self.keys, arch, strict=True):
-            spec = self.space[key]
-            if isinstance(spec, spaces.LayerChoiceSpec):
-                actions.append(int(value))
-            elif spec.n_chosen is None:
-                actions += [int(i in value) for i in range(spec.n_candidates)]
-            else:
-                actions += sorted(value)
-        return actions
+        return spaces.actions_from_choices(self.space, dict(zip(self.keys, arch, strict=True)))
 
     def _evaluate(self, actions: list[int]) -> tuple[list[float], list[float]]:
         with torch.no_grad():

@@ -211,3 +211,20 @@ def test_human_readable_export(space):
     assert spaces.human_readable(space["cells"], [True, False, True]) == ["a", "c"]
     assert spaces.human_readable(space["cells"], [False, False, False]) == []
     assert spaces.human_readable(space["first_conv"], [0.2, 0.8]) == [0.2, 0.8]
+
+
+def test_decision_steps_round_trip():
+    space = spaces.parse_search_space(
+        {
+            "b": {"_type": "layer_choice", "_value": ["x", "y", "z"]},
+            "a": {
+                "_type": "input_choice",
+                "_value": {"candidates": ["p", "q", "r"], "n_chosen": 2},
+            },
+            "c": {"_type": "input_choice", "_value": {"candidates": ["s", "t"], "n_chosen": None}},
+        }
+    )
+    assert spaces.decision_steps(space) == [("a", 3), ("a", 3), ("b", 3), ("c", 2), ("c", 2)]
+    choices = spaces.choices_from_actions(space, [2, 0, 1, 0, 1])
+    assert choices == {"a": [0, 2], "b": 1, "c": [1]}
+    assert spaces.actions_from_choices(space, choices) == [0, 2, 1, 0, 1]

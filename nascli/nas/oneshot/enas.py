@@ -33,15 +33,7 @@ class Controller(nn.Module):
     def __init__(self, space: spaces.SearchSpace, hidden: int = 64):
         super().__init__()
         self.space = space
-        self.steps: list[tuple[str, int]] = []
-        for key in sorted(space):
-            spec = space[key]
-            if isinstance(spec, spaces.LayerChoiceSpec):
-                self.steps.append((key, spec.n_candidates))
-            elif spec.n_chosen is None:
-                self.steps += [(key, 2)] * spec.n_candidates
-            else:
-                self.steps += [(key, spec.n_candidates)] * spec.n_chosen
+        self.steps = spaces.decision_steps(space)
         sizes = [n for _, n in self.steps]
         self.offsets = [sum(sizes[:t]) for t in range(len(sizes))]
         self.hidden = hidden
@@ -59,6 +51,7 @@ class Controller(nn.Module):
         log_prob = torch.zeros((), device=x.device)
         entropy = torch.zeros((), device=x.device)
         actions: dict[str, list[int]] = {}
+        flat: list[int] = []
         for t, (key, _) in enumerate(self.steps):
             state = self.cell(x, state)
             logits = self.heads[t](state[0])[0]
@@ -76,20 +69,9 @@ class Controller(nn.Module):
             log_prob = log_prob + dist.log_prob(act)
             entropy = entropy + dist.entropy()
             actions.setdefault(key, []).append(action)
+            flat.append(action)
             x = self.embed(act + self.offsets[t]).unsqueeze(0)
-        return self._arch(actions), log_prob, entropy
-
-    def _arch(self, actions: dict[str, list[int]]) -> Arch:
-        arch: Arch = {}
-        for key, acts in actions.items():
-            spec = self.space[key]
-            if isinstance(spec, spaces.LayerChoiceSpec):
-                arch[key] = acts[0]
-            elif spec.n_chosen is None:
-                arch[key] = [i for i, a in enumerate(acts) if a == 1]
-            else:
-                arch[key] = sorted(acts)
-        return arch
+        return spaces.choices_from_actions(self.space, flat), log_prob, entropy
 
 
 class EnasTrainer(SinglePathTrainer):
