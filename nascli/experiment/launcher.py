@@ -183,10 +183,12 @@ class LocalTrainingService:
         proc = TrialProcess(trial_id, pid, token)
         with self._lock:
             self._procs[trial_id] = proc
-        threading.Thread(
-            target=self._watch_adopted, args=(proc, trial_dir), name=f"adopted-{trial_id}",
-            daemon=True,
-        ).start()  # fmt: skip
+        # A pidfd also works for a process that is not our child; poll where there is none.
+        if not self._watcher.watch(pid, lambda: self._finish_adopted(proc, trial_dir)):
+            threading.Thread(
+                target=self._watch_adopted, args=(proc, trial_dir), name=f"adopted-{trial_id}",
+                daemon=True,
+            ).start()  # fmt: skip
         return True
 
     def running(self) -> dict[str, TrialProcess]:
@@ -232,6 +234,9 @@ class LocalTrainingService:
     def _watch_adopted(self, proc: TrialProcess, trial_dir: Path) -> None:
         while process_alive(proc.pid, proc.token):
             time.sleep(_ADOPTED_POLL)
+        self._finish_adopted(proc, trial_dir)
+
+    def _finish_adopted(self, proc: TrialProcess, trial_dir: Path) -> None:
         marker = read_exit_marker(trial_dir)
         code, end = marker if marker else (None, time.time())
         self._finish(proc, code, end)
