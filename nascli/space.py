@@ -496,6 +496,21 @@ def human_architecture(
     return {key: human_readable(space[key], decisions[key]) for key in sorted(decisions)}
 
 
+# --------------------------------------------------------------------------- sampling
+
+
+def random_choice(spec: ChoiceSpec, rng: Any) -> int | tuple[int, ...]:
+    """One uniformly random decision for a key: an index (layer choice), or the sorted chosen
+    input indices (each input independently with probability 1/2 for ``n_chosen: null``).
+    ``rng`` is a ``random.Random``; the same state gives the same decision."""
+    n = spec.n_candidates
+    if isinstance(spec, LayerChoiceSpec):
+        return rng.randrange(n)
+    if spec.n_chosen is None:
+        return tuple(i for i in range(n) if rng.random() < 0.5)
+    return tuple(sorted(rng.sample(range(n), spec.n_chosen)))
+
+
 # --------------------------------------------------------------------------- decision steps
 
 

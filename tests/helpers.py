@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nascli.experiment.processes import process_alive
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
@@ -38,18 +40,8 @@ def run_nascli(
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs. A zombie (ended, not yet reaped by whoever adopted it) is not
-    running: it holds no memory, GPU or files."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rfind(b")") + 2 :].split()[0] != b"Z"
-    except OSError:
-        return True
+    """Whether ``pid`` runs; a zombie (ended, not yet reaped by whoever adopted it) does not."""
+    return process_alive(pid)
 
 
 def torch_modules_after(*invocations: list[str]) -> list[str]:

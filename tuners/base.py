@@ -174,13 +174,7 @@ class Tuner:
         return tuple(self.sample_choice(key) for key in self.keys)
 
     def sample_choice(self, key: str) -> Any:
-        spec = self.space[key]
-        n = spec.n_candidates
-        if isinstance(spec, spaces.LayerChoiceSpec):
-            return self.rng.randrange(n)
-        if spec.n_chosen is None:
-            return tuple(i for i in range(n) if self.rng.random() < 0.5)
-        return tuple(sorted(self.rng.sample(range(n), spec.n_chosen)))
+        return spaces.random_choice(self.space[key], self.rng)
 
     def sample_new(self, sampler: Any = None, attempts: int = 200) -> Architecture:
         """A sample not tried before (from ``sampler``, default uniform); after ``attempts``

@@ -25,7 +25,12 @@ from torch import nn
 from nascli import space as spaces
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
-from nascli.nas.oneshot.utils import export_decisions, replace_input_choice, replace_layer_choice
+from nascli.nas.oneshot.utils import (
+    export_decisions,
+    gradients,
+    replace_input_choice,
+    replace_layer_choice,
+)
 
 __all__ = ["DartsTrainer"]
 
@@ -81,9 +86,8 @@ class DartsTrainer(BaseOneShotTrainer):
             vx, vy = val_batch
             alphas = list(self.alpha.values())
             # Gradients for alpha only: the weights' gradients (and DDP's hooks) stay out.
-            grads = torch.autograd.grad(self.loss(self.model(vx), vy), alphas, allow_unused=True)
-            for a, g in zip(alphas, grads, strict=True):
-                a.grad = torch.zeros_like(a) if g is None else g
+            for a, g in zip(alphas, gradients(self.loss(self.model(vx), vy), alphas), strict=True):
+                a.grad = g
             return
         self._unrolled_backward(train_batch, val_batch)
 
@@ -107,33 +111,20 @@ class DartsTrainer(BaseOneShotTrainer):
                     direction = direction + momentum * buf
                 w.sub_(xi * direction)
 
-        val_loss = self.loss(self.model(vx), vy)
-        out = torch.autograd.grad(val_loss, alphas + weights, allow_unused=True)
-        d_alpha = [
-            torch.zeros_like(a) if g is None else g for a, g in zip(alphas, out, strict=False)
-        ]
-        v = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, out[len(alphas):],
-                                                                      strict=True)]  # fmt: skip
-        with torch.no_grad():
-            for w, b in zip(weights, backup, strict=True):
-                w.copy_(b)
+        out = gradients(self.loss(self.model(vx), vy), alphas + weights)
+        d_alpha, v = out[: len(alphas)], out[len(alphas) :]
+        _assign(weights, backup)
 
         norm = torch.cat([g.reshape(-1) for g in v]).norm()
         eps = 0.01 / float(norm) if float(norm) > 0 else 0.0
         hessian = [torch.zeros_like(a) for a in alphas]
         if eps:
             for sign in (1.0, -1.0):
-                with torch.no_grad():
-                    for w, b, g in zip(weights, backup, v, strict=True):
-                        w.copy_(b + sign * eps * g)
-                g_alpha = torch.autograd.grad(self.loss(self.model(x), y), alphas,
-                                              allow_unused=True)  # fmt: skip
+                _assign(weights, [b + sign * eps * g for b, g in zip(backup, v, strict=True)])
+                g_alpha = gradients(self.loss(self.model(x), y), alphas)
                 for h, g in zip(hessian, g_alpha, strict=True):
-                    if g is not None:
-                        h.add_(sign * g / (2 * eps))
-            with torch.no_grad():
-                for w, b in zip(weights, backup, strict=True):
-                    w.copy_(b)
+                    h.add_(sign * g / (2 * eps))
+            _assign(weights, backup)
         for a, d, h in zip(alphas, d_alpha, hessian, strict=True):
             a.grad = d - xi * h
 
@@ -166,3 +157,9 @@ class DartsTrainer(BaseOneShotTrainer):
             for key, value in state["alpha"].items():
                 self.alpha[key].copy_(value)
         self.ctrl_optim.load_state_dict(state["ctrl_optim"])
+
+
+@torch.no_grad()
+def _assign(weights: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    for w, value in zip(weights, values, strict=True):
+        w.copy_(value)

@@ -27,7 +27,12 @@ from nascli.errors import UsageError
 from nascli.nas.mutables import InputChoice, LayerChoice
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates
-from nascli.nas.oneshot.utils import export_decisions, replace_input_choice, replace_layer_choice
+from nascli.nas.oneshot.utils import (
+    export_decisions,
+    gradients,
+    replace_input_choice,
+    replace_layer_choice,
+)
 
 __all__ = ["ProxylessTrainer"]
 
@@ -81,13 +86,6 @@ class ProxylessInputChoice(_InputCandidates):
             indices, gate = gates.pairs[self.key]
             return sum(g * inputs[i] for g, i in zip(gate, indices, strict=True))
         return inputs[gates.single[self.key]]
-
-
-def _set_grads(params: Any, loss: torch.Tensor) -> None:
-    params = list(params)
-    grads = torch.autograd.grad(loss, params, allow_unused=True)
-    for p, g in zip(params, grads, strict=True):
-        p.grad = torch.zeros_like(p) if g is None else g
 
 
 def _time_ms(module: nn.Module, args: Any, kwargs: Any, repeats: int = 5) -> float:
@@ -204,7 +202,9 @@ class ProxylessTrainer(BaseOneShotTrainer):
         if self.cost_weight and self.cost_table:
             loss = loss + self.cost_weight * self.expected_cost()
         # Gradients for alpha only: the weights' gradients (and DDP's hooks on them) stay out.
-        _set_grads(self.alpha.values(), loss)
+        alphas = list(self.alpha.values())
+        for a, g in zip(alphas, gradients(loss, alphas), strict=True):
+            a.grad = g
         self.dist.average_gradients(self.alpha.values())
         self.ctrl_optim.step()
         self.gates.mode = "single"

@@ -62,13 +62,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
         return arch
 
     def sample_choice(self, key: str) -> Any:
-        spec = self.search_space[key]
-        n = spec.n_candidates
-        if isinstance(spec, spaces.LayerChoiceSpec):
-            return self.rng.randrange(n)
-        if spec.n_chosen is None:
-            return [i for i in range(n) if self.rng.random() < 0.5]
-        return sorted(self.rng.sample(range(n), spec.n_chosen))
+        return spaces.random_choice(self.search_space[key], self.rng)
 
     def set_architecture(self, arch: Mapping[str, Any]) -> None:
         """Make every path-sampling module run ``arch``."""

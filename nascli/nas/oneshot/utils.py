@@ -12,7 +12,13 @@ from torch import nn
 from nascli import space as spaces
 from nascli.nas.mutables import InputChoice, LayerChoice
 
-__all__ = ["replace_layer_choice", "replace_input_choice", "to_device", "export_decisions"]
+__all__ = [
+    "replace_layer_choice",
+    "replace_input_choice",
+    "to_device",
+    "export_decisions",
+    "gradients",
+]
 
 
 def _replace(
@@ -76,3 +82,10 @@ def export_decisions(
         indices = {int(picked)} if isinstance(picked, int) else {int(i) for i in picked}
         decisions[key] = [i in indices for i in range(spec.n_candidates)]
     return spaces.human_architecture(space, decisions)
+
+
+def gradients(loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """d loss / d each input, zeros for inputs the loss does not depend on. Nothing is
+    accumulated into ``.grad`` (so DDP's hooks on model weights never fire)."""
+    grads = torch.autograd.grad(loss, list(inputs), allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads, strict=True)]
