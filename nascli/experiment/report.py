@@ -96,14 +96,16 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
     return summary
 
 
-def trial_rows(store: ExperimentStore, status: str | None = None) -> list[dict[str, Any]]:
+def trial_rows(
+    store: ExperimentStore, status: str | None = None, space: spaces.SearchSpace | None = None
+) -> list[dict[str, Any]]:
     """``trial ls --json``: one dict per trial, in launch order."""
     metrics: dict[str, list[Any]] = {}
     for trial_id, _, kind, value, _ in store.metrics():
         if kind != "FINAL":
             metrics.setdefault(trial_id, []).append(value)
     rows = []
-    space = _space(store)
+    space = space or _space(store)
     for t in store.trials([status] if status else None):
         rows.append(
             {
@@ -148,8 +150,8 @@ def export_json(store: ExperimentStore) -> str:
 def export_csv(store: ExperimentStore) -> str:
     """One row per trial; one column per search-space key holding the chosen candidate(s) (not
     NNI's ``{_value,_idx}`` cells), the final metric (``default`` and any other entries)."""
-    rows = trial_rows(store)
     space = _space(store)
+    rows = trial_rows(store, space=space)
     keys = sorted(space)
     extra: list[str] = []
     for row in rows:
