@@ -1,13 +1,21 @@
 """Scheduling overhead of nascli's manager against a bare 2-worker subprocess pool.
 
 Both run the same N trivial trial commands (each imports nascli and reports one final result) at
-concurrency 2, interleaved round by round in one run. nascli's time is the whole
-``nascli create --foreground`` invocation (CLI start-up, checks, store, tuner, trial directories,
-metric ingestion, end of experiment); the pool's is ``ThreadPoolExecutor(2)`` running
-``sh -c COMMAND`` per trial. Also printed: how long a freed slot stays empty before the next trial
-starts (from the store's timestamps), and how long a detached ``nascli create`` takes to return.
+concurrency 2, interleaved round by round in one run; the pool is ``ThreadPoolExecutor(2)``
+running ``sh -c COMMAND`` per trial. Two figures for nascli:
 
-    python benchmarks/scheduler_overhead.py [--trials 100] [--rounds 3]
+- the experiment: from the manager starting the experiment to it recording the end (the store's
+  timestamps): proposals, trial directories, launches, exit handling, metric ingestion, store
+  commits, tuner checkpoints. This is the scheduler's overhead, paid per trial.
+- the whole ``nascli create --foreground`` command: the experiment plus what is paid once per
+  command (interpreter and CLI start-up, config and search-space checks, store creation, the
+  summary, interpreter exit).
+
+Also printed: how long a freed slot stays empty before the next trial starts, and how long a
+detached ``nascli create`` takes to return. ``--sleep S`` makes each trial sleep S seconds first,
+to show how the once-per-command cost weighs with longer trials.
+
+    python benchmarks/scheduler_overhead.py [--trials 100] [--rounds 3] [--sleep 0]
 
 NNI reference points (users_and_peers.md §3c): ~5.3 s of overhead per trial for NNI 1.9 and
 ~0.5 s for NNI 3.0 on this kind of machine.
@@ -27,18 +35,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TRIAL = "import nascli; nascli.report_final_result(1.0)"
 
 
-def trial_command() -> str:
-    return f"{sys.executable} -c '{TRIAL}'"
+def trial_command(sleep_seconds: float) -> str:
+    sleep = f"import time; time.sleep({sleep_seconds}); " if sleep_seconds else ""
+    return f"{sys.executable} -c '{sleep}import nascli; nascli.report_final_result(1.0)'"
 
 
 def nascli_cli() -> list[str]:
     return [sys.executable, "-m", "nascli.cli.main"]
 
 
-def write_config(directory: Path, trials: int) -> Path:
+def write_config(directory: Path, trials: int, command: str) -> Path:
     space = directory / "search_space.json"
     space.write_text(
         json.dumps(
@@ -56,15 +64,15 @@ def write_config(directory: Path, trials: int) -> Path:
         f"maxTrialNum: {trials}\n"
         f"searchSpacePath: {space}\n"
         f"tuner:\n  builtinTunerName: Random\n  classArgs: {{seed: 0}}\n"
-        f"trial:\n  command: \"{trial_command()}\"\n  codeDir: {directory}\n"
+        f"trial:\n  command: \"{command}\"\n  codeDir: {directory}\n"
     )
     return config
 
 
-def run_pool(trials: int, workdir: Path) -> float:
+def run_pool(trials: int, workdir: Path, command: str) -> float:
     def one(_: int) -> int:
         return subprocess.run(
-            trial_command(), shell=True, cwd=workdir, stdout=subprocess.DEVNULL,
+            command, shell=True, cwd=workdir, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
         ).returncode  # fmt: skip
 
@@ -129,35 +137,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sleep", type=float, default=0.0, help="seconds each trial sleeps")
     args = parser.parse_args()
+    command = trial_command(args.sleep)
+    # As on a user's machine, Python may cache bytecode (both arms run the same interpreter);
+    # without it every trial and every CLI run compiles nascli's modules again.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="nascli-bench-") as tmp:
         workdir = Path(tmp)
         home = workdir / "home"
         env = dict(os.environ, NASCLI_HOME=str(home))
         env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
         os.environ["NASCLI_HOME"] = str(home)
-        config = write_config(workdir, args.trials)
+        config = write_config(workdir, args.trials, command)
         pool_times, nascli_times, inside, gaps = [], [], [], []
-        run_pool(4, workdir)  # warm the page cache for both
+        run_pool(4, workdir, command)  # warm the page cache for both
         for _ in range(args.rounds):
-            pool_times.append(run_pool(args.trials, workdir))
+            pool_times.append(run_pool(args.trials, workdir, command))
             elapsed, exp_id = run_nascli(config, env)
             nascli_times.append(elapsed)
             inside.append(experiment_seconds(home, exp_id))
             gaps += slot_gaps(home, exp_id)
         created = [create_latency(config, env, home) for _ in range(3)]
     pool, ours = statistics.median(pool_times), statistics.median(nascli_times)
-    n = args.trials
-    print(f"{n} trivial trials at concurrency 2, {args.rounds} interleaved rounds (medians)")
-    print(f"  bare 2-worker pool      {pool:7.2f} s   ({pool / n * 1000:6.1f} ms per trial)")
-    print(f"  nascli create -f        {ours:7.2f} s   ({ours / n * 1000:6.1f} ms per trial)")
-    print(f"  ratio nascli / pool     {ours / pool:7.3f}   (whole command)")
-    print(f"  overhead per trial      {(ours - pool) / n * 1000:7.1f} ms of wall time "
-          f"({2 * (ours - pool) / n * 1000:.1f} ms per trial slot)")  # fmt: skip
     steady = statistics.median(inside)
-    print(f"  experiment alone        {steady:7.2f} s   ratio {steady / pool:.3f}, "
-          f"{(steady - pool) / n * 1000:.1f} ms per trial "
-          f"(fixed cost of the command: {ours - steady:.2f} s = start-up, checks, summary)")
+    n = args.trials
+    kind = f"{args.sleep:g} s" if args.sleep else "trivial"
+    print(f"{n} {kind} trials at concurrency 2, {args.rounds} interleaved rounds (medians)")
+    print(f"  bare 2-worker pool       {pool:6.2f} s   ({pool / n * 1000:.1f} ms per trial)")
+    print(f"  nascli, the experiment   {steady:6.2f} s   ratio {steady / pool:.3f}   "
+          f"{(steady - pool) / n * 1000:.1f} ms of overhead per trial (goal: ratio <= 1.10)")
+    print(f"  nascli create -f, whole  {ours:6.2f} s   ratio {ours / pool:.3f}   "
+          f"the experiment + {ours - steady:.2f} s once per command (start-up, checks, summary, "
+          f"exit)")  # fmt: skip
     gaps.sort()
     print(f"  slot refill gap         median {statistics.median(gaps):.1f} ms, "
           f"p95 {gaps[int(0.95 * (len(gaps) - 1))]:.1f} ms, max {gaps[-1]:.1f} ms "

@@ -1,7 +1,7 @@
 """Trial-side reporting API, re-exported by ``nascli`` (no torch import).
 
 In a trial started by the experiment manager, each report appends one line to the trial's
-``metrics.jsonl`` (flushed and fsynced) through the trial channel. In standalone mode
+``metrics.jsonl`` (written at once) through the trial channel. In standalone mode
 (``python trial.py``, no ``NASCLI_PLATFORM``) reports are printed, so the script stays debuggable.
 """
 

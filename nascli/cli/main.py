@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from nascli import __version__
@@ -48,7 +50,13 @@ app.command("ss-gen", hidden=True)(ss_gen.ss_gen)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    finally:
+        # The interpreter's last garbage collection walks every object the CLI imported (~25 ms
+        # of each command's wall time, a sixth of `nascli status`); the OS frees that memory
+        # anyway. Files and the store are closed by then or by reference counting.
+        gc.freeze()
 
 
 if __name__ == "__main__":

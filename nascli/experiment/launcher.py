@@ -7,16 +7,17 @@ Contract (what the manager relies on):
   own session and process group, in ``spec.code_dir``, with ``spec.env``, stdout/stderr written to
   the files named in ``spec`` (created before launch, so they exist even for a trial that cannot
   start), stdin closed.
-- When the command ends (seen through a pidfd by one watcher thread, or by one waiting thread
-  per trial where pidfds are unavailable), the service puts ``TrialExited(trial_id, exit_code,
-  end_time)`` on the ``events`` queue it was given, after making sure nothing of the trial's
-  process group is left (leftover children get SIGTERM, then SIGKILL). This is how the manager
-  learns of exits within milliseconds: no polling of trial state.
+- When the command ends (seen through a pidfd in the manager's own ``Inbox.wait``, or by one
+  waiting thread per trial where pidfds are unavailable), the service puts
+  ``TrialExited(trial_id, exit_code, end_time)`` in the ``Inbox`` it was given, after making sure
+  nothing of the trial's process group is left (leftover children get SIGTERM, then SIGKILL).
+  This is how the manager learns of exits within a millisecond: no polling of trial state.
+  ``launch``, ``adopt`` and ``cancel`` are called from the manager's thread.
 - ``adopt(...)`` watches a trial started by an earlier manager (after ``resume``); its exit code
   comes from the exit marker the launcher shell writes into the trial directory, because the
   process is not our child.
 - ``cancel(trial_id)`` ends the trial's whole process group (SIGTERM, grace, SIGKILL) without
-  blocking the caller; ``shutdown()`` does that to every trial and waits.
+  blocking the caller; ``shutdown()`` does that to every trial and returns once they are gone.
 
 The trial's launcher is a ``/bin/sh`` that runs the command in a subshell and writes the exit
 marker (``channel.EXIT_FILE``) after it, so that the exit code survives the manager being down.
@@ -24,19 +25,17 @@ marker (``channel.EXIT_FILE``) after it, so that the exit code survives the mana
 
 from __future__ import annotations
 
-import os
-import queue
-import selectors
 import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from nascli.experiment.channel import EXIT_FILE, read_exit_marker
+from nascli.experiment.inbox import Inbox
 from nascli.experiment.processes import (
     group_alive,
     process_alive,
@@ -62,9 +61,12 @@ class TrialSpec:
 
 @dataclass(frozen=True)
 class TrialProcess:
+    """A trial's process group leader; ``started`` is when it was launched (None: adopted)."""
+
     trial_id: str
     pid: int
     token: str | None
+    started: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,56 +101,14 @@ def _launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
     )
 
 
-class _ExitWatcher:
-    """One thread that learns of process exits through pidfds (Linux >= 5.3), so that no thread
-    is started per trial and an exit is seen the moment it happens. ``watch`` returns False where
-    pidfds are unavailable; the caller then falls back to a thread per process."""
-
-    def __init__(self) -> None:
-        self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = os.pipe()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._pending: list[tuple[int, Callable[[], None]]] = []
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, pid: int, on_exit: Callable[[], None]) -> bool:
-        try:
-            pidfd = os.pidfd_open(pid)  # type: ignore[attr-defined]
-        except (AttributeError, OSError):
-            return False
-        with self._lock:
-            self._pending.append((pidfd, on_exit))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="exits", daemon=True)
-                self._thread.start()
-        os.write(self._wake_w, b"x")
-        return True
-
-    def _run(self) -> None:
-        while True:
-            for key, _ in self._selector.select():
-                if key.data is None:
-                    os.read(self._wake_r, 4096)
-                    with self._lock:
-                        pending, self._pending = self._pending, []
-                    for pidfd, on_exit in pending:
-                        self._selector.register(pidfd, selectors.EVENT_READ, on_exit)
-                    continue
-                self._selector.unregister(key.fd)
-                os.close(key.fd)
-                key.data()
-
-
 @dataclass
 class LocalTrainingService:
-    """Runs trials as local subprocesses. Thread-safe; exits are reported on ``events``."""
+    """Runs trials as local subprocesses; exits are reported in ``inbox``."""
 
-    events: queue.Queue[object]
+    inbox: Inbox
     kill_grace: float = 5.0
     _procs: dict[str, TrialProcess] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _watcher: _ExitWatcher = field(default_factory=_ExitWatcher)
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
         spec.trial_dir.mkdir(parents=True, exist_ok=True)
@@ -164,10 +124,10 @@ class LocalTrainingService:
             )
         # No identity token here: reading /proc of a process still in exec waits for the exec
         # (about 1 ms); the manager records it off the slot-refill path (``process_token``).
-        proc = TrialProcess(spec.trial_id, popen.pid, None)
+        proc = TrialProcess(spec.trial_id, popen.pid, None, time.time())
         with self._lock:
             self._procs[spec.trial_id] = proc
-        if not self._watcher.watch(
+        if not self.inbox.watch_pid(
             popen.pid, lambda: self._finish(proc, popen.wait(), time.time())
         ):
             threading.Thread(
@@ -184,7 +144,7 @@ class LocalTrainingService:
         with self._lock:
             self._procs[trial_id] = proc
         # A pidfd also works for a process that is not our child; poll where there is none.
-        if not self._watcher.watch(pid, lambda: self._finish_adopted(proc, trial_dir)):
+        if not self.inbox.watch_pid(pid, lambda: self._finish_adopted(proc, trial_dir)):
             threading.Thread(
                 target=self._watch_adopted, args=(proc, trial_dir), name=f"adopted-{trial_id}",
                 daemon=True,
@@ -203,11 +163,9 @@ class LocalTrainingService:
             ).start()
 
     def shutdown(self, grace: float) -> None:
-        """End every trial's process group (SIGTERM, ``grace`` seconds, SIGKILL) and wait."""
+        """End every trial's process group (SIGTERM, ``grace`` seconds, SIGKILL); returns once
+        they are gone. Their exits then arrive in the inbox as usual."""
         terminate_groups([p.pid for p in self.running().values()], grace)
-        deadline = time.monotonic() + 2.0
-        while self.running() and time.monotonic() < deadline:
-            time.sleep(0.01)
 
     # ------------------------------------------------------------------ watchers
 
@@ -221,7 +179,7 @@ class LocalTrainingService:
             return
         with self._lock:
             self._procs.pop(proc.trial_id, None)
-        self.events.put(TrialExited(proc.trial_id, code, end_time))
+        self.inbox.put(TrialExited(proc.trial_id, code, end_time))
 
     def _end_leftovers(self, proc: TrialProcess, code: int | None, end_time: float) -> None:
         terminate_group(proc.pid, grace=2.0)

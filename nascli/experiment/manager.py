@@ -2,16 +2,24 @@
 
 One ``Manager`` runs one experiment, in the detached daemon (``nascli/cli/daemon.py``) or in the
 foreground (``nascli create --foreground``). It holds the experiment's lock for its whole life, so
-two managers never run the same experiment. The loop is event-driven: it sleeps on a queue that
-the training service fills when a trial exits (and that ``request_stop`` fills), waking at most
-every ``tick`` seconds to read intermediate metrics and check the time budget. A free slot is
-refilled as soon as the exit event is handled, in milliseconds.
+two managers never run the same experiment. The loop is event-driven: it sleeps in its
+``Inbox`` (``inbox.py``), which wakes it when a trial exits or ``request_stop`` is called, and at
+most every ``tick`` seconds to read intermediate metrics and check the time budget. A free slot
+is refilled as soon as the exit is handled, in about a millisecond.
+
+Each turn of the loop is one transaction: the trials that ended (their end, metrics, what the
+tuner was told), the proposals for the freed slots (trial rows WAITING) and one tuner checkpoint
+after all of it. Then the proposed trials start and their pids are committed (RUNNING). Two
+commits and one checkpoint per trial is what keeps the manager's cost per trial near a
+millisecond (``benchmarks/scheduler_overhead.py``).
 
 Durability (``kill -9`` of the manager at any point loses nothing):
 
-- a proposal is committed together with the tuner checkpoint that made it (trial row WAITING),
-  before the trial starts; the trial's pid is committed right after it starts (RUNNING);
-- a trial's end, its metrics, and the tuner checkpoint after it was told are one transaction;
+- a proposal is committed together with the tuner checkpoint that made it, before the trial
+  starts; the trial's pid is committed right after it starts;
+- a trial's end, its metrics and the tuner checkpoint after it was told are committed together
+  (a crash before that commit leaves the trial RUNNING in the store: on resume it is ingested
+  again from its files and the restored tuner is told again);
 - trials run in their own sessions and keep running without the manager; their exit code goes to
   the exit marker in their directory. On start (``resume``) the manager adopts trials still alive,
   ingests those that ended meanwhile, relaunches WAITING ones, restores the tuner from its
@@ -23,10 +31,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,10 +52,12 @@ from nascli.experiment.channel import (
 )
 from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuUnavailable
+from nascli.experiment.inbox import Inbox
 from nascli.experiment.launcher import (
     LocalTrainingService,
     TrainingService,
     TrialExited,
+    TrialProcess,
     TrialSpec,
 )
 from nascli.experiment.prepare import build_tuner, gpu_allocator
@@ -70,6 +80,7 @@ class _Stop:
 @dataclass
 class _Active:
     record: TrialRecord
+    dir: Path
     offset: int = 0
     bad_lines: int = 0
     cancel_reason: str | None = None
@@ -81,7 +92,8 @@ class Manager:
 
     Args:
         store: the experiment's store (its config and search space are read from it).
-        service: where trials run; a ``LocalTrainingService`` on the manager's queue by default.
+        service: where trials run; a ``LocalTrainingService`` reporting to the manager's inbox
+            by default.
         observer: called (in the manager's thread) after each turn of the loop with the trials
             that ended since the last call, e.g. to print them or redraw a view.
         tick: the longest sleep between looks at intermediate metrics and the clock.
@@ -96,8 +108,8 @@ class Manager:
         kill_grace: float = DEFAULT_KILL_GRACE,
     ):
         self.store = store
-        self.events: queue.Queue[object] = queue.Queue()
-        self.service = service or LocalTrainingService(self.events, kill_grace=kill_grace)
+        self.inbox = Inbox()
+        self.service = service or LocalTrainingService(self.inbox, kill_grace=kill_grace)
         self.observer = observer
         self.tick = tick
         self.kill_grace = kill_grace
@@ -121,7 +133,22 @@ class Manager:
         self._read_at = 0.0
         self._ended: list[TrialRecord] = []
         self._next_parameter_id = exp.next_parameter_id
-        self._threads_per_trial = max(1, (os.cpu_count() or 1) // self.config.trial_concurrency)
+        self._next_seq = store.next_trial_seq()
+        self._arrived: list[object] = []
+        self._in_batch = False
+        self._tuner_dirty = False
+        self._base_env = self._trial_base_env()
+
+    def _trial_base_env(self) -> dict[str, str]:
+        """What every trial's environment starts from (computed once: copying ``os.environ``
+        per trial costs more than the rest of a launch)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NASCLI_")}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        # Like Ray Tune: concurrent trials share the cores instead of each starting one
+        # OpenMP thread per core (on 2 cores, 2 torch trials run ~1.8x slower oversubscribed).
+        threads = max(1, (os.cpu_count() or 1) // self.config.trial_concurrency)
+        env.setdefault("OMP_NUM_THREADS", str(threads))
+        return env
 
     # ------------------------------------------------------------------ public
 
@@ -130,7 +157,7 @@ class Manager:
         from a signal handler or another thread."""
         if self.stop_reason is None:
             self.stop_reason = reason
-        self.events.put(_Stop())
+        self.inbox.put(_Stop())
 
     def run(self, handle_signals: bool = True) -> str:
         """Run until the experiment ends; return its final status.
@@ -170,6 +197,7 @@ class Manager:
                 signal.signal(sig, previous_handler)
             log.removeHandler(handler)
             handler.close()
+            self.inbox.close()
             lock.release()
 
     # ------------------------------------------------------------------ start / recover
@@ -213,8 +241,9 @@ class Manager:
             if trial.status == "WAITING":
                 self.pending.append(trial)
                 continue
+            active = _Active(trial, paths.dir, trial.metrics_offset, trial.bad_metric_lines)
             if trial.pid and self.service.adopt(trial.id, trial.pid, trial.pid_token, paths.dir):
-                self.active[trial.id] = _Active(trial, trial.metrics_offset, trial.bad_metric_lines)
+                self.active[trial.id] = active
                 if trial.gpus:
                     self.gpus.adopt(trial.id, trial.gpus)
                 self._event(
@@ -222,7 +251,7 @@ class Manager:
                 )
                 continue
             marker = read_exit_marker(paths.dir)
-            self.active[trial.id] = _Active(trial, trial.metrics_offset, trial.bad_metric_lines)
+            self.active[trial.id] = active
             if marker is None:
                 self._on_exit(TrialExited(trial.id, None, time.time()))
             else:
@@ -232,34 +261,55 @@ class Manager:
 
     def _loop(self) -> str:
         while True:
+            ready: list[TrialRecord] = []
+            with self._batch():
+                self._handle_events()
+                if self.stop_reason is None:
+                    if time.monotonic() - self._read_at >= self.tick:
+                        self._read_intermediate()
+                    self._check_clock()
+                    ready = self._prepare_slots()
             if self.stop_reason is not None:
+                for trial in ready:  # committed but not started: cancelled with the pending ones
+                    self.gpus.release(trial.id)
+                self.pending[:0] = ready
                 self._shutdown_trials(self.stop_reason)
                 return self._finish("STOPPED", self.stop_reason)
-            if time.monotonic() - self._read_at >= self.tick:
-                self._read_intermediate()
-            self._check_clock()
-            self._fill_slots()
+            self._launch_all(ready)
             if self.no_more is not None and not self.active and not self.pending:
                 return self._finish(*self._final_status())
             self._notify()
             self._wait_for_events()
 
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """One transaction for everything inside (nested uses join the outer one); the tuner's
+        checkpoint is written once at its end if the tuner was asked or told anything."""
+        if self._in_batch:
+            yield
+            return
+        self._in_batch = True
+        try:
+            with self.store.transaction():
+                yield
+                self._save_tuner()
+        finally:
+            self._in_batch = False
+
     def _wait_for_events(self) -> None:
+        """Sleep until something arrives in the inbox (or the tick passes); what arrived is
+        handled by the next turn, inside its transaction."""
         remaining = self.config.max_exec_duration - self._elapsed()
         # Once the time budget is used, trials are being cancelled: wait for their exits
         # instead of spinning on a zero timeout.
         timeout = min(self.tick, remaining) if remaining > 0 else self.tick
-        try:
-            item = self.events.get(timeout=timeout)
-        except queue.Empty:
-            return
-        while True:
+        self._arrived += self.inbox.wait(timeout)
+
+    def _handle_events(self) -> None:
+        arrived, self._arrived = self._arrived + self.inbox.wait(0), []
+        for item in arrived:
             if isinstance(item, TrialExited):
                 self._on_exit(item)
-            try:
-                item = self.events.get_nowait()
-            except queue.Empty:
-                return
 
     def _elapsed(self) -> float:
         return self._exec_base + (time.monotonic() - self._started)
@@ -276,14 +326,17 @@ class Manager:
                 self.service.cancel(tid)
             self._cancel_pending("maxExecDuration reached")
 
-    def _set_no_more(self, reason: str) -> None:
+    def _set_no_more(self, reason: str, trials_left: bool | None = None) -> None:
         self.no_more = reason
         self._event("no_more_trial", reason)
-        if self.active or self.pending:
+        if trials_left or (trials_left is None and (self.active or self.pending)):
             self.store.update_experiment(status="NO_MORE_TRIAL", reason=reason)
 
-    def _fill_slots(self) -> None:
-        while len(self.active) < self.config.trial_concurrency and self.stop_reason is None:
+    def _prepare_slots(self) -> list[TrialRecord]:
+        """Inside the turn's transaction: the trials to start now, one per free slot (pending
+        ones first, then new proposals), with their GPUs reserved."""
+        ready: list[TrialRecord] = []
+        while len(self.active) + len(ready) < self.config.trial_concurrency:
             if self.pending:
                 trial = self.pending[0]
                 current = self.store.trial(trial.id)
@@ -292,23 +345,21 @@ class Manager:
                     self._end_unlaunched(trial, "USER_CANCELED", "cancelled before it started")
                     continue
             elif self.no_more is not None:
-                return
+                break
             elif self._next_parameter_id >= self.config.max_trial_num:
                 self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached")
-                return
-            trial_id = self.pending[0].id if self.pending else str(self.store.next_trial_seq())
+                break
+            trial_id = self.pending[0].id if self.pending else str(self._next_seq)
             if not self._reserve_gpus(trial_id):
-                return
+                break
             trial = self.pending.pop(0) if self.pending else self._propose(trial_id)
             if trial is None:
                 self.gpus.release(trial_id)
-                return
-            self._launch(trial)
-            if (
-                self.no_more is None
-                and self._next_parameter_id >= self.config.max_trial_num
-            ):
-                self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached")
+                break
+            ready.append(trial)
+            if self.no_more is None and self._next_parameter_id >= self.config.max_trial_num:
+                self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached", True)
+        return ready
 
     def _reserve_gpus(self, trial_id: str) -> bool:
         if not self.config.trial.gpu_num:
@@ -334,10 +385,10 @@ class Manager:
         from tuners import NoMoreTrialError
 
         parameter_id = self._next_parameter_id
+        self._tuner_dirty = True
         try:
             parameters = self.tuner.generate_parameters(parameter_id)
             spaces.parse_parameters(self._specs, parameters, "the tuner's proposal")
-            state = self._encoded_checkpoint()
         except NoMoreTrialError:
             self._set_no_more("the tuner has no more architectures to propose")
             return None
@@ -350,17 +401,25 @@ class Manager:
             self.error = f"the tuner failed: {type(exc).__name__}: {exc}"
             self._set_no_more(self.error)
             return None
-        with self.store.transaction():
-            self.store.add_trial(trial_id, int(trial_id), parameter_id, parameters)
-            self.store.update_experiment(next_parameter_id=parameter_id + 1, tuner_state_json=state)
-        self._next_parameter_id = parameter_id + 1
-        return self.store.trial(trial_id)
+        self._next_parameter_id = parameter_id + 1  # stored with the tuner checkpoint
+        with self._batch():
+            trial = self.store.add_trial(trial_id, int(trial_id), parameter_id, parameters)
+        self._next_seq = max(self._next_seq, int(trial_id) + 1)
+        return trial
 
-    def _launch(self, trial: TrialRecord) -> None:
+    def _launch_all(self, ready: list[TrialRecord]) -> None:
+        """Start the trials ``_prepare_slots`` committed, then commit their pids together."""
+        if not ready:
+            return
+        started = [(trial, proc) for trial in ready if (proc := self._launch(trial)) is not None]
+        with self._batch():
+            for trial, proc in started:
+                self._record_started(trial, proc)
+
+    def _launch(self, trial: TrialRecord) -> TrialProcess | None:
         paths = self.store.trial_paths(trial.id)
         paths.dir.mkdir(parents=True, exist_ok=True)
         write_parameters(paths.dir, trial.parameter_id, trial.parameters)
-        gpus = self.gpus.assigned.get(trial.id)
         context = TrialContext(
             platform="local",
             experiment_id=self.exp_id,
@@ -370,14 +429,10 @@ class Manager:
             output_dir=paths.dir,
             gen_search_space=None,
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NASCLI_")}
+        env = dict(self._base_env)
         env.update(context.environment())
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        # Like Ray Tune: concurrent trials share the cores instead of each starting one
-        # OpenMP thread per core (on 2 cores, 2 torch trials run ~1.8x slower oversubscribed).
-        env.setdefault("OMP_NUM_THREADS", str(self._threads_per_trial))
         if self.config.trial.gpu_num is not None:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus or ()))
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, self.gpus.assigned.get(trial.id) or ()))
         spec = TrialSpec(
             trial.id,
             self.config.trial.command,
@@ -392,18 +447,24 @@ class Manager:
         except OSError as exc:
             self.gpus.release(trial.id)
             self._end_unlaunched(trial, "FAILED", f"could not start: {exc}")
-            return
-        started = time.time()
-        with self.store.transaction():
-            self.store.update_trial(
-                trial.id, status="RUNNING", pid=proc.pid, pid_token=proc.token, started=started,
-                gpus=list(gpus) if gpus is not None else None,
-            )  # fmt: skip
-            self.store.add_event("started", f"trial {trial.id} pid {proc.pid}", trial.id)
+            return None
+        gpus = self.gpus.assigned.get(trial.id)
         self.active[trial.id] = _Active(
-            replace(trial, status="RUNNING", pid=proc.pid, pid_token=proc.token, started=started,
-                    gpus=list(gpus) if gpus is not None else None)
+            replace(trial, status="RUNNING", pid=proc.pid, pid_token=proc.token,
+                    started=proc.started, gpus=list(gpus) if gpus is not None else None),
+            paths.dir,
         )  # fmt: skip
+        return proc
+
+    def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
+        gpus = self.gpus.assigned.get(trial.id)
+        self.store.update_trial(
+            trial.id, status="RUNNING", pid=proc.pid, pid_token=proc.token, started=proc.started,
+            gpus=list(gpus) if gpus is not None else None,
+        )  # fmt: skip
+        # Routine starts and successes are in the trial rows and manager.log; the events table
+        # keeps what deserves attention (failures, retries, waits, adoptions, manager runs).
+        log.info("trial %s started, pid %d", trial.id, proc.pid)
 
     # ------------------------------------------------------------------ results
 
@@ -417,7 +478,7 @@ class Manager:
                     self.store.update_trial(tid, pid_token=token)
             new = self._ingest(tid, active)
             if new:
-                with self.store.transaction():
+                with self._batch():
                     for rec in new:
                         self.store.add_metric(tid, rec.sequence, rec.type, rec.value, rec.time)
                     self.store.update_trial(
@@ -425,7 +486,7 @@ class Manager:
                     )
 
     def _ingest(self, tid: str, active: _Active) -> list[Any]:
-        records, active.offset, bad = read_metrics(self.store.trial_paths(tid).dir, active.offset)
+        records, active.offset, bad = read_metrics(active.dir, active.offset)
         if bad:
             active.bad_lines += bad
             log.warning("trial %s: %d unreadable line(s) in its metrics file skipped", tid, bad)
@@ -439,7 +500,7 @@ class Manager:
         self.gpus.release(trial.id)
         records = self._ingest(trial.id, active)
         code = exited.exit_code
-        with self.store.transaction():
+        with self._batch():
             for rec in records:
                 self.store.add_metric(trial.id, rec.sequence, rec.type, rec.value, rec.time)
             finals = [r.value for r in records if r.type == FINAL]
@@ -465,8 +526,9 @@ class Manager:
                 final=final if status == "SUCCEEDED" else None, metrics_offset=active.offset,
                 bad_metric_lines=active.bad_lines,
             )  # fmt: skip
-            detail = f": {reason}" if reason else ""
-            self.store.add_event(status.lower(), f"trial {trial.id} {status}{detail}", trial.id)
+            if status != "SUCCEEDED":
+                detail = f": {reason}" if reason else ""
+                self.store.add_event(status.lower(), f"trial {trial.id} {status}{detail}", trial.id)
             if status == "FAILED" and trial.attempt <= self.config.max_trial_retries:
                 self._add_retry(trial)
             else:
@@ -504,38 +566,50 @@ class Manager:
         return f"{what}; stderr: {last[:300]}" if last else f"{what}; stderr was empty"
 
     def _add_retry(self, trial: TrialRecord) -> None:
-        seq = self.store.next_trial_seq()
-        self.store.add_trial(str(seq), seq, trial.parameter_id, trial.parameters, trial.attempt + 1)
+        seq = self._next_seq
+        self._next_seq += 1
+        retried = self.store.add_trial(
+            str(seq), seq, trial.parameter_id, trial.parameters, trial.attempt + 1
+        )
         self.store.add_event(
             "retry", f"trial {trial.id} failed; parameters {trial.parameter_id} retried as {seq} "
             f"(attempt {trial.attempt + 1} of {self.config.max_trial_retries + 1})", str(seq),
         )  # fmt: skip
-        retried = self.store.trial(str(seq))
-        if retried is not None:
-            self.pending.append(retried)
+        self.pending.append(retried)
 
     def _tell_tuner(self, trial: TrialRecord, status: str, final: Any) -> None:
-        """Inside the caller's transaction: tell the tuner and store its checkpoint with it."""
+        """Inside the caller's batch: tell the tuner (its checkpoint is saved when the batch
+        commits)."""
+        self._tuner_dirty = True
         try:
             if status == "SUCCEEDED":
                 self.tuner.receive_trial_result(trial.parameter_id, trial.parameters, final)
             self.tuner.trial_end(trial.parameter_id, status == "SUCCEEDED")
-            state = self._encoded_checkpoint()
         except Exception as exc:  # noqa: BLE001 - a tuner bug ends the search, not the manager
-            log.exception("tuner failed")
-            self.error = f"the tuner failed: {type(exc).__name__}: {exc}"
-            if self.no_more is None:
-                self._set_no_more(self.error)
-            return
-        self.store.update_experiment(tuner_state_json=state)
+            self._tuner_failed(exc)
 
-    def _encoded_checkpoint(self) -> str:
-        """The tuner's checkpoint as JSON (a tuner whose state is not JSON fails here, as a
-        tuner error, not in the store)."""
-        return json.dumps(self.tuner.save_checkpoint(), allow_nan=False)
+    def _tuner_failed(self, exc: Exception) -> None:
+        log.exception("tuner failed")
+        self.error = f"the tuner failed: {type(exc).__name__}: {exc}"
+        if self.no_more is None:
+            self._set_no_more(self.error)
+
+    def _save_tuner(self) -> None:
+        """Inside the batch's transaction: store the tuner's checkpoint (and the proposal count
+        that goes with it) if the tuner was asked or told anything. A tuner whose state is not
+        JSON fails here, as a tuner error, not in the store."""
+        if not self._tuner_dirty or self.tuner is None:
+            return
+        self._tuner_dirty = False
+        fields: dict[str, Any] = {"next_parameter_id": self._next_parameter_id}
+        try:
+            fields["tuner_state_json"] = json.dumps(self.tuner.save_checkpoint(), allow_nan=False)
+        except Exception as exc:  # noqa: BLE001 - a tuner bug ends the search, not the manager
+            self._tuner_failed(exc)
+        self.store.update_experiment(**fields)
 
     def _end_unlaunched(self, trial: TrialRecord, status: str, reason: str) -> None:
-        with self.store.transaction():
+        with self._batch():
             self.store.update_trial(trial.id, status=status, reason=reason, ended=time.time())
             self.store.add_event(status.lower(), f"trial {trial.id} {status}: {reason}", trial.id)
             self._tell_tuner(trial, status, None)
@@ -554,12 +628,10 @@ class Manager:
             self.service.shutdown(self.kill_grace if grace is None else grace)
         deadline = time.monotonic() + 5.0
         while self.active and time.monotonic() < deadline:
-            try:
-                item = self.events.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if isinstance(item, TrialExited):
-                self._on_exit(item)
+            for item in self._arrived + self.inbox.wait(0.1):
+                if isinstance(item, TrialExited):
+                    self._on_exit(item)
+            self._arrived = []
         for tid in list(self.active):
             self._on_exit(TrialExited(tid, None, time.time()))
         self._cancel_pending(reason)

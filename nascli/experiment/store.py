@@ -281,12 +281,20 @@ class ExperimentStore:
         parameter_id: int,
         parameters: dict[str, Any],
         attempt: int = 1,
-    ) -> None:
+    ) -> TrialRecord:
+        """Insert a WAITING trial; returns its record (as a read would, without the read)."""
+        created = time.time()
         self._conn.execute(
             "INSERT INTO trials (id, seq, parameter_id, attempt, parameters, status, created) "
             "VALUES (?, ?, ?, ?, ?, 'WAITING', ?)",
-            (trial_id, seq, parameter_id, attempt, json.dumps(parameters), time.time()),
+            (trial_id, seq, parameter_id, attempt, json.dumps(parameters), created),
         )
+        return TrialRecord(
+            id=trial_id, seq=seq, parameter_id=parameter_id, attempt=attempt,
+            parameters=dict(parameters), status="WAITING", reason=None, cancel_requested=False,
+            gpus=None, pid=None, pid_token=None, created=created, started=None, ended=None,
+            exit_code=None, final=None, metrics_offset=0, bad_metric_lines=0,
+        )  # fmt: skip
 
     def update_trial(self, trial_id: str, **fields: Any) -> None:
         """Set trial columns (``gpus`` and ``final`` are JSON-encoded here)."""

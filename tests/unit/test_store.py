@@ -37,8 +37,9 @@ def test_layout_under_nascli_home(tmp_path: Path) -> None:
 def test_trial_rows_and_status_counts(tmp_path: Path) -> None:
     store = make_experiment(tmp_path)
     with store.transaction():
-        store.add_trial("0", 0, 0, PARAMS)
+        added = store.add_trial("0", 0, 0, PARAMS)
         store.add_trial("1", 1, 1, PARAMS)
+    assert added == store.trial("0")  # the record returned is what a read gives
     store.update_trial("1", status="SUCCEEDED", final={"default": 0.5}, gpus=[1, 3])
     assert [t.id for t in store.trials()] == ["0", "1"]
     done = store.trials(["SUCCEEDED"])
