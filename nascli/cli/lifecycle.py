@@ -91,7 +91,7 @@ def _run_foreground(store) -> None:  # noqa: ANN001
             # One plain line per ended trial: cheap, and readable in a log or a CI output.
             for t in ended:
                 detail = format_metric(t.final) if t.final is not None else t.reason or ""
-                typer.echo(f"trial {t.id} {t.status} {detail}")
+                print(f"trial {t.id} {t.status} {detail}", flush=True)
 
         status = Manager(store, observer=report_ended).run()
     _print_outcome(store)

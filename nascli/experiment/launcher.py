@@ -50,6 +50,8 @@ _ADOPTED_POLL = 0.05
 
 @dataclass(frozen=True)
 class TrialSpec:
+    """What to start; ``trial_dir`` exists already (the manager wrote the parameters there)."""
+
     trial_id: str
     command: str
     code_dir: Path
@@ -111,7 +113,6 @@ class LocalTrainingService:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
-        spec.trial_dir.mkdir(parents=True, exist_ok=True)
         with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
             popen = subprocess.Popen(
                 ["/bin/sh", "-c", _launcher_script(spec.command, spec.code_dir, spec.trial_dir)],

@@ -13,6 +13,13 @@ after all of it. Then the proposed trials start and their pids are committed (RU
 commits and one checkpoint per trial is what keeps the manager's cost per trial near a
 millisecond (``benchmarks/scheduler_overhead.py``).
 
+Short trials (recent ones under ``ahead_below``, 1 s by default; no GPUs managed): while every
+slot is busy, the next proposal is made, committed and written to its directory ahead, and it
+starts the moment an exit arrives, before that exit's bookkeeping. As Ray Tune keeps pending
+trials, this trades one result of tuner freshness for a slot that never waits on the manager;
+longer trials gain nothing from it, so their proposals are made when a slot frees, knowing every
+result so far.
+
 Durability (``kill -9`` of the manager at any point loses nothing):
 
 - a proposal is committed together with the tuner checkpoint that made it, before the trial
@@ -28,10 +35,12 @@ Durability (``kill -9`` of the manager at any point loses nothing):
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
 import signal
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +78,7 @@ __all__ = ["Manager", "DEFAULT_KILL_GRACE"]
 log = logging.getLogger("nascli.manager")
 
 DEFAULT_KILL_GRACE = 5.0
+AHEAD_BELOW = 1.0  # seconds: trials shorter than this get the next proposal ready ahead
 _GPU_RETRY = 1.0
 _SAVE_CLOCK = 5.0
 
@@ -97,6 +107,8 @@ class Manager:
         observer: called (in the manager's thread) after each turn of the loop with the trials
             that ended since the last call, e.g. to print them or redraw a view.
         tick: the longest sleep between looks at intermediate metrics and the clock.
+        ahead_below: trials shorter than this (median of the recent ones, seconds) get the next
+            proposal ready ahead (see the module docstring); 0 turns that off.
     """
 
     def __init__(
@@ -106,6 +118,7 @@ class Manager:
         observer: Callable[[list[TrialRecord]], None] | None = None,
         tick: float = 0.5,
         kill_grace: float = DEFAULT_KILL_GRACE,
+        ahead_below: float = AHEAD_BELOW,
     ):
         self.store = store
         self.inbox = Inbox()
@@ -113,6 +126,7 @@ class Manager:
         self.observer = observer
         self.tick = tick
         self.kill_grace = kill_grace
+        self.ahead_below = ahead_below
         exp = store.experiment()
         self.exp_id = exp.id
         self.config = ExperimentConfig.from_dict(exp.config)
@@ -135,6 +149,8 @@ class Manager:
         self._next_parameter_id = exp.next_parameter_id
         self._next_seq = store.next_trial_seq()
         self._arrived: list[object] = []
+        self._ahead: set[str] = set()  # pending trials whose directory and parameters are ready
+        self._recent_durations: collections.deque[float] = collections.deque(maxlen=8)
         self._in_batch = False
         self._tuner_dirty = False
         self._base_env = self._trial_base_env()
@@ -262,13 +278,17 @@ class Manager:
     def _loop(self) -> str:
         while True:
             ready: list[TrialRecord] = []
+            started_ahead = self._start_ahead()
             with self._batch():
+                for trial, proc in started_ahead:
+                    self._record_started(trial, proc)
                 self._handle_events()
                 if self.stop_reason is None:
                     if time.monotonic() - self._read_at >= self.tick:
                         self._read_intermediate()
                     self._check_clock()
                     ready = self._prepare_slots()
+                    self._propose_ahead(len(ready))
             if self.stop_reason is not None:
                 for trial in ready:  # committed but not started: cancelled with the pending ones
                     self.gpus.release(trial.id)
@@ -332,6 +352,48 @@ class Manager:
         if trials_left or (trials_left is None and (self.active or self.pending)):
             self.store.update_experiment(status="NO_MORE_TRIAL", reason=reason)
 
+    def _start_ahead(self) -> list[tuple[TrialRecord, TrialProcess]]:
+        """Start the trial proposed ahead, one per exit that just arrived, before anything else
+        (it is committed and its directory written already)."""
+        self._arrived += self.inbox.wait(0)
+        exits = sum(isinstance(item, TrialExited) for item in self._arrived)
+        started = []
+        while exits and self.pending and self.pending[0].id in self._ahead:
+            trial = self.pending.pop(0)
+            self._ahead.discard(trial.id)
+            if self.stop_reason is not None or self.store.cancel_requested(trial.id):
+                self.pending.insert(0, trial)  # the turn cancels it
+                break
+            proc = self._launch(trial, prepared=True)
+            if proc is not None:
+                started.append((trial, proc))
+            exits -= 1
+        return started
+
+    def _propose_ahead(self, starting: int) -> None:
+        """Inside the turn's transaction: with every slot busy and recent trials short, make
+        the next proposal now and prepare its directory (see the module docstring)."""
+        if (
+            self.pending
+            or self.no_more is not None
+            or self.config.trial.gpu_num
+            or len(self.active) + starting < self.config.trial_concurrency
+            or self._next_parameter_id >= self.config.max_trial_num
+            or len(self._recent_durations) < self.config.trial_concurrency
+            or statistics.median(self._recent_durations) >= self.ahead_below
+        ):
+            return
+        trial = self._propose(str(self._next_seq))
+        if trial is None:
+            return
+        paths = self.store.trial_paths(trial.id)
+        paths.dir.mkdir(parents=True, exist_ok=True)
+        write_parameters(paths.dir, trial.parameter_id, trial.parameters)
+        self.pending.append(trial)
+        self._ahead.add(trial.id)
+        if self._next_parameter_id >= self.config.max_trial_num:
+            self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached", True)
+
     def _prepare_slots(self) -> list[TrialRecord]:
         """Inside the turn's transaction: the trials to start now, one per free slot (pending
         ones first, then new proposals), with their GPUs reserved."""
@@ -352,7 +414,11 @@ class Manager:
             trial_id = self.pending[0].id if self.pending else str(self._next_seq)
             if not self._reserve_gpus(trial_id):
                 break
-            trial = self.pending.pop(0) if self.pending else self._propose(trial_id)
+            if self.pending:
+                trial = self.pending.pop(0)
+                self._ahead.discard(trial.id)
+            else:
+                trial = self._propose(trial_id)
             if trial is None:
                 self.gpus.release(trial_id)
                 break
@@ -416,10 +482,12 @@ class Manager:
             for trial, proc in started:
                 self._record_started(trial, proc)
 
-    def _launch(self, trial: TrialRecord) -> TrialProcess | None:
+    def _launch(self, trial: TrialRecord, prepared: bool = False) -> TrialProcess | None:
+        """Start a committed trial (``prepared``: its directory and parameters are written)."""
         paths = self.store.trial_paths(trial.id)
-        paths.dir.mkdir(parents=True, exist_ok=True)
-        write_parameters(paths.dir, trial.parameter_id, trial.parameters)
+        if not prepared:
+            paths.dir.mkdir(parents=True, exist_ok=True)
+            write_parameters(paths.dir, trial.parameter_id, trial.parameters)
         context = TrialContext(
             platform="local",
             experiment_id=self.exp_id,
@@ -498,6 +566,8 @@ class Manager:
             return
         trial = active.record
         self.gpus.release(trial.id)
+        if trial.started is not None:
+            self._recent_durations.append(exited.end_time - trial.started)
         records = self._ingest(trial.id, active)
         code = exited.exit_code
         with self._batch():

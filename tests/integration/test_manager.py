@@ -204,3 +204,63 @@ def test_a_failing_tuner_ends_the_experiment_in_error(tmp_path: Path) -> None:
     # No new trial after the failure; the ones already running finished and were recorded.
     assert all(t.terminal for t in store.trials())
     assert len(store.trials()) <= 2
+
+
+def _proposed_ahead(store: ExperimentStore) -> list[str]:
+    """Trials whose proposal was made before the exit that freed their slot: created before
+    the latest trial end preceding their start."""
+    trials = store.trials()
+    ends = sorted(t.ended for t in trials if t.ended)
+    ahead = []
+    for t in trials:
+        before = [e for e in ends if e <= t.started]
+        if before and t.created < before[-1]:
+            ahead.append(t.id)
+    return ahead
+
+
+def test_short_trials_get_their_proposal_ready_ahead(tmp_path: Path) -> None:
+    store = make_experiment(tmp_path, maxTrialNum=12)
+    assert run(store) == "DONE"
+    trials = store.trials()
+    assert [t.status for t in trials] == ["SUCCEEDED"] * 12  # exactly the budget, none left
+    assert len({t.parameter_id for t in trials}) == 12
+    assert _proposed_ahead(store), "no trial was proposed ahead although trials are short"
+    history = store.experiment().tuner_state["history"]
+    assert len(history) == 12  # the tuner heard of every trial, the ahead ones included
+
+
+def test_long_trials_are_proposed_only_when_a_slot_frees(tmp_path: Path) -> None:
+    store = make_experiment(tmp_path, maxTrialNum=8)
+    # the same quick trials, but counted as long: no proposal before a slot frees
+    assert run(store, ahead_below=0.01) == "DONE"
+    assert [t.status for t in store.trials()] == ["SUCCEEDED"] * 8
+    assert _proposed_ahead(store) == []
+
+
+def test_stop_cancels_a_trial_proposed_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # trials 0-3 are quick (so the next proposal is made ahead), 4 and later sleep
+    monkeypatch.setenv("QUICK_TRIAL_SLEEP", "30")
+    monkeypatch.setenv("QUICK_TRIAL_SLEEP_FROM", "4")
+    store = make_experiment(tmp_path, maxTrialNum=20)
+    manager = Manager(store, tick=0.1, kill_grace=2.0)
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(manager.run(handle_signals=False)))
+    thread.start()
+    reader = ExperimentStore(store.dir)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        reader.trials(["WAITING"]) and len(reader.trials(["RUNNING"])) == 2
+    ):
+        time.sleep(0.01)
+    waiting = [t.id for t in reader.trials(["WAITING"])]
+    assert waiting, "no proposal was made ahead"
+    manager.request_stop()
+    thread.join(timeout=30)
+    assert result == ["STOPPED"]
+    trials = {t.id: t for t in store.trials()}
+    assert {t.status for t in trials.values()} <= {"SUCCEEDED", "USER_CANCELED"}
+    for tid in waiting:
+        assert trials[tid].status == "USER_CANCELED" and trials[tid].started is None

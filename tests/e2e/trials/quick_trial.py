@@ -3,6 +3,7 @@
 Behaviour switches (environment, so one config can mix them):
   QUICK_TRIAL_SLEEP=S        sleep S seconds before reporting (default 0); odd sequence ids
                              sleep 3 x S
+  QUICK_TRIAL_SLEEP_FROM=N   only trials with sequence ids >= N sleep
   QUICK_TRIAL_CRASH_SEQ=a,b  trials with these sequence ids raise after one intermediate result
   QUICK_TRIAL_GARBAGE=1      print garbage to stdout/stderr and append a garbage line to the
                              trial's metrics file (the manager must skip and count it)
@@ -40,5 +41,6 @@ if os.environ.get("QUICK_TRIAL_GARBAGE"):
 nascli.report_intermediate_result(score / 2)
 if str(seq) in os.environ.get("QUICK_TRIAL_CRASH_SEQ", "").split(","):
     raise RuntimeError(f"trial {seq} crashes on purpose")
-time.sleep(float(os.environ.get("QUICK_TRIAL_SLEEP", "0")) * (3 if seq % 2 else 1))
+if seq >= int(os.environ.get("QUICK_TRIAL_SLEEP_FROM", "0")):
+    time.sleep(float(os.environ.get("QUICK_TRIAL_SLEEP", "0")) * (3 if seq % 2 else 1))
 nascli.report_final_result({"default": float(score), "seq": seq})
