@@ -44,9 +44,9 @@ def pid_alive(pid: int) -> bool:
     return process_alive(pid)
 
 
-def torch_modules_after(*invocations: list[str]) -> list[str]:
-    """The torch modules a fresh interpreter has imported after running these ``nascli``
-    invocations in-process (each must exit 0)."""
+def modules_after(package: str, *invocations: list[str]) -> list[str]:
+    """The modules of ``package`` a fresh interpreter has imported after running these
+    ``nascli`` invocations in-process (each must exit 0)."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
@@ -54,8 +54,12 @@ def torch_modules_after(*invocations: list[str]) -> list[str]:
         f"for args in {list(invocations)!r}:\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    assert result.exit_code == 0, result.output\n"
-        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] == {package!r}))\n"
     )
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.returncode == 0, out.stderr
     return eval(out.stdout)  # noqa: S307 - our own printed list of strings
+
+
+def torch_modules_after(*invocations: list[str]) -> list[str]:
+    return modules_after("torch", *invocations)

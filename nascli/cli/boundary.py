@@ -8,17 +8,19 @@ traceback. Exit codes: 2 for usage errors (bad arguments, config, files), 1 for 
 from __future__ import annotations
 
 import functools
+import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from nascli.errors import NasCliError
 
-__all__ = ["cli_command", "state", "stderr_console", "stdout_console"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["Output", "cli_command", "state", "stderr_console", "stdout_console"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,11 +30,49 @@ class _State:
 
 
 state = _State()
-stderr_console = Console(stderr=True, highlight=False, soft_wrap=True)
-stdout_console = Console(highlight=False, soft_wrap=True)
+
+
+class Output:
+    """Where a command writes: plain text lines go straight to the stream, exactly as given (no
+    markup, no wrapping); rich renderables (tables, styled text, live views) go through a rich
+    ``Console`` made on first use. So a command that only prints lines (``--json``, a piped
+    ``create -f``) never imports rich, a fifth of the CLI's start-up."""
+
+    def __init__(self, stderr: bool = False):
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr if self._stderr else sys.stdout
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr, highlight=False, soft_wrap=True)
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.console.is_terminal if self._console else self.stream.isatty()
+
+    def print(self, renderable: Any, style: str | None = None) -> None:
+        if isinstance(renderable, str) and style is None:
+            self.stream.write(renderable + "\n")
+            self.stream.flush()
+        else:
+            self.console.print(renderable, style=style)
+
+
+stderr_console = Output(stderr=True)
+stdout_console = Output()
 
 
 def _fail(message: str, code: int) -> typer.Exit:
+    from rich.text import Text
+
     if state.debug:
         stderr_console.print(Text(traceback.format_exc().rstrip(), style="dim"))
     stderr_console.print(Text.assemble(("error: ", "bold red"), message))

@@ -6,9 +6,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.console import Group
-from rich.live import Live
-from rich.text import Text
 
 from nascli.cli.boundary import cli_command, stderr_console, stdout_console
 from nascli.cli.views import architecture_text, format_metric, status_view, trials_table
@@ -17,6 +14,10 @@ ID_HELP = "Experiment id (a unique prefix is enough); the latest experiment when
 
 
 def _print_notes(notes: tuple[str, ...] | list[str]) -> None:
+    if not notes:
+        return
+    from rich.text import Text
+
     for note in notes:
         stderr_console.print(Text.assemble(("note: ", "yellow"), note))
 
@@ -71,12 +72,16 @@ def _run_foreground(store) -> None:  # noqa: ANN001
     from nascli.experiment.manager import Manager
     from nascli.experiment.report import experiment_summary, trial_rows
 
-    def frame() -> Group:
-        return Group(status_view(experiment_summary(store)), trials_table(trial_rows(store), 15))
-
     if stdout_console.is_terminal:
+        from rich.console import Group
+        from rich.live import Live
+
+        def frame() -> Group:
+            summary = experiment_summary(store)
+            return Group(status_view(summary), trials_table(trial_rows(store), 15))
+
         last = [0.0]
-        with Live(frame(), console=stdout_console, auto_refresh=False) as live:
+        with Live(frame(), console=stdout_console.console, auto_refresh=False) as live:
 
             def redraw(_ended: list) -> None:
                 if time.monotonic() - last[0] >= 0.25:
@@ -91,7 +96,7 @@ def _run_foreground(store) -> None:  # noqa: ANN001
             # One plain line per ended trial: cheap, and readable in a log or a CI output.
             for t in ended:
                 detail = format_metric(t.final) if t.final is not None else t.reason or ""
-                print(f"trial {t.id} {t.status} {detail}", flush=True)
+                stdout_console.print(f"trial {t.id} {t.status} {detail}")
 
         status = Manager(store, observer=report_ended).run()
     _print_outcome(store)

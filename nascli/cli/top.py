@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Group, RenderableType
-from rich.live import Live
-from rich.text import Text
 
 from nascli.cli.boundary import cli_command, stdout_console
 from nascli.cli.views import status_view, trials_table
 
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
 
 def _frame(include_ended: bool) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
     from nascli.experiment.report import experiment_summary, trial_rows
     from nascli.experiment.store import ExperimentStore, list_experiment_dirs
 
@@ -39,7 +43,10 @@ def top(
     if once or not stdout_console.is_terminal:
         stdout_console.print(_frame(all_))
         return
-    with Live(_frame(all_), console=stdout_console, auto_refresh=False, screen=False) as live:
+    from rich.live import Live
+
+    console = stdout_console.console
+    with Live(_frame(all_), console=console, auto_refresh=False, screen=False) as live:
         try:
             while True:
                 time.sleep(interval)

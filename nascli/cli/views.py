@@ -1,18 +1,20 @@
 """Rich renderables for people: experiment status, trial tables, experiment lists.
 
 Each function takes the plain data from ``nascli.experiment.report`` and returns a renderable;
-nothing here reads the store or prints.
+nothing here reads the store or prints. rich is imported inside the functions that build
+renderables, so the plain-text helpers (and the commands using only them) do not load it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = [
     "status_view",
@@ -68,10 +70,16 @@ def architecture_text(architecture: dict[str, Any]) -> str:
 
 
 def _status(text: str) -> Text:
+    from rich.text import Text
+
     return Text(text, style=_STATUS_STYLE.get(text, ""))
 
 
 def status_view(summary: dict[str, Any]) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -118,6 +126,8 @@ def status_view(summary: dict[str, Any]) -> RenderableType:
 
 
 def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
+    from rich.table import Table
+
     table = Table(show_edge=False, pad_edge=False)
     for name in ("trial", "status", "final", "architecture", "gpus", "duration", "note"):
         table.add_column(name, no_wrap=name in ("trial", "status"))
@@ -142,6 +152,8 @@ def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
 
 
 def experiments_table(rows: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(show_edge=False, pad_edge=False)
     for name in ("id", "name", "status", "trials", "started", "ended"):
         table.add_column(name)

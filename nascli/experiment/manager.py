@@ -673,7 +673,9 @@ class Manager:
         self._tuner_dirty = False
         fields: dict[str, Any] = {"next_parameter_id": self._next_parameter_id}
         try:
-            fields["tuner_state_json"] = json.dumps(self.tuner.save_checkpoint(), allow_nan=False)
+            fields["tuner_state_json"] = json.dumps(
+                self.tuner.save_checkpoint(), allow_nan=False, separators=(",", ":")
+            )
         except Exception as exc:  # noqa: BLE001 - a tuner bug ends the search, not the manager
             self._tuner_failed(exc)
         self.store.update_experiment(**fields)

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import sqlite3
-import string
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,7 +58,8 @@ TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
 TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED"})
 
 _DB = "experiment.sqlite"
-_ID_ALPHABET = string.ascii_lowercase + string.digits
+# 32 symbols (no l, o, 0, 1: ids are read and typed by people), so a random byte maps evenly.
+_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiment (
@@ -158,7 +157,9 @@ def nascli_home() -> Path:
 
 
 def _new_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    # os.urandom rather than the secrets module: ids need no more, and importing secrets (hmac,
+    # hashlib) cost every nascli command ~5 ms.
+    return "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in os.urandom(8))
 
 
 def _loads(text: str | None) -> Any:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from nascli.cli.main import app
 from nascli.experiment.manager import Manager
 from tests.experiments import make_experiment
-from tests.helpers import torch_modules_after
+from tests.helpers import modules_after, torch_modules_after
 
 runner = CliRunner()
 
@@ -108,6 +108,11 @@ def test_delete(finished) -> None:
 def test_reading_commands_do_not_import_torch(finished) -> None:
     calls = (["status", "--json"], ["trial", "ls"], ["experiment", "list", "--all"])
     assert torch_modules_after(*calls) == []
+
+
+def test_commands_for_scripts_do_not_import_rich(finished) -> None:
+    calls = (["status", "--json"], ["trial", "ls", "--json"], ["experiment", "list", "--json"])
+    assert modules_after("rich", *calls) == []
 
 
 def test_top_once_shows_the_experiment(finished) -> None:
