@@ -98,7 +98,8 @@ class _Active:
 
 class Manager:
     """Runs one experiment to its end (DONE / ERROR), or until stopped (STOPPED). What it does
-    is logged to the experiment's ``manager.log`` and recorded as events in the store.
+    is logged to the experiment's ``manager.log`` and, but for routine starts and successes (the
+    trial rows hold those), recorded as events in the store.
 
     Args:
         store: the experiment's store (its config and search space are read from it).
@@ -356,7 +357,9 @@ class Manager:
         """Start the trial proposed ahead, one per exit that just arrived, before anything else
         (it is committed and its directory written already)."""
         self._arrived += self.inbox.wait(0)
-        exits = sum(isinstance(item, TrialExited) for item in self._arrived)
+        exits = sum(
+            isinstance(item, TrialExited) and item.trial_id in self.active for item in self._arrived
+        )
         started = []
         while exits and self.pending and self.pending[0].id in self._ahead:
             trial = self.pending.pop(0)
