@@ -137,21 +137,23 @@ def test_stop_cancels_trials_and_their_children(
     thread = threading.Thread(target=lambda: result.append(manager.run(handle_signals=False)))
     thread.start()
     child_pids = []
-    deadline = time.monotonic() + 20
-    while len(child_pids) < 2 and time.monotonic() < deadline:
-        child_pids = [
-            int(p.read_text()) for p in store.dir.glob("trials/*/child.pid") if p.read_text()
-        ]
-        time.sleep(0.05)
-    assert len(child_pids) == 2
-    # each running trial's identity (pid + start time) gets recorded, for adoption on resume
-    reader = ExperimentStore(store.dir)
-    while not all(t.pid_token for t in reader.trials()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert all(t.pid and t.pid_token for t in reader.trials())
-    asked = time.monotonic()
-    manager.request_stop()
-    thread.join(timeout=30)
+    try:
+        deadline = time.monotonic() + 20
+        while len(child_pids) < 2 and time.monotonic() < deadline:
+            child_pids = [
+                int(p.read_text()) for p in store.dir.glob("trials/*/child.pid") if p.read_text()
+            ]
+            time.sleep(0.05)
+        assert len(child_pids) == 2
+        # each running trial's identity (pid + start time) gets recorded, for adoption on resume
+        reader = ExperimentStore(store.dir)
+        while not all(t.pid_token for t in reader.trials()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(t.pid and t.pid_token for t in reader.trials())
+    finally:  # whatever happened, the trials (sleeping 60 s) end with the test
+        asked = time.monotonic()
+        manager.request_stop()
+        thread.join(timeout=30)
     assert result == ["STOPPED"]
     # trials that end on SIGTERM are not held for the whole kill grace (2 s): their exits are
     # reaped while the manager waits
@@ -249,16 +251,18 @@ def test_stop_cancels_a_trial_proposed_ahead(
     result: list[str] = []
     thread = threading.Thread(target=lambda: result.append(manager.run(handle_signals=False)))
     thread.start()
-    reader = ExperimentStore(store.dir)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (
-        reader.trials(["WAITING"]) and len(reader.trials(["RUNNING"])) == 2
-    ):
-        time.sleep(0.01)
-    waiting = [t.id for t in reader.trials(["WAITING"])]
-    assert waiting, "no proposal was made ahead"
-    manager.request_stop()
-    thread.join(timeout=30)
+    try:
+        reader = ExperimentStore(store.dir)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+            reader.trials(["WAITING"]) and len(reader.trials(["RUNNING"])) == 2
+        ):
+            time.sleep(0.01)
+        waiting = [t.id for t in reader.trials(["WAITING"])]
+        assert waiting, "no proposal was made ahead"
+    finally:  # whatever happened, the trials (sleeping 30 s) end with the test
+        manager.request_stop()
+        thread.join(timeout=30)
     assert result == ["STOPPED"]
     trials = {t.id: t for t in store.trials()}
     assert {t.status for t in trials.values()} <= {"SUCCEEDED", "USER_CANCELED"}
