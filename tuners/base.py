@@ -64,6 +64,12 @@ class Tuner:
     rewards already signed so that larger is better).
     """
 
+    #: True when, after ``load_checkpoint``, the same calls give the same results (every source
+    #: of randomness is in the checkpoint). The experiment manager then writes such a tuner's
+    #: checkpoint, which grows with the history, only every few turns and logs the calls in
+    #: between, replaying them on resume. Every built-in tuner is (the contract tests check it).
+    replayable: bool = False
+
     def __init__(self, optimize_mode: str = "maximize", seed: int | None = None):
         if optimize_mode not in ("maximize", "minimize"):
             raise TunerArgumentError(

@@ -24,6 +24,8 @@ class EvolutionTuner(Tuner):
         sample_size: the tournament size (default 5, at most ``population_size``).
     """
 
+    replayable = True
+
     def __init__(
         self,
         optimize_mode: str = "maximize",

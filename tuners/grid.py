@@ -18,6 +18,8 @@ class GridSearchTuner(Tuner):
         max_size: the largest space it accepts (default one million).
     """
 
+    replayable = True
+
     def __init__(
         self, optimize_mode: str = "maximize", seed: int | None = None, max_size: int = 1_000_000
     ):

@@ -56,6 +56,8 @@ class PPOTuner(Tuner):
         hidden_size: the LSTM's width (64).
     """
 
+    replayable = True
+
     def __init__(
         self,
         optimize_mode: str = "maximize",

@@ -12,5 +12,7 @@ class RandomTuner(Tuner):
     input with probability 1/2). Architectures already proposed are skipped; once every one of
     the space has been proposed, raises ``NoMoreTrialError``."""
 
+    replayable = True
+
     def _propose(self, parameter_id: int) -> Architecture:
         return self.sample_new()

@@ -25,6 +25,8 @@ class TpeTuner(Tuner):
         prior_weight: pseudo-count added to every category (default 1.0).
     """
 
+    replayable = True
+
     def __init__(
         self,
         optimize_mode: str = "maximize",

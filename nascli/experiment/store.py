@@ -61,6 +61,12 @@ _DB = "experiment.sqlite"
 # 32 symbols (no l, o, 0, 1: ids are read and typed by people), so a random byte maps evenly.
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
+# The tuner calls made since the tuner checkpoint in the experiment row, one row per manager
+# turn (see Manager: the checkpoint grows with the history, the calls of a turn do not).
+_TUNER_LOG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tuner_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL);
+"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiment (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, author TEXT, status TEXT NOT NULL, reason TEXT,
@@ -85,7 +91,7 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
-"""
+""" + _TUNER_LOG_SCHEMA
 
 
 class ExperimentNotFoundError(UsageError):
@@ -367,6 +373,25 @@ class ExperimentStore:
             "INSERT INTO events (time, trial_id, kind, message) VALUES (?, ?, ?, ?)",
             (time.time(), trial_id, kind, message),
         )
+
+    # ------------------------------------------------------------------ tuner log
+
+    def ensure_tuner_log(self) -> None:
+        """Create the tuner log of an experiment made before it existed (writer only)."""
+        self._conn.executescript(_TUNER_LOG_SCHEMA)
+
+    def append_tuner_calls(self, calls: list[Any]) -> None:
+        """Record one turn's tuner calls (JSON-serialisable lists), after the checkpoint."""
+        self._conn.execute("INSERT INTO tuner_log (calls) VALUES (?)", (json.dumps(calls),))
+
+    def tuner_calls(self) -> list[Any]:
+        """Every call recorded since the checkpoint, in the order they were made."""
+        rows = self._conn.execute("SELECT calls FROM tuner_log ORDER BY seq")
+        return [call for (calls,) in rows for call in json.loads(calls)]
+
+    def clear_tuner_calls(self) -> None:
+        """Forget the log (a new checkpoint holds what it recorded)."""
+        self._conn.execute("DELETE FROM tuner_log")
 
     def events(self, limit: int = 50) -> list[tuple[float, str | None, str, str]]:
         rows = self._conn.execute(

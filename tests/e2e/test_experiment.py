@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.experiments import quick_config
+from nascli.experiment.manager import Manager
+from nascli.experiment.store import ExperimentStore
+from tests.experiments import make_experiment, quick_config
 from tests.helpers import PYTHON, REPO, pid_alive, run_nascli
 from tuners import BUILTIN_TUNERS
 
@@ -130,6 +132,36 @@ def test_kill_dash_nine_and_resume_lose_nothing(home: Path, tmp_path: Path) -> N
     assert "resumed" in log and "trial 1 still running" in log
     again = run_nascli("resume", exp_id)
     assert again.returncode == 2 and "DONE" in again.stderr
+
+
+def test_resume_replays_the_tuner_log_to_the_same_proposals(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Trials 0-3 are quick (several turns, so tuner calls are logged after the checkpoint),
+    # 4 and later sleep; the manager dies while 4 and 5 run.
+    config = quick_config(tmp_path, maxTrialNum=8)
+    exp_id = create(config, env={"QUICK_TRIAL_SLEEP": "1", "QUICK_TRIAL_SLEEP_FROM": "4"})
+    wait_for(
+        lambda: {"4", "5"} <= {t["id"] for t in nascli_json("trial", "ls", exp_id)
+                               if t["status"] == "RUNNING"},
+        what="trials 4 and 5 running",
+    )  # fmt: skip
+    store = ExperimentStore(home / exp_id)
+    assert store.tuner_calls(), "nothing logged after the checkpoint: the test replays nothing"
+    manager_pid = status(exp_id)["manager"]["pid"]
+    os.kill(manager_pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(manager_pid), 10, "the manager to die")
+    assert run_nascli("resume", exp_id).returncode == 0
+    assert wait_for(lambda: finished(exp_id), what="the resumed experiment")["status"] == "DONE"
+    resumed = {t["parameter_id"]: t["parameters"] for t in nascli_json("trial", "ls", exp_id)}
+
+    # the same experiment without the crash (in-process, trials not sleeping) proposes the same
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path / "uninterrupted"))
+    reference = make_experiment(tmp_path / "reference", maxTrialNum=8)
+    assert Manager(reference, tick=0.1).run(handle_signals=False) == "DONE"
+    assert resumed == {t.parameter_id: t.parameters for t in reference.trials()}
+    final = ExperimentStore(home / exp_id)
+    assert len(final.experiment().tuner_state["history"]) == 8 and final.tuner_calls() == []
 
 
 def test_stop_leaves_no_process_behind(home: Path, tmp_path: Path) -> None:

@@ -106,6 +106,8 @@ def test_failed_trials_are_tolerated(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_checkpoint_then_load_continues_identically(name):
+    # what `replayable` promises: the manager replays logged calls on a restored tuner
+    assert create_tuner(name).replayable
     original = make(name, ANY_INPUTS_SPACE)
     run(original, 25, fail_every=5)
     outstanding = original.generate_parameters(25)  # in flight at the checkpoint
