@@ -420,9 +420,7 @@ class Manager:
         trial = self._propose(str(self._next_seq))
         if trial is None:
             return
-        paths = self.store.trial_paths(trial.id)
-        paths.dir.mkdir(parents=True, exist_ok=True)
-        write_parameters(paths.dir, trial.parameter_id, trial.parameters)
+        self._write_trial_dir(trial)
         self.pending.append(trial)
         self._ahead.add(trial.id)
         if self._next_parameter_id >= self.config.max_trial_num:
@@ -524,8 +522,7 @@ class Manager:
         """Start a committed trial (``prepared``: its directory and parameters are written)."""
         paths = self.store.trial_paths(trial.id)
         if not prepared:
-            paths.dir.mkdir(parents=True, exist_ok=True)
-            write_parameters(paths.dir, trial.parameter_id, trial.parameters)
+            self._write_trial_dir(trial)
         context = TrialContext(
             platform="local",
             experiment_id=self.exp_id,
@@ -561,6 +558,12 @@ class Manager:
             paths.dir,
         )  # fmt: skip
         return proc
+
+    def _write_trial_dir(self, trial: TrialRecord) -> None:
+        """The trial's directory with its ``parameter.json``, before it starts."""
+        trial_dir = self.store.trial_paths(trial.id).dir
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        write_parameters(trial_dir, trial.parameter_id, trial.parameters)
 
     def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
         gpus = self.gpus.assigned.get(trial.id)

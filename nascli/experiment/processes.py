@@ -31,18 +31,21 @@ def _group_has_running_member(pgid: int) -> bool:
     except OSError:
         return True  # no /proc: trust kill()
     for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+        fields = _stat_fields(entry) if entry.isdigit() else None
+        if fields and len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
             return True
     return False
+
+
+def _stat_fields(pid: int | str) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...; the
+    name may hold spaces and parentheses), or None where there is no such process or /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2 :].split()
 
 
 def terminate_group(
@@ -96,14 +99,8 @@ def terminate_groups(pgids: list[int], grace: float = 5.0) -> None:
 def process_token(pid: int) -> str | None:
     """Something that tells this process apart from a later one reusing its pid: its start
     time in clock ticks since boot (Linux ``/proc``), or None where that is unavailable."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # Field 22 (starttime) counted after the command name, which may contain spaces.
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    return fields[19].decode() if len(fields) > 19 else None
+    fields = _stat_fields(pid)  # field 22 of stat (starttime) is the 20th after the name
+    return fields[19].decode() if fields and len(fields) > 19 else None
 
 
 def process_alive(pid: int, token: str | None = None) -> bool:
@@ -115,11 +112,7 @@ def process_alive(pid: int, token: str | None = None) -> bool:
         return False
     except PermissionError:
         pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        if stat[stat.rfind(b")") + 2 :].split()[0] == b"Z":
-            return False
-    except OSError:
-        pass
+    fields = _stat_fields(pid)
+    if fields and fields[0] == b"Z":
+        return False
     return token is None or process_token(pid) in (token, None)
