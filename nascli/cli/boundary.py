@@ -56,7 +56,8 @@ class Output:
 
     @property
     def is_terminal(self) -> bool:
-        return self.console.is_terminal if self._console else self.stream.isatty()
+        """Whether a person watches (live views) or a pipe or file takes lines."""
+        return self.stream.isatty()
 
     def print(self, renderable: Any, style: str | None = None) -> None:
         if isinstance(renderable, str) and style is None:
