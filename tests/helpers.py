@@ -39,6 +39,29 @@ def run_nascli(
     )
 
 
+def run_nascli_into_closed_pipe(
+    *args: str, lines: int = 1, timeout: float = 120
+) -> tuple[int, list[str], str]:
+    """Run ``nascli ARGS`` with its output read by a reader that stops after ``lines`` lines
+    (as ``| head``); returns the exit code, the lines read and stderr. The process is killed if
+    it outlives ``timeout``."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [*nascli_command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, env=env, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        read = [proc.stdout.readline() for _ in range(lines)]
+        proc.stdout.close()
+        err = proc.stderr.read()
+        return proc.wait(timeout=timeout), read, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` runs; a zombie (ended, not yet reaped by whoever adopted it) does not."""
     return process_alive(pid)

@@ -8,6 +8,7 @@ traceback. Exit codes: 2 for usage errors (bad arguments, config, files), 1 for 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -60,11 +61,28 @@ class Output:
         return self.stream.isatty()
 
     def print(self, renderable: Any, style: str | None = None) -> None:
-        if isinstance(renderable, str) and style is None:
-            self.stream.write(renderable + "\n")
-            self.stream.flush()
-        else:
-            self.console.print(renderable, style=style)
+        """Write; if the reader has gone (``nascli create -f | head``), drop this and all later
+        output and carry on: losing the display must not end the experiment."""
+        try:
+            if isinstance(renderable, str) and style is None:
+                self.stream.write(renderable + "\n")
+                self.stream.flush()
+            else:
+                self.console.print(renderable, style=style)
+        except BrokenPipeError:
+            _discard(self.stream)
+
+
+def _discard(stream: Any) -> None:
+    """Point ``stream`` at /dev/null, so that what is still buffered or written later (and the
+    flush at exit) goes nowhere instead of raising again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (a test's capture): nothing to redirect
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 stderr_console = Output(stderr=True)
@@ -91,6 +109,11 @@ def cli_command(fn: F) -> F:
             raise _fail(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
             raise _fail("interrupted", 130) from None
+        except BrokenPipeError:
+            # The reader stopped reading (`nascli log stdout ID | head`): end quietly, as a
+            # command killed by SIGPIPE would, with Python's exit code for it.
+            _discard(sys.stdout)
+            raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the boundary reports anything unexpected

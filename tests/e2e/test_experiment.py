@@ -18,7 +18,7 @@ import pytest
 from nascli.experiment.manager import Manager
 from nascli.experiment.store import ExperimentStore
 from tests.experiments import make_experiment, quick_config
-from tests.helpers import PYTHON, REPO, pid_alive, run_nascli
+from tests.helpers import PYTHON, REPO, pid_alive, run_nascli, run_nascli_into_closed_pipe
 from tuners import BUILTIN_TUNERS
 
 pytestmark = pytest.mark.slow
@@ -162,6 +162,18 @@ def test_resume_replays_the_tuner_log_to_the_same_proposals(
     assert resumed == {t.parameter_id: t.parameters for t in reference.trials()}
     final = ExperimentStore(home / exp_id)
     assert len(final.experiment().tuner_state["history"]) == 8 and final.tuner_calls() == []
+
+
+def test_a_foreground_experiment_outlives_the_reader_of_its_output(
+    home: Path, tmp_path: Path
+) -> None:
+    # `nascli create -f | head -1`: the display is lost, the experiment is not
+    config = quick_config(tmp_path, maxTrialNum=8)
+    code, read, err = run_nascli_into_closed_pipe("create", "--config", str(config), "-f")
+    assert code == 0 and err == ""
+    exp_id = read[0].split()[1]
+    summary = status(exp_id)
+    assert summary["status"] == "DONE" and summary["trials"]["SUCCEEDED"] == 8
 
 
 def test_stop_leaves_no_process_behind(home: Path, tmp_path: Path) -> None:
