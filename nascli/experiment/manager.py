@@ -792,8 +792,13 @@ class Manager:
 
     def _notify(self) -> None:
         ended, self._ended = self._ended, []
-        if self.observer is not None:
+        if self.observer is None:
+            return
+        try:
             self.observer(ended)
+        except Exception:  # noqa: BLE001 - a broken display must not end the experiment
+            log.exception("the observer failed; the experiment goes on without it")
+            self.observer = None
 
     def _event(self, kind: str, message: str, trial_id: str | None = None) -> None:
         self.store.add_event(kind, message, trial_id)

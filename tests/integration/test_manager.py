@@ -268,3 +268,14 @@ def test_stop_cancels_a_trial_proposed_ahead(
     assert {t.status for t in trials.values()} <= {"SUCCEEDED", "USER_CANCELED"}
     for tid in waiting:
         assert trials[tid].status == "USER_CANCELED" and trials[tid].started is None
+
+
+def test_a_failing_observer_does_not_end_the_experiment(tmp_path: Path) -> None:
+    store = make_experiment(tmp_path)
+
+    def broken_display(_ended: list) -> None:
+        raise RuntimeError("terminal went away")
+
+    assert run(store, observer=broken_display) == "DONE"
+    assert [t.status for t in store.trials()] == ["SUCCEEDED"] * 6
+    assert "terminal went away" in store.manager_log.read_text()
