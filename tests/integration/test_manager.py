@@ -279,3 +279,13 @@ def test_a_failing_observer_does_not_end_the_experiment(tmp_path: Path) -> None:
     assert run(store, observer=broken_display) == "DONE"
     assert [t.status for t in store.trials()] == ["SUCCEEDED"] * 6
     assert "terminal went away" in store.manager_log.read_text()
+
+
+def test_without_pidfds_exits_are_seen_by_waiting_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kernels older than 5.3 (or no os.pidfd_open): one waiting thread per trial reports exits
+    monkeypatch.delattr(os, "pidfd_open", raising=False)
+    store = make_experiment(tmp_path, maxTrialNum=6)
+    assert run(store) == "DONE"
+    assert [t.status for t in store.trials()] == ["SUCCEEDED"] * 6
