@@ -54,7 +54,8 @@ class Inbox:
 
     def wait(self, timeout: float | None) -> list[object]:
         """What arrived, waiting up to ``timeout`` seconds (None: until something does) when
-        nothing is there yet. An empty list means the timeout passed."""
+        nothing is there yet. An empty list: the timeout passed, or a wake-up came whose item an
+        earlier call already returned."""
         if not self._items:
             for key, _ in self._selector.select(timeout):
                 if key.data is None:
