@@ -60,11 +60,14 @@ from nascli.errors import NasCliError, UsageError
 from nascli.experiment.channel import (
     FINAL,
     TrialContext,
+    prepare_trial_dir,
     read_exit_marker,
+    read_launch_marker,
     read_metrics,
-    write_parameters,
+    stderr_last_line,
 )
 from nascli.experiment.config import ExperimentConfig
+from nascli.experiment.containment import Containment, carries_tag
 from nascli.experiment.gpu import GpuUnavailable
 from nascli.experiment.inbox import Inbox
 from nascli.experiment.launcher import (
@@ -76,7 +79,12 @@ from nascli.experiment.launcher import (
 )
 from nascli.experiment.prepare import build_tuner, gpu_allocator
 from nascli.experiment.processes import process_token
-from nascli.experiment.store import ExperimentBusyError, ExperimentStore, TrialRecord
+from nascli.experiment.store import (
+    ExperimentBusyError,
+    ExperimentStore,
+    StoreFullError,
+    TrialRecord,
+)
 
 __all__ = ["Manager", "DEFAULT_KILL_GRACE"]
 
@@ -116,6 +124,8 @@ class Manager:
         tick: the longest sleep between looks at intermediate metrics and the clock.
         ahead_below: trials shorter than this (median of the recent ones, seconds) get the next
             proposal ready ahead (see the module docstring); 0 turns that off.
+        start_token: the start request this manager answers (``store.request_start``); with
+            the lock held it runs only if the request was not withdrawn by a ``stop``.
     """
 
     def __init__(
@@ -126,10 +136,14 @@ class Manager:
         tick: float = 0.5,
         kill_grace: float = DEFAULT_KILL_GRACE,
         ahead_below: float = AHEAD_BELOW,
+        start_token: str | None = None,
     ):
         self.store = store
+        self.start_token = start_token
         self.inbox = Inbox()
-        self.service = service or LocalTrainingService(self.inbox, kill_grace=kill_grace)
+        self.service = service or LocalTrainingService(
+            self.inbox, kill_grace=kill_grace, containment=Containment(store.dir)
+        )
         self.observer = observer
         self.tick = tick
         self.kill_grace = kill_grace
@@ -205,19 +219,14 @@ class Manager:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         try:
+            if self.start_token is not None and not self.store.start_requested(self.start_token):
+                log.info("experiment %s: start withdrawn by a stop; not started", self.exp_id)
+                return self.store.experiment().status
             self._start()
+            self.store.withdraw_start()
             return self._loop()
         except BaseException as exc:
-            reason = f"manager failed: {type(exc).__name__}: {exc}"
-            if isinstance(exc, KeyboardInterrupt):
-                reason = "interrupted"
-            log.exception("manager failed")
-            self._shutdown_trials(reason)
-            status = "STOPPED" if isinstance(exc, KeyboardInterrupt) else "ERROR"
-            self._finish(status, reason)
-            if isinstance(exc, (KeyboardInterrupt, NasCliError)):
-                return status
-            raise
+            return self._failed(exc)
         finally:
             for sig, previous_handler in previous.items():
                 signal.signal(sig, previous_handler)
@@ -225,6 +234,29 @@ class Manager:
             handler.close()
             self.inbox.close()
             lock.release()
+
+    def _failed(self, exc: BaseException) -> str:
+        """End the trials and record why the manager stops; a full disk is recorded after
+        freeing the store's reserve. Re-raises what is not a nascli error or Ctrl-C."""
+        reason = f"manager failed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted"
+        if isinstance(exc, StoreFullError):
+            reason = f"the disk is full: {exc}"
+            log.error("%s; ending the trials", reason)
+            self.store.release_reserve()
+        else:
+            log.exception("manager failed")
+        status = "STOPPED" if isinstance(exc, KeyboardInterrupt) else "ERROR"
+        try:
+            self._shutdown_trials(reason)
+            self._finish(status, reason)
+        except StoreFullError as again:
+            self.service.shutdown(0.0)
+            log.error("could not record the end: %s", again)
+        if isinstance(exc, (KeyboardInterrupt, NasCliError)):
+            return status
+        raise exc
 
     # ------------------------------------------------------------------ start / recover
 
@@ -243,6 +275,7 @@ class Manager:
         if exp.tuner_state is not None:
             self.tuner.load_checkpoint(exp.tuner_state)
         self.store.ensure_tuner_log()
+        self.store.ensure_reserve()
         self._replay_tuner_log(self.store.tuner_calls())
         with self.store.transaction():
             self.store.update_experiment(
@@ -286,9 +319,15 @@ class Manager:
     def _recover(self) -> None:
         for trial in self.store.trials(["WAITING", "RUNNING"]):
             paths = self.store.trial_paths(trial.id)
-            if trial.status == "WAITING":
+            launched = read_launch_marker(paths.dir) if trial.status == "WAITING" else None
+            if trial.status == "WAITING" and launched is None:
                 self.pending.append(trial)
                 continue
+            if launched is not None:  # started by a manager that died before recording it
+                pid = launched if carries_tag(launched, paths.dir) else None
+                trial = replace(trial, status="RUNNING", pid=pid, pid_token=None)
+                with self._batch():
+                    self.store.update_trial(trial.id, status="RUNNING", pid=pid)
             active = _Active(trial, paths.dir, trial.metrics_offset, trial.bad_metric_lines)
             if trial.pid and self.service.adopt(trial.id, trial.pid, trial.pid_token, paths.dir):
                 self.active[trial.id] = active
@@ -420,9 +459,13 @@ class Manager:
         trial = self._propose(str(self._next_seq))
         if trial is None:
             return
-        self._write_trial_dir(trial)
         self.pending.append(trial)
-        self._ahead.add(trial.id)
+        try:
+            self._write_trial_dir(trial)
+        except OSError:
+            pass  # not ready ahead: its launch writes it again, or records why it cannot
+        else:
+            self._ahead.add(trial.id)
         if self._next_parameter_id >= self.config.max_trial_num:
             self._set_no_more(f"maxTrialNum {self.config.max_trial_num} reached", True)
 
@@ -521,8 +564,13 @@ class Manager:
     def _launch(self, trial: TrialRecord, prepared: bool = False) -> TrialProcess | None:
         """Start a committed trial (``prepared``: its directory and parameters are written)."""
         paths = self.store.trial_paths(trial.id)
-        if not prepared:
-            self._write_trial_dir(trial)
+        try:
+            if not prepared:
+                self._write_trial_dir(trial)
+        except OSError as exc:
+            self.gpus.release(trial.id)
+            self._end_unlaunched(trial, "FAILED", f"could not write its directory: {exc}")
+            return None
         context = TrialContext(
             platform="local",
             experiment_id=self.exp_id,
@@ -547,7 +595,7 @@ class Manager:
         )
         try:
             proc = self.service.launch(spec)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             self.gpus.release(trial.id)
             self._end_unlaunched(trial, "FAILED", f"could not start: {exc}")
             return None
@@ -561,9 +609,8 @@ class Manager:
 
     def _write_trial_dir(self, trial: TrialRecord) -> None:
         """The trial's directory with its ``parameter.json``, before it starts."""
-        trial_dir = self.store.trial_paths(trial.id).dir
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        write_parameters(trial_dir, trial.parameter_id, trial.parameters)
+        prepare_trial_dir(self.store.trial_paths(trial.id).dir, trial.parameter_id,
+                          trial.parameters)  # fmt: skip
 
     def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
         gpus = self.gpus.assigned.get(trial.id)
@@ -669,12 +716,8 @@ class Manager:
                 what = f"killed by signal {-code}"
         else:
             what = f"exit code {code}"
-        try:
-            lines = self.store.trial_paths(tid).stderr.read_text(errors="replace").splitlines()
-        except OSError:
-            lines = []
-        last = next((line.strip() for line in reversed(lines) if line.strip()), None)
-        return f"{what}; stderr: {last[:300]}" if last else f"{what}; stderr was empty"
+        last = stderr_last_line(self.store.trial_paths(tid).stderr)
+        return f"{what}; stderr: {last}" if last else f"{what}; stderr was empty"
 
     def _add_retry(self, trial: TrialRecord) -> None:
         seq = self._next_seq

@@ -8,6 +8,10 @@ Layout (DESIGN §5)::
         search_space.json                  the search space the tuner uses
         manager.log                        the manager's log (and anything it prints)
         manager.lock                       held by the one manager running the experiment
+        manager.start                      a pending start request (see ``request_start``)
+        space.reserve                      disk space held back to record a full disk
+        trials.cgroup                      the trials' cgroup, where there is one
+                                           (``containment.py``)
         trials/<trial_id>/                 parameter.json, metrics.jsonl, stdout, stderr, exit
                                            (the trial channel, ``channel.py``) + trial outputs
 
@@ -18,6 +22,15 @@ never block the manager nor wait for it. Every write is one transaction, so a ``
 the last committed state (SQLite ``synchronous=NORMAL``: safe against process crashes).
 
 Experiments are found by scanning ``$NASCLI_HOME``; there is no separate index to go stale.
+``create_experiment`` is all or nothing: the directory is built under a hidden temporary name and
+renamed into place complete, so no command ever sees half an experiment; a directory that is
+broken anyway (copied in part, damaged) is reported by ``scan_experiments`` and skipped by every
+listing. Everything here is private to the user (directories 0700, files 0600; see
+``nascli._files`` for ``$NASCLI_UMASK``).
+
+A full disk: every experiment holds ``RESERVE_BYTES`` in ``space.reserve``; a write that fails
+for lack of space raises ``StoreFullError`` (the transaction rolled back, the database intact),
+and ``release_reserve`` frees that space so the writer can record why it stops.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +49,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from nascli._files import dir_mode, file_mode, make_private_dir, write_private
 from nascli.errors import NasCliError, UsageError
 
 __all__ = [
@@ -43,6 +58,8 @@ __all__ = [
     "TrialRecord",
     "ExperimentBusyError",
     "ExperimentNotFoundError",
+    "StoreFullError",
+    "scan_experiments",
     "nascli_home",
     "create_experiment",
     "open_experiment",
@@ -58,6 +75,9 @@ TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
 TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED"})
 
 _DB = "experiment.sqlite"
+_START_REQUEST = "manager.start"
+_RESERVE = "space.reserve"
+RESERVE_BYTES = 1 << 20
 # 32 symbols (no l, o, 0, 1: ids are read and typed by people), so a random byte maps evenly.
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
@@ -100,6 +120,19 @@ class ExperimentNotFoundError(UsageError):
 
 class ExperimentBusyError(NasCliError):
     """Another manager holds the experiment (it is running)."""
+
+
+class StoreFullError(NasCliError):
+    """A write failed because the disk (or quota) is full; nothing of it was stored."""
+
+
+def _is_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (28, 122)  # ENOSPC, EDQUOT
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return False
 
 
 @dataclass(frozen=True)
@@ -215,7 +248,62 @@ class ExperimentStore:
     def manager_lock(self) -> FileLock:
         """The lock the running manager holds for its whole life (released by the OS if the
         manager dies, even by ``kill -9``)."""
-        return FileLock(str(self.dir / "manager.lock"))
+        return FileLock(str(self.dir / "manager.lock"), mode=file_mode())
+
+    # ------------------------------------------------------------------ start requests
+
+    def request_start(self) -> str:
+        """Record that a manager is being started (before it is spawned); returns the token
+        the manager passes to ``start_requested``. A ``stop`` meanwhile withdraws it."""
+        token = _new_id()
+        write_private(self.dir / _START_REQUEST, token)
+        return token
+
+    def start_requested(self, token: str) -> bool:
+        """Whether the start with ``token`` is still wanted (call with the lock held)."""
+        try:
+            return (self.dir / _START_REQUEST).read_text().strip() == token
+        except OSError:
+            return False
+
+    def withdraw_start(self) -> bool:
+        """Withdraw any pending start request (taken by a manager, or cancelled by ``stop``:
+        needs no free space). True if there was one."""
+        try:
+            (self.dir / _START_REQUEST).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def start_pending(self) -> bool:
+        return (self.dir / _START_REQUEST).exists()
+
+    # ------------------------------------------------------------------ disk space
+
+    def ensure_reserve(self) -> None:
+        """Hold back ``RESERVE_BYTES`` (best effort: on a disk already full there is none)."""
+        path = self.dir / _RESERVE
+        try:
+            if path.stat().st_size >= RESERVE_BYTES:
+                return
+        except OSError:
+            pass
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, file_mode())
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def release_reserve(self) -> bool:
+        """Free the held-back space (after a ``StoreFullError``). True if there was some."""
+        try:
+            (self.dir / _RESERVE).unlink()
+            return True
+        except OSError:
+            return False
 
     def manager_running(self) -> bool:
         """Whether some manager holds this experiment's lock right now."""
@@ -253,14 +341,27 @@ class ExperimentStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``).
+
+        Raises:
+            StoreFullError: the disk is full (the transaction was rolled back).
+        """
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+        except (sqlite3.OperationalError, OSError) as exc:
+            if _is_full(exc):
+                raise StoreFullError(f"{self.dir}: the disk is full ({exc})") from exc
             raise
-        self._conn.execute("COMMIT")
 
     def experiment(self) -> ExperimentRecord:
         row = self._conn.execute("SELECT * FROM experiment").fetchone()
@@ -278,6 +379,20 @@ class ExperimentStore:
             fields["tuner_state"] = fields.pop("tuner_state_json")
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._conn.execute(f"UPDATE experiment SET {sets}", list(fields.values()))
+
+    def try_update_experiment(self, wait: float, **fields: Any) -> bool:
+        """``update_experiment`` in its own transaction, giving up (False) after ``wait``
+        seconds of a busy database or on any write failure: for notes that must not hold up
+        the caller (``stop``'s grace period)."""
+        self._conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            with self.transaction():
+                self.update_experiment(**fields)
+            return True
+        except (sqlite3.Error, NasCliError):
+            return False
+        finally:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
 
     # ------------------------------------------------------------------ trials
 
@@ -419,41 +534,81 @@ def create_experiment(
     name: str,
     author: str | None,
 ) -> ExperimentStore:
-    """Make a new experiment directory with its database (status RUNNING, no trials yet)."""
+    """Make a new experiment directory with its database (status RUNNING, no trials yet).
+
+    All or nothing: it is built under a hidden name and renamed into place once complete; on
+    any failure (a full disk, a value the database refuses) nothing is left behind.
+
+    Raises:
+        StoreFullError: the disk is full.
+    """
     home = nascli_home()
-    home.mkdir(parents=True, exist_ok=True)
-    while True:
-        exp_id = _new_id()
-        exp_dir = home / exp_id
-        try:
-            exp_dir.mkdir()
-            break
-        except FileExistsError:
-            continue
-    (exp_dir / "trials").mkdir()
-    (exp_dir / "config.yml").write_text(config_text)
-    (exp_dir / "search_space.json").write_text(json.dumps(search_space, indent=2))
-    conn = sqlite3.connect(exp_dir / _DB, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(_SCHEMA)
-        conn.execute(
-            "INSERT INTO experiment (id, name, author, status, created, config) "
-            "VALUES (?, ?, ?, 'RUNNING', ?, ?)",
-            (exp_id, name, author, time.time(), json.dumps(config)),
-        )
-    finally:
-        conn.close()
-    return ExperimentStore(exp_dir)
+        home.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+        build = Path(tempfile.mkdtemp(prefix=".creating-", dir=home))
+    except OSError as exc:
+        if _is_full(exc):
+            raise StoreFullError(f"{home}: the disk is full ({exc})") from None
+        raise
+    try:
+        os.chmod(build, dir_mode())
+        make_private_dir(build / "trials")
+        write_private(build / "config.yml", config_text)
+        write_private(build / "search_space.json", json.dumps(search_space, indent=2))
+        os.close(os.open(build / _DB, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode()))
+        conn = sqlite3.connect(build / _DB, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            while True:
+                exp_id = _new_id()
+                if not (home / exp_id).exists():
+                    break
+            conn.execute(
+                "INSERT INTO experiment (id, name, author, status, created, config) "
+                "VALUES (?, ?, ?, 'RUNNING', ?, ?)",
+                (exp_id, name, author, time.time(), json.dumps(config)),
+            )
+        finally:
+            conn.close()
+        fd = os.open(build / _RESERVE, os.O_WRONLY | os.O_CREAT, file_mode())
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        finally:
+            os.close(fd)
+        os.rename(build, home / exp_id)  # an existing non-empty directory makes this fail
+    except BaseException as exc:
+        shutil.rmtree(build, ignore_errors=True)
+        if _is_full(exc):
+            raise StoreFullError(f"{home}: the disk is full ({exc})") from None
+        raise
+    return ExperimentStore(home / exp_id)
+
+
+def scan_experiments() -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(experiments, broken)`` under ``$NASCLI_HOME``: the readable experiment directories,
+    oldest first (by creation time), and the directories that look like experiments but cannot
+    be read, each with why. Directories being created (hidden names) are neither."""
+    home = nascli_home()
+    if not home.is_dir():
+        return [], []
+    good: list[tuple[float, str, Path]] = []
+    broken: list[tuple[Path, str]] = []
+    for d in home.iterdir():
+        if d.name.startswith(".") or not (d / _DB).is_file():
+            continue
+        created = _created(d)
+        if isinstance(created, str):
+            broken.append((d, created))
+        else:
+            good.append((created, d.name, d))
+    return [d for _, _, d in sorted(good)], sorted(broken)
 
 
 def list_experiment_dirs() -> list[Path]:
-    """Every experiment under ``$NASCLI_HOME``, oldest first (by creation time)."""
-    home = nascli_home()
-    if not home.is_dir():
-        return []
-    found = [d for d in home.iterdir() if (d / _DB).is_file()]
-    return sorted(found, key=lambda d: (_created(d), d.name))
+    """Every readable experiment under ``$NASCLI_HOME``, oldest first (by creation time);
+    broken ones are left out (``scan_experiments`` names them)."""
+    return scan_experiments()[0]
 
 
 def open_experiment(exp_id: str | None = None) -> ExperimentStore:
@@ -462,7 +617,12 @@ def open_experiment(exp_id: str | None = None) -> ExperimentStore:
     Raises:
         ExperimentNotFoundError: nothing matches, or the prefix is ambiguous.
     """
-    dirs = list_experiment_dirs()
+    dirs, broken = scan_experiments()
+    if exp_id is not None:
+        for d, why in broken:
+            if d.name == exp_id or (d.name.startswith(exp_id) and not any(
+                    g.name.startswith(exp_id) for g in dirs)):  # fmt: skip
+                raise ExperimentNotFoundError(f"experiment {d.name} ({d}) is broken: {why}")
     if not dirs:
         raise ExperimentNotFoundError(
             f"no experiments in {nascli_home()} (start one with `nascli create --config F`)"
@@ -484,19 +644,28 @@ def open_experiment(exp_id: str | None = None) -> ExperimentStore:
     return ExperimentStore(matches[0])
 
 
-def _created(exp_dir: Path) -> float:
+def _created(exp_dir: Path) -> float | str:
+    """The experiment's creation time, or why it cannot be read."""
     try:
         conn = sqlite3.connect(exp_dir / _DB, timeout=5)
         try:
-            return float(conn.execute("SELECT created FROM experiment").fetchone()[0])
+            row = conn.execute("SELECT id, config, created FROM experiment").fetchone()
         finally:
             conn.close()
-    except (sqlite3.Error, TypeError):
-        return 0.0
+    except sqlite3.Error as exc:
+        return f"its database cannot be read ({exc})"
+    if row is None:
+        return "its database holds no experiment"
+    try:
+        json.loads(row[1])
+        return float(row[2])
+    except (TypeError, ValueError) as exc:
+        return f"its experiment record is damaged ({exc})"
 
 
 def delete_experiment(store: ExperimentStore) -> Path:
-    """Remove an experiment's directory (refused while its manager runs). Returns the path."""
+    """Remove an experiment's directory (refused while its manager runs; refusing while its
+    trials run is ``control.delete_experiment``'s job). Returns the path."""
     with store.exclusive():
         store.close()
         shutil.rmtree(store.dir)
