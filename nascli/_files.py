@@ -29,6 +29,7 @@ __all__ = [
     "make_private_dir",
     "open_private",
     "write_private",
+    "path_inside",
 ]
 
 _DEFAULT_UMASK = 0o077
@@ -149,3 +150,13 @@ def write_private(path: str | os.PathLike[str], data: bytes | str) -> None:
     fd = open_private(path)
     with os.fdopen(fd, "wb") as f:
         f.write(raw)
+
+
+def path_inside(base: str | os.PathLike[str], relative: str) -> Path | None:
+    """``base/relative`` resolved (links followed), or None when it lies outside ``base``
+    (``relative`` absolute, or climbing out with ``..`` or a link)."""
+    root = Path(base).resolve()
+    if os.path.isabs(relative):
+        return None
+    target = (root / relative).resolve()
+    return target if target.is_relative_to(root) else None

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nascli._files import path_inside
 from tuners.base import Tuner, TunerArgumentError
 
 __all__ = ["load_custom_tuner"]
@@ -27,7 +28,13 @@ def load_custom_tuner(
     """
     from tuners import check_class_args
 
-    path = Path(code_dir) / class_file_name
+    inside = path_inside(code_dir, class_file_name)
+    if inside is None:
+        raise TunerArgumentError(
+            f"tuner.classFileName: {class_file_name!r} must be a file inside tuner.codeDir "
+            f"{str(code_dir)!r} (a relative path, without '..' leading out of it)"
+        )
+    path = inside
     if not path.is_file():
         raise TunerArgumentError(f"tuner.classFileName: {str(path)!r} does not exist")
     module_name = f"nascli_custom_tuner_{abs(hash(str(path.resolve())))}"

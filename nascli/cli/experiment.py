@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from nascli.cli.boundary import cli_command, stdout_console
-from nascli.cli.lifecycle import ID_HELP
+from nascli.cli.boundary import cli_command, stdout_console, terminal_safe
+from nascli.cli.lifecycle import ID_HELP, report_broken
 from nascli.cli.views import experiments_table
 
 app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_is_help=True)
@@ -16,10 +16,12 @@ app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_
 
 def _list_rows(include_ended: bool) -> list[dict]:
     from nascli.experiment.control import manager_alive
-    from nascli.experiment.store import ExperimentStore, list_experiment_dirs
+    from nascli.experiment.store import ExperimentStore, scan_experiments
 
     rows = []
-    for exp_dir in list_experiment_dirs():
+    dirs, broken = scan_experiments()
+    report_broken(broken)
+    for exp_dir in dirs:
         store = ExperimentStore(exp_dir)
         try:
             exp = store.experiment()
@@ -57,7 +59,7 @@ def list_(
             "no running experiment" + ("" if all_ else " (--all lists ended ones)")
         )
     else:
-        stdout_console.print(experiments_table(rows))
+        stdout_console.print(experiments_table(terminal_safe(rows)))
 
 
 @app.command("show")
@@ -108,7 +110,8 @@ def delete(
 ) -> None:
     """Delete an experiment's directory (refused while it runs)."""
     from nascli.errors import UsageError
-    from nascli.experiment.store import delete_experiment, open_experiment
+    from nascli.experiment.control import delete_experiment
+    from nascli.experiment.store import open_experiment
 
     store = open_experiment(experiment_id)
     if not yes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from nascli.cli.boundary import cli_command, stderr_console, stdout_console
+from nascli.cli.boundary import cli_command, stderr_console, stdout_console, terminal_safe
 from nascli.cli.views import architecture_text, format_metric, status_view, trials_table
 
 ID_HELP = "Experiment id (a unique prefix is enough); the latest experiment when omitted."
@@ -59,6 +59,8 @@ def create(
         return
     pid = start_manager(store)
     stdout_console.print(f"experiment {store.id} started (manager pid {pid})")
+    if _ended_already(store):
+        return
     stdout_console.print(
         f"  nascli status {store.id}      progress and best architecture\n"
         f"  nascli trial ls {store.id}    trials\n"
@@ -66,6 +68,18 @@ def create(
         f"  nascli stop {store.id}        stop it",
         style="dim",
     )
+
+
+def _ended_already(store) -> bool:  # noqa: ANN001
+    """Say so when the manager ended the experiment before ``create``/``resume`` returned (a
+    very short experiment, or a ``stop`` that came first)."""
+    exp = store.experiment()
+    if exp.status in ("RUNNING", "NO_MORE_TRIAL"):
+        return False
+    stdout_console.print(
+        f"experiment {exp.id} {exp.status} already" + (f": {exp.reason}" if exp.reason else "")
+    )
+    return True
 
 
 def _run_foreground(store) -> None:  # noqa: ANN001
@@ -77,8 +91,8 @@ def _run_foreground(store) -> None:  # noqa: ANN001
         from rich.live import Live
 
         def frame() -> Group:
-            summary = experiment_summary(store)
-            return Group(status_view(summary), trials_table(trial_rows(store), 15))
+            summary = terminal_safe(experiment_summary(store))
+            return Group(status_view(summary), trials_table(terminal_safe(trial_rows(store)), 15))
 
         last = [0.0]
         with Live(frame(), console=stdout_console.console, auto_refresh=False) as live:
@@ -139,6 +153,7 @@ def resume(
         return
     pid = resume_experiment(store)
     stdout_console.print(f"experiment {store.id} resumed (manager pid {pid})")
+    _ended_already(store)
 
 
 @cli_command
@@ -150,11 +165,15 @@ def stop(
     ),
 ) -> None:
     """Stop an experiment: its manager and every trial process (children too)."""
+    from nascli.errors import NasCliError
     from nascli.experiment.control import stop_experiment
-    from nascli.experiment.store import ExperimentStore, list_experiment_dirs, open_experiment
+    from nascli.experiment.store import ExperimentStore, open_experiment, scan_experiments
 
+    failed = 0
     if all_:
-        stores = [ExperimentStore(d) for d in list_experiment_dirs()]
+        dirs, broken = scan_experiments()
+        report_broken(broken)
+        stores = [ExperimentStore(d) for d in dirs]
         stores = [s for s in stores if s.experiment().status in ("RUNNING", "NO_MORE_TRIAL")]
         if not stores:
             stdout_console.print("no running experiment")
@@ -162,7 +181,14 @@ def stop(
     else:
         stores = [open_experiment(experiment_id)]
     for store in stores:
-        result = stop_experiment(store, grace=grace)
+        try:
+            result = stop_experiment(store, grace=grace)
+        except NasCliError as exc:
+            if not all_:
+                raise
+            failed += 1  # stop the others anyway
+            stderr_console.print(f"error: experiment {store.id}: {exc}")
+            continue
         exp = store.experiment()
         stdout_console.print(
             f"experiment {exp.id} {exp.status}"
@@ -172,6 +198,13 @@ def stop(
                 else ""
             )
         )
+    if failed:
+        raise typer.Exit(1)
+
+
+def report_broken(broken: list) -> None:  # noqa: ANN001 - [(Path, why)] from scan_experiments
+    """One note per experiment directory that cannot be read (skipped by the command)."""
+    _print_notes(tuple(f"skipped {path}: {why}" for path, why in broken))
 
 
 @cli_command
@@ -189,4 +222,4 @@ def status(
 
         typer.echo(json.dumps(summary, indent=2))
     else:
-        stdout_console.print(status_view(summary))
+        stdout_console.print(status_view(terminal_safe(summary)))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from nascli.cli.boundary import cli_command, stdout_console
+from nascli.cli.boundary import cli_command, stdout_console, terminal_safe
 from nascli.cli.views import status_view, trials_table
 
 if TYPE_CHECKING:
@@ -27,7 +27,8 @@ def _frame(include_ended: bool) -> RenderableType:
         try:
             summary = experiment_summary(store)
             if include_ended or summary["status"] in ("RUNNING", "NO_MORE_TRIAL"):
-                parts += [status_view(summary), trials_table(trial_rows(store), 10), Text("")]
+                rows = terminal_safe(trial_rows(store))
+                parts += [status_view(terminal_safe(summary)), trials_table(rows, 10), Text("")]
         finally:
             store.close()
     return Group(*parts) if parts else Text("no running experiment (nascli top --all shows all)")

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from nascli.cli.boundary import cli_command, stdout_console
+from nascli.cli.boundary import cli_command, stdout_console, terminal_safe
 from nascli.cli.lifecycle import ID_HELP
 from nascli.cli.views import trials_table
 
@@ -43,7 +43,7 @@ def ls(
     elif not rows:
         stdout_console.print("no trials" + (f" with status {status}" if status else ""))
     else:
-        stdout_console.print(trials_table(rows))
+        stdout_console.print(trials_table(terminal_safe(rows)))
 
 
 @app.command("kill")

@@ -10,6 +10,11 @@ Keys NNI accepted but that mean nothing for a local nascli experiment (``multiTh
 ``logLevel``, ...) are accepted with a warning in ``ExperimentConfig.warnings``; keys asking for
 something nascli does not do (``assessor``, ``advisor``, annotations) are errors, so a config never
 silently loses a meaning.
+
+The loader is bounded, so no file can make it burn CPU or memory: documents nest at most
+``MAX_DEPTH`` levels, expand (aliases counted as often as they are used) to at most
+``MAX_NODES`` nodes, keys must be hashable, and strings must be valid Unicode without NUL
+bytes; messages quote at most ``_QUOTE_LIMIT`` characters of a value.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from nascli._files import path_inside
 from nascli._text import did_you_mean
 from nascli.errors import _ProblemList
 
@@ -37,6 +43,9 @@ __all__ = [
 ]
 
 MAX_COUNT = 99999
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+_QUOTE_LIMIT = 120
 _DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -168,6 +177,9 @@ def load_config(path: str | Path) -> ExperimentConfig:
         raise ConfigError(path, [f"cannot read it: {exc}"]) from None
     try:
         doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        problem = f"not valid YAML: nested deeper than {MAX_DEPTH} levels"
+        raise ConfigError(path, [problem]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
@@ -189,12 +201,45 @@ def parse_config(doc: Any, path: str | Path) -> ExperimentConfig:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML would silently keep the last one)."""
+    """SafeLoader that refuses duplicate and unhashable keys (PyYAML would silently keep the
+    last duplicate, and fail with a TypeError on an unhashable one), documents nested deeper than
+    ``MAX_DEPTH`` and documents expanding to more than ``MAX_NODES`` nodes (an alias bomb)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )  # fmt: skip
+            return super().compose_node(parent, index)  # type: ignore[no-untyped-call]
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()  # type: ignore[no-untyped-call]
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise yaml.composer.ComposerError(
+                None, None,
+                f"expands to more than {MAX_NODES} values (aliases repeat what they refer to)",
+                node.start_mark,
+            )  # fmt: skip
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a plain value, got a {type(key).__name__}",
+                    key_node.start_mark,
+                ) from None  # fmt: skip
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -203,8 +248,55 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for once aliases are expanded (memoised per node, so a
+    bomb is measured in time linear in its text)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a cycle (recursive alias) counts once; the constructor refuses it
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        total += sum(_expanded_size(child, sizes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    sizes[id(node)] = min(total, MAX_NODES + 1)
+    return sizes[id(node)]
+
+
 def _show(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})" if value is not None else "nothing"
+    if value is None:
+        return "nothing"
+    text = repr(value) if not isinstance(value, (dict, list)) or _small(value) else "..."
+    if len(text) > _QUOTE_LIMIT:
+        text = text[: _QUOTE_LIMIT - 3] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _small(value: Any, budget: int = 200) -> bool:
+    """Whether a container is small enough to repr (an alias bomb's repr would not end)."""
+    stack, seen = [value], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > budget:
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _bad_text(value: str) -> str | None:
+    """Why a string from the config cannot be used (None when it can)."""
+    if "\0" in value:
+        return "must not contain a NUL byte"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (it holds a lone surrogate escape such as \\ud83d)"
+    return None
 
 
 class _Checker:
@@ -263,6 +355,10 @@ class _Checker:
         if not isinstance(value, str) or not value.strip():
             self.fail(where, f"must be a non-empty string, got {_show(value)}")
             return default
+        why = _bad_text(value)
+        if why:
+            self.fail(where, f"{why}, got {_show(value)}")
+            return default
         return value
 
     def path(self, value: str) -> Path:
@@ -320,6 +416,9 @@ class _Checker:
         description = doc.get("description") or ""
         if not isinstance(description, str):
             self.fail("description", f"must be a string, got {_show(description)}")
+        elif _bad_text(description):
+            self.fail("description", f"{_bad_text(description)}, got {_show(description)}")
+            description = ""
         concurrency = self.integer(doc, "trialConcurrency", "trialConcurrency", 1, MAX_COUNT, None)
         max_trials = self.integer(doc, "maxTrialNum", "maxTrialNum", 1, MAX_COUNT, MAX_COUNT)
         retries = self.integer(doc, "maxTrialRetries", "maxTrialRetries", 0, 100, 0)
@@ -348,7 +447,7 @@ class _Checker:
         search_space_path = None
         if doc.get("searchSpacePath") is not None:
             value = doc["searchSpacePath"]
-            if not isinstance(value, str) or not value.strip():
+            if not isinstance(value, str) or not value.strip() or _bad_text(value):
                 self.fail("searchSpacePath", f"must be a file path, got {_show(value)}")
             else:
                 resolved = self.path(value)
@@ -423,6 +522,12 @@ class _Checker:
             if not resolved.is_dir():
                 self.fail(
                     "tuner.codeDir", f"{code_dir!r} is not a directory (looked for {resolved})"
+                )
+            elif class_file is not None and path_inside(resolved, class_file) is None:
+                self.fail(
+                    "tuner.classFileName",
+                    f"must be a file inside tuner.codeDir {str(resolved)!r} (a relative path "
+                    f"without '..' leading out of it), got {_show(class_file)}",
                 )
             elif class_file is not None and not (resolved / class_file).is_file():
                 self.fail("tuner.classFileName", f"{class_file!r} does not exist in {resolved}")
