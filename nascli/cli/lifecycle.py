@@ -53,11 +53,15 @@ def create(
     store = create_experiment(
         cfg.to_dict(), plan.config_text, plan.search_space, cfg.experiment_name, cfg.author_name
     )
+    token = store.pending_start()
+    if token is None:  # a `stop` came first
+        _ended_already(store)
+        return
     if foreground:
         stdout_console.print(f"experiment {store.id} started in the foreground (Ctrl-C stops it)")
-        _run_foreground(store)
+        _run_foreground(store, token)
         return
-    pid = start_manager(store)
+    pid = start_manager(store, token=token)
     stdout_console.print(f"experiment {store.id} started (manager pid {pid})")
     if _ended_already(store):
         return
@@ -82,7 +86,7 @@ def _ended_already(store) -> bool:  # noqa: ANN001
     return True
 
 
-def _run_foreground(store) -> None:  # noqa: ANN001
+def _run_foreground(store, token: str) -> None:  # noqa: ANN001
     from nascli.experiment.manager import Manager
     from nascli.experiment.report import experiment_summary, trial_rows
 
@@ -102,7 +106,7 @@ def _run_foreground(store) -> None:  # noqa: ANN001
                     last[0] = time.monotonic()
                     live.update(frame(), refresh=True)
 
-            status = Manager(store, observer=redraw).run()
+            status = Manager(store, observer=redraw, start_token=token).run()
             live.update(frame(), refresh=True)
     else:
 
@@ -112,7 +116,7 @@ def _run_foreground(store) -> None:  # noqa: ANN001
                 detail = format_metric(t.final) if t.final is not None else t.reason or ""
                 stdout_console.print(f"trial {t.id} {t.status} {detail}")
 
-        status = Manager(store, observer=report_ended).run()
+        status = Manager(store, observer=report_ended, start_token=token).run()
     _print_outcome(store)
     if status == "ERROR":
         raise typer.Exit(1)
@@ -149,7 +153,7 @@ def resume(
 
         check_resumable(store)
         stdout_console.print(f"experiment {store.id} resumed in the foreground")
-        _run_foreground(store)
+        _run_foreground(store, store.request_start())
         return
     pid = resume_experiment(store)
     stdout_console.print(f"experiment {store.id} resumed (manager pid {pid})")

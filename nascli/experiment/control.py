@@ -79,16 +79,21 @@ def daemon_command(exp_dir: Path, token: str) -> list[str]:
     return [sys.executable, "-c", code, str(exp_dir), token]
 
 
-def start_manager(store: ExperimentStore, timeout: float = _READY_TIMEOUT) -> int:
+def start_manager(
+    store: ExperimentStore, timeout: float = _READY_TIMEOUT, token: str | None = None
+) -> int:
     """Start the detached manager (own session, output to ``manager.log``, working directory
     the experiment's) and return its pid once it has taken the experiment (lock held, pid
     recorded), or once it has already ended it (a very short experiment, or a ``stop`` that
     came first: the experiment's status says which).
 
+    ``token``: the start request to answer (``store.pending_start()`` of a new experiment);
+    a new request is made when None (``resume``).
+
     Raises:
         ManagerStartError: it failed, or did not take the experiment within ``timeout``.
     """
-    token = store.request_start()
+    token = token or store.request_start()
     with open(store.manager_log, "ab") as log:
         proc = subprocess.Popen(
             daemon_command(store.dir, token),

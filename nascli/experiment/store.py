@@ -254,10 +254,18 @@ class ExperimentStore:
 
     def request_start(self) -> str:
         """Record that a manager is being started (before it is spawned); returns the token
-        the manager passes to ``start_requested``. A ``stop`` meanwhile withdraws it."""
+        the manager passes to ``start_requested``. A ``stop`` meanwhile withdraws it. A new
+        experiment is created with one (``create_experiment``): see ``pending_start``."""
         token = _new_id()
         write_private(self.dir / _START_REQUEST, token)
         return token
+
+    def pending_start(self) -> str | None:
+        """The token of the start request not yet taken or withdrawn, if any."""
+        try:
+            return (self.dir / _START_REQUEST).read_text().strip() or None
+        except OSError:
+            return None
 
     def start_requested(self, token: str) -> bool:
         """Whether the start with ``token`` is still wanted (call with the lock held)."""
@@ -534,7 +542,8 @@ def create_experiment(
     name: str,
     author: str | None,
 ) -> ExperimentStore:
-    """Make a new experiment directory with its database (status RUNNING, no trials yet).
+    """Make a new experiment directory with its database (status RUNNING, no trials yet, its
+    start requested: ``pending_start``).
 
     All or nothing: it is built under a hidden name and renamed into place once complete; on
     any failure (a full disk, a value the database refuses) nothing is left behind.
@@ -571,6 +580,8 @@ def create_experiment(
             )
         finally:
             conn.close()
+        # Born with its start requested: a `stop` from the moment the experiment exists wins.
+        write_private(build / _START_REQUEST, _new_id())
         fd = os.open(build / _RESERVE, os.O_WRONLY | os.O_CREAT, file_mode())
         try:
             os.posix_fallocate(fd, 0, RESERVE_BYTES)

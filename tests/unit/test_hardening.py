@@ -9,6 +9,7 @@ import os
 import sqlite3
 import stat
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,6 @@ from nascli.experiment.store import (
     list_experiment_dirs,
     nascli_home,
     open_experiment,
-    scan_experiments,
 )
 from nascli.space import load_search_space
 from tests.experiments import TRIALS, make_experiment, quick_config
@@ -82,9 +82,27 @@ def test_metrics_that_are_not_a_regular_file_read_as_empty_without_blocking(
         target = tmp_path / "elsewhere"
         target.write_text('{"type": "FINAL", "sequence": 0, "value": 1}\n')
         path.symlink_to(target)
-    assert read_metrics(tmp_path, 0) == ([], 0, 0)
+    assert _without_blocking(lambda: read_metrics(tmp_path, 0), [path]) == ([], 0, 0)
     os.mkfifo(tmp_path / "exit")
-    assert read_exit_marker(tmp_path) is None
+    assert _without_blocking(lambda: read_exit_marker(tmp_path), [tmp_path / "exit"]) is None
+
+
+def _without_blocking(call, fifos: list[Path] = ()):  # noqa: ANN001, ANN202
+    """``call()``'s result; fails (instead of hanging the run) if it blocks, e.g. in the open()
+    of a FIFO, and then unblocks it by opening ``fifos`` for writing."""
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(5.0)
+    if thread.is_alive():
+        for fifo in fifos:
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        raise AssertionError("the read blocked")
+    assert result, "the read raised"
+    return result[0]
 
 
 def test_only_the_tail_of_a_huge_stderr_is_read(tmp_path: Path) -> None:
@@ -117,18 +135,20 @@ def _config(tmp_path: Path, text: str) -> Path:
 
 
 BOMB = """\
-a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
-e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
-f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
-g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
-h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
-i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 trialConcurrency: 1
-tuner: {builtinTunerName: Random, classArgs: {seed: *i}}
 trial: {command: "true"}
+tuner:
+  builtinTunerName: Random
+  classArgs:
+    a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+    b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+    c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+    d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+    e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+    f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+    g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+    h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+    i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 """
 
 
@@ -226,6 +246,8 @@ _NO_ROW = "CREATE TABLE experiment (id TEXT, config TEXT, created REAL)"  # as a
 
 
 def test_a_failed_create_leaves_nothing_and_broken_dirs_are_skipped(tmp_path: Path) -> None:
+    from nascli.experiment.store import scan_experiments
+
     healthy = make_experiment(tmp_path / "a")
     config = healthy.experiment().config
     with pytest.raises(UnicodeEncodeError):

@@ -59,7 +59,7 @@ def bad_lines() -> list[bytes]:
 def spawn_escapees(scrub: bool) -> None:
     env = {} if scrub else None
     pids_file = os.path.join(trial_dir, "escaped.pids")
-    first = subprocess.Popen(["setsid", "sleep", "300"], env=env, start_new_session=True)
+    first = subprocess.Popen(["setsid", "sleep", "300"], env=env)  # setsid: no fork needed
     daemon = (
         "import os, sys, time\n"
         "if os.fork(): os._exit(0)\n"
