@@ -67,6 +67,24 @@ def pid_alive(pid: int) -> bool:
     return process_alive(pid)
 
 
+def trial_processes(exp_dir: Path) -> list[int]:
+    """Live processes started by the experiment's trials (found by the NASCLI_TRIAL_DIR their
+    environment inherits; an independent check, not nascli's own tracking)."""
+    tag = f"NASCLI_TRIAL_DIR={Path(exp_dir) / 'trials'}{os.sep}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if any(v.startswith(tag) for v in env.split(b"\0")):
+            found.append(int(entry))
+    return found
+
+
 def modules_after(package: str, *invocations: list[str]) -> list[str]:
     """The modules of ``package`` a fresh interpreter has imported after running these
     ``nascli`` invocations in-process (each must exit 0)."""

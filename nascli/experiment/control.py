@@ -176,7 +176,9 @@ def stop_experiment(
     deadline = time.monotonic() + timeout
     while True:
         current = store.experiment()
-        if manager_alive(current) and current.manager_pid is not None:
+        # (A manager in this very process, as in tests and `create -f`, is stopped with
+        # Manager.request_stop, never by signalling ourselves.)
+        if manager_alive(current) and current.manager_pid not in (None, os.getpid()):
             _end_manager(store, current, grace, deadline)
             break
         # No live manager on record: withdraw a start not yet taken; one that holds the lock
