@@ -177,6 +177,7 @@ class Manager:
         self._tuner_calls: list[list[Any]] = []  # this turn's, for the tuner log
         self._logged_turns = 0  # turns in the tuner log since the checkpoint
         self._checkpoint_due = True  # the next save writes the whole checkpoint
+        self._tuner_stale = False  # a rolled-back turn left the tuner ahead of the store
         self._base_env = self._trial_base_env()
 
     def _trial_base_env(self) -> dict[str, str]:
@@ -245,11 +246,17 @@ class Manager:
             reason = f"the disk is full: {exc}"
             log.error("%s; ending the trials", reason)
             self.store.release_reserve()
+            # The turn was rolled back, the tuner in memory is ahead of the store: it is not
+            # saved again (a resume restores the last committed checkpoint).
+            self._tuner_stale = True
         else:
             log.exception("manager failed")
         status = "STOPPED" if isinstance(exc, KeyboardInterrupt) else "ERROR"
+        if isinstance(exc, StoreFullError) and self.stop_reason is not None:
+            status, reason = "STOPPED", f"{self.stop_reason} ({reason})"  # it was stopping
         try:
             self._shutdown_trials(reason)
+            self._settle_rows(reason)
             self._finish(status, reason)
         except StoreFullError as again:
             self.service.shutdown(0.0)
@@ -257,6 +264,19 @@ class Manager:
         if isinstance(exc, (KeyboardInterrupt, NasCliError)):
             return status
         raise exc
+
+    def _settle_rows(self, reason: str) -> None:
+        """After a failed turn: end the trial rows its rolled-back transaction left WAITING or
+        RUNNING (their processes were ended with the others), from their files."""
+        for trial in self.store.trials(["WAITING", "RUNNING"]):
+            if trial.status == "WAITING":
+                self._end_unlaunched(trial, "USER_CANCELED", reason)
+                continue
+            paths = self.store.trial_paths(trial.id)
+            self.active[trial.id] = _Active(trial, paths.dir, trial.metrics_offset,
+                                            trial.bad_metric_lines, cancel_reason=reason)
+            marker = read_exit_marker(paths.dir)
+            self._on_exit(TrialExited(trial.id, *(marker or (None, time.time()))))
 
     # ------------------------------------------------------------------ start / recover
 
@@ -756,7 +776,7 @@ class Manager:
         turn's calls, or write the whole checkpoint when one is due (see the module docstring),
         with the proposal count that goes with it. A tuner whose state is not JSON fails here,
         as a tuner error, not in the store."""
-        if not self._tuner_dirty or self.tuner is None:
+        if not self._tuner_dirty or self.tuner is None or self._tuner_stale:
             return
         self._tuner_dirty = False
         calls, self._tuner_calls = self._tuner_calls, []

@@ -126,12 +126,21 @@ class StoreFullError(NasCliError):
     """A write failed because the disk (or quota) is full; nothing of it was stored."""
 
 
-def _is_full(exc: BaseException) -> bool:
+def _is_full(exc: BaseException, where: Path) -> bool:
+    """Whether ``exc`` comes from a full disk. SQLite reports some out-of-space writes (of its
+    WAL index, say) as a generic I/O error: then the free space of ``where`` decides."""
     if isinstance(exc, OSError):
         return exc.errno in (28, 122)  # ENOSPC, EDQUOT
     if isinstance(exc, sqlite3.OperationalError):
         code = getattr(exc, "sqlite_errorcode", None)
-        return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+        if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+            return True
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_IOERR) or "I/O error" in str(exc):
+            try:
+                info = os.statvfs(where)
+            except OSError:
+                return False
+            return info.f_bavail * info.f_frsize < RESERVE_BYTES + (256 << 10)  # nearly full
     return False
 
 
@@ -216,12 +225,17 @@ class ExperimentStore:
         self.dir = Path(exp_dir)
         if not (self.dir / _DB).is_file():
             raise ExperimentNotFoundError(f"{self.dir} is not a nascli experiment (no {_DB})")
-        self._conn = sqlite3.connect(
-            self.dir / _DB, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout = 30000")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            self._conn = sqlite3.connect(
+                self.dir / _DB, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.OperationalError as exc:
+            if _is_full(exc, self.dir):
+                raise StoreFullError(f"{self.dir}: the disk is full ({exc})") from None
+            raise NasCliError(f"cannot open experiment {self.dir}: {exc}") from None
 
     # ------------------------------------------------------------------ paths
 
@@ -367,7 +381,7 @@ class ExperimentStore:
                         pass
                 raise
         except (sqlite3.OperationalError, OSError) as exc:
-            if _is_full(exc):
+            if _is_full(exc, self.dir):
                 raise StoreFullError(f"{self.dir}: the disk is full ({exc})") from exc
             raise
 
@@ -556,7 +570,7 @@ def create_experiment(
         home.mkdir(parents=True, exist_ok=True, mode=dir_mode())
         build = Path(tempfile.mkdtemp(prefix=".creating-", dir=home))
     except OSError as exc:
-        if _is_full(exc):
+        if _is_full(exc, home):
             raise StoreFullError(f"{home}: the disk is full ({exc})") from None
         raise
     try:
@@ -587,11 +601,14 @@ def create_experiment(
             os.posix_fallocate(fd, 0, RESERVE_BYTES)
         finally:
             os.close(fd)
+        ExperimentStore(build).close()  # it opens (a nearly full disk can refuse its WAL index)
         os.rename(build, home / exp_id)  # an existing non-empty directory makes this fail
     except BaseException as exc:
         shutil.rmtree(build, ignore_errors=True)
-        if _is_full(exc):
+        if _is_full(exc, home):
             raise StoreFullError(f"{home}: the disk is full ({exc})") from None
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            raise NasCliError(f"cannot create an experiment in {home}: {exc}") from None
         raise
     return ExperimentStore(home / exp_id)
 

@@ -14,6 +14,12 @@
   sleep         sleep HOSTILE_SLEEP seconds
   report        report a final result (the default last step of modes that do not exit)
   counter       append one line to $HOSTILE_COUNTER (how often the trial ran)
+  garbage_out   binary, NUL bytes and terminal escapes on stdout and stderr, then exit 1
+  exit_fifo     put a FIFO where the launcher writes the exit marker, then report
+  fill_disk     write to the trial directory until the disk is full, then sleep HOSTILE_SLEEP
+
+``HOSTILE_MODES_BY_SEQ`` (modes for each trial, separated by ``;``) gives trial ``seq`` the
+modes at ``seq`` modulo their number instead.
 """
 
 import json
@@ -80,7 +86,11 @@ def spawn_escapees(scrub: bool) -> None:
 
 
 def main() -> None:
-    modes = [m for m in os.environ.get("HOSTILE_MODE", "report").split(",") if m]
+    chosen = os.environ.get("HOSTILE_MODE", "report")
+    if os.environ.get("HOSTILE_MODES_BY_SEQ"):
+        per_trial = os.environ["HOSTILE_MODES_BY_SEQ"].split(";")
+        chosen = per_trial[(nascli.get_sequence_id() or 0) % len(per_trial)]
+    modes = [m for m in chosen.split(",") if m]
     for mode in modes:
         if mode == "bad_lines":
             with open(metrics, "ab") as f:
@@ -116,6 +126,23 @@ def main() -> None:
         elif mode == "counter":
             with open(os.environ["HOSTILE_COUNTER"], "a") as f:
                 f.write(f"{nascli.get_trial_id()}\n")
+        elif mode == "garbage_out":
+            sys.stdout.buffer.write(b"\x00\xff\xfe\x1b[2J\x1b]0;title\x07" * 1000 + b"\n")
+            sys.stdout.flush()
+            sys.stderr.buffer.write(b"\xff\x00 not utf-8\n\x1b[2J\x1b[31mlast line\x07\n")
+            sys.stderr.flush()
+            sys.exit(1)
+        elif mode == "exit_fifo":
+            os.mkfifo(os.path.join(trial_dir, "exit"))
+        elif mode == "fill_disk":
+            try:
+                with open(os.path.join(trial_dir, "fill"), "wb") as f:
+                    while True:
+                        f.write(b"\0" * (64 << 10))
+                        f.flush()
+            except OSError:
+                pass
+            time.sleep(nap)
         elif mode == "report":
             nascli.report_final_result(float(nascli.get_sequence_id() or 0))
 
