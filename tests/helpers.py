@@ -70,7 +70,12 @@ def pid_alive(pid: int) -> bool:
 def trial_processes(exp_dir: Path) -> list[int]:
     """Live processes started by the experiment's trials (found by the NASCLI_TRIAL_DIR their
     environment inherits; an independent check, not nascli's own tracking)."""
-    tag = f"NASCLI_TRIAL_DIR={Path(exp_dir) / 'trials'}{os.sep}".encode()
+    return processes_tagged_under(Path(exp_dir) / "trials")
+
+
+def processes_tagged_under(folder: Path) -> list[int]:
+    """Live processes whose NASCLI_TRIAL_DIR lies under ``folder``."""
+    tag = f"NASCLI_TRIAL_DIR={folder}{os.sep}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():

@@ -21,7 +21,15 @@ import pytest
 
 from nascli.experiment.store import ExperimentStore, list_experiment_dirs
 from tests.experiments import TRIALS, quick_config
-from tests.helpers import PYTHON, REPO, nascli_command, pid_alive, run_nascli, trial_processes
+from tests.helpers import (
+    PYTHON,
+    REPO,
+    nascli_command,
+    pid_alive,
+    processes_tagged_under,
+    run_nascli,
+    trial_processes,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +83,7 @@ def escaped(home: Path) -> list[int]:
 def hostile_home(home: Path) -> Iterator[Path]:
     """``home`` (experiments stopped at the end) whose escapees are killed whatever happened."""
     yield home
-    for pid in escaped(home):
+    for pid in escaped(home) + processes_tagged_under(home):
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -240,19 +248,12 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
             subprocess.run([*nascli_command(), "stop", exp_dir.name, "--grace", "0.2"],
                            capture_output=True, timeout=60,
                            env=dict(os.environ, PYTHONPATH=str(REPO)))  # fmt: skip
-        for pid in trial_processes_under(mount):
+        for pid in processes_tagged_under(mount):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
-def trial_processes_under(mount: Path) -> list[int]:
-    found = []
-    for exp_dir in (mount / "home").glob("*"):
-        found += trial_processes(exp_dir)
-    return found
 
 
 def fill(path: Path) -> None:
