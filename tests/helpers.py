@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from nascli.experiment.processes import process_alive
 
@@ -109,3 +112,14 @@ def modules_after(package: str, *invocations: list[str]) -> list[str]:
 
 def torch_modules_after(*invocations: list[str]) -> list[str]:
     return modules_after("torch", *invocations)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    """The first truthy value of ``predicate()`` (polled every 50 ms); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")

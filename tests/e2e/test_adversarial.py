@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from tests.helpers import (
     processes_tagged_under,
     run_nascli,
     trial_processes,
+    wait_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -47,14 +48,6 @@ BATTERY = {  # modes -> the status the trial must end with
 }
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
 def hostile_config(tmp_path: Path, mode: str = "report", sleep: float = 0, **kw: Any) -> Path:

@@ -8,8 +8,6 @@ import io
 import json
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +16,19 @@ import pytest
 from nascli.experiment.manager import Manager
 from nascli.experiment.store import ExperimentStore
 from tests.experiments import make_experiment, quick_config
-from tests.helpers import PYTHON, REPO, pid_alive, run_nascli, run_nascli_into_closed_pipe
+from tests.helpers import (
+    PYTHON,
+    REPO,
+    pid_alive,
+    run_nascli,
+    run_nascli_into_closed_pipe,
+    wait_for,
+)
 from tuners import BUILTIN_TUNERS
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
 def nascli_json(*args: str, env: dict[str, str] | None = None) -> Any:

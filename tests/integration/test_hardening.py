@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from nascli.experiment.control import start_manager, stop_experiment
 from nascli.experiment.manager import Manager
 from nascli.experiment.store import ExperimentStore, list_experiment_dirs
 from tests.experiments import TRIALS, make_experiment
-from tests.helpers import PYTHON, REPO, pid_alive, trial_processes
+from tests.helpers import PYTHON, REPO, pid_alive, trial_processes, wait_for
 
 try:
     from nascli.experiment import containment
@@ -49,14 +49,6 @@ def run(store: ExperimentStore, **kw: Any) -> str:
     return Manager(store, tick=0.1, kill_grace=1.0, **kw).run(handle_signals=False)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
 def escaped_pids(store: ExperimentStore) -> list[int]:
