@@ -18,12 +18,14 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "UnsafeFileError",
     "private_umask",
     "dir_mode",
     "file_mode",
+    "open_regular",
     "read_bounded",
     "read_tail",
     "make_private_dir",
@@ -70,6 +72,12 @@ def _open_regular(path: str | os.PathLike[str]) -> int:
         os.close(fd)
         raise UnsafeFileError(errno.EINVAL, "is not a regular file", str(path))
     return fd
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading as a binary file, refused (``UnsafeFileError``) unless it is
+    a regular file; reads never block."""
+    return os.fdopen(_open_regular(path), "rb")
 
 
 def read_bounded(path: str | os.PathLike[str], offset: int = 0, limit: int = 1 << 20) -> bytes:

@@ -314,3 +314,16 @@ def test_nascli_umask_widens_the_modes(tmp_path: Path, monkeypatch: pytest.Monke
     store = make_experiment(tmp_path)
     assert stat.S_IMODE(store.dir.stat().st_mode) == 0o750
     assert stat.S_IMODE(store.config_file.stat().st_mode) == 0o640
+
+
+def test_log_refuses_a_fifo_in_place_of_a_trials_output(tmp_path: Path) -> None:
+    store = make_experiment(tmp_path)
+    with store.transaction():
+        store.add_trial("0", 0, 0, {})
+    paths = store.trial_paths("0")
+    paths.dir.mkdir(parents=True)
+    os.mkfifo(paths.stdout)
+    result = _without_blocking(
+        lambda: CliRunner().invoke(app, ["log", "stdout", store.id, "0"]), [paths.stdout]
+    )
+    assert result.exit_code == 2 and "not a regular file" in result.output
