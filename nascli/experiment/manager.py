@@ -131,10 +131,9 @@ class Manager:
         with self.store.transaction():
             self.ledger.start_experiment(
                 exp.started is not None, started=exp.started or time.time(),
-                manager_pid=os.getpid(), manager_token=process_token(os.getpid()),
+                manager_pid=(p_id := os.getpid()), manager_token=process_token(p_id),
             )  # fmt: skip
-        log.info("experiment %s %s, pid %d", exp.id, "resumed" if exp.started else "started",
-                 os.getpid())  # fmt: skip
+        log.info("experiment %s %s, pid %d", exp.id, "resumed" if exp.started else "started", p_id)
         for trial in self.store.trials([T.WAITING.value, T.RUNNING.value]):
             if trial.status == T.WAITING:
                 p.pending.append(trial)
@@ -155,7 +154,8 @@ class Manager:
             with self._turn():
                 for trial, proc in started_ahead:
                     self._record_started(trial, proc)
-                for item in self._take_arrived():  # collect the ended trials, tell the tuner
+                arrived, self._arrived = self._arrived + self.inbox.wait(0), []
+                for item in arrived:  # collect the ended trials, tell the tuner
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
                 if self.stop_reason is None:
@@ -200,10 +200,6 @@ class Manager:
         stop, self.running.to_stop = self.running.to_stop, []
         for trial_id in stop:
             self.service.cancel(trial_id)
-
-    def _take_arrived(self) -> list[object]:
-        arrived, self._arrived = self._arrived + self.inbox.wait(0), []
-        return arrived
 
     # ------------------------------------------------------------------ launch
 
@@ -281,10 +277,9 @@ class Manager:
     def _finish(self, status: ExperimentStatus, reason: str | None) -> ExperimentStatus:
         if self.keeper is not None:  # the experiment ends with a whole checkpoint
             self.keeper.checkpoint_next()
+        ended, used = time.time(), self._elapsed()
         with self._turn():
-            self.ledger.end_experiment(
-                status, reason, ended=time.time(), exec_seconds=self._elapsed()
-            )
+            self.ledger.end_experiment(status, reason, ended=ended, exec_seconds=used)
         log.info("experiment %s %s%s", self.store.id, status.value, f": {reason}" if reason else "")
         self._notify()
         return status
