@@ -24,7 +24,7 @@ from nascli import space as spaces
 from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
 from nascli.nas.oneshot.utils import export_decisions, to_device
 
-__all__ = ["EnasTrainer", "Controller"]
+__all__ = ["EnasTrainer", "Controller", "controller_probabilities"]
 
 
 class Controller(nn.Module):
@@ -72,6 +72,24 @@ class Controller(nn.Module):
             flat.append(action)
             x = self.embed(act + self.offsets[t]).unsqueeze(0)
         return spaces.choices_from_actions(self.space, flat), log_prob, entropy
+
+
+@torch.no_grad()
+def controller_probabilities(
+    controller: Controller, space: spaces.SearchSpace, samples: int
+) -> dict[str, list[float]]:
+    """Inclusion frequency of each candidate over ``samples`` controller samples."""
+    generator = torch.Generator().manual_seed(0)
+    counts = {key: [0] * spec.n_candidates for key, spec in space.items()}
+    was_training = controller.training
+    controller.eval()
+    for _ in range(samples):
+        arch, _, _ = controller(generator)
+        for key, value in arch.items():
+            for i in [value] if isinstance(value, int) else value:
+                counts[key][i] += 1
+    controller.train(was_training)
+    return {key: [c / samples for c in row] for key, row in sorted(counts.items())}
 
 
 class EnasTrainer(SinglePathTrainer):
@@ -175,6 +193,9 @@ class EnasTrainer(SinglePathTrainer):
             arch, _, _ = self.controller(greedy=True)
         return export_decisions(self.search_space, arch)
 
+    def snapshot_export(self) -> dict[str, Any]:
+        return self.export()  # greedy decoding: no search needed, nothing sampled
+
     @contextmanager
     def final_architecture(self) -> Iterator[None]:
         with torch.no_grad():
@@ -182,8 +203,15 @@ class EnasTrainer(SinglePathTrainer):
         with self.architecture(arch):
             yield
 
+    #: controller samples behind ``arch_probabilities()``
+    probability_samples = 256
+
     def arch_probabilities(self) -> dict[str, list[float]]:
-        return {}
+        """Per key, how often each candidate is in an architecture the controller samples: a
+        Monte-Carlo estimate over ``probability_samples`` samples from a generator of its own
+        (fixed seed), so training's random streams are untouched."""
+        return controller_probabilities(self.controller, self.search_space,
+                                        self.probability_samples)  # fmt: skip
 
     def _extra_state(self) -> dict[str, Any]:
         return {

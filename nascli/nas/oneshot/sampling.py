@@ -170,6 +170,11 @@ class SinglePathTrainer(BaseOneShotTrainer):
     def arch_probabilities(self) -> dict[str, list[float]]:
         return {}
 
+    def snapshot_export(self) -> dict[str, Any] | None:
+        """The best architecture a search has found so far; None before any search (exporting
+        would run one, which must not happen in the middle of training)."""
+        return self.export_top_models(1)[0] if self.best else None
+
     def _extra_state(self) -> dict[str, Any]:
         return {"best": self.best}
 
