@@ -24,6 +24,7 @@ from torch import nn
 
 from nascli import space as spaces
 from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.darts_mutator import DartsMutator
 from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
 from nascli.nas.oneshot.utils import (
     export_decisions,
@@ -32,7 +33,7 @@ from nascli.nas.oneshot.utils import (
     replace_layer_choice,
 )
 
-__all__ = ["DartsTrainer"]
+__all__ = ["DartsTrainer", "DartsMutator"]
 
 
 class DartsTrainer(BaseOneShotTrainer):

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 
 from nascli import space as spaces
+from nascli.nas.oneshot.enas_mutator import EnasMutator
 from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
 from nascli.nas.oneshot.utils import export_decisions, to_device
 
-__all__ = ["EnasTrainer", "Controller", "controller_probabilities"]
+__all__ = ["EnasTrainer", "EnasMutator", "Controller", "controller_probabilities"]
 
 
 class Controller(nn.Module):
