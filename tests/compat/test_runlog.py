@@ -158,3 +158,45 @@ def test_a_resumed_run_appends_to_the_same_log(tmp_path: Path) -> None:
     assert [r["kind"] for r in records] == ["start", "epoch", "end", "start", "epoch", "end"]
     assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [0, 1]
     assert all(math.isfinite(v) for v in records[4]["metrics"].values())
+
+
+def _v19_trainers(name: str, log_dir: Path):
+    from torch.utils.data import DataLoader
+
+    from nascli.nas.oneshot.darts import DartsMutator
+    from nascli.nas.oneshot.enas import EnasMutator
+    from nascli.nas.oneshot.proxyless import ProxylessNasTrainer
+    from nascli.nas.oneshot.spos import SPOSSupernetTrainer
+
+    torch.manual_seed(0)
+    model = TinyNet(n_chosen=1)
+    opt = torch.optim.SGD(model.parameters(), 0.05)
+    train = DataLoader(tiny_data(32), batch_size=16)
+    valid = DataLoader(tiny_data(16, seed=1), batch_size=16)
+    loss = nn.CrossEntropyLoss()
+    if name == "DartsTrainer+DartsMutator":
+        return DartsTrainer(model, loss, accuracy, opt, 1, tiny_data(32),
+                            mutator=DartsMutator(model), log_dir=log_dir)  # fmt: skip
+    if name == "EnasTrainer+EnasMutator":
+        return EnasTrainer(model, loss, accuracy, reward, opt, 1, tiny_data(32),
+                           mutator=EnasMutator(model), log_dir=log_dir)  # fmt: skip
+    if name == "ProxylessNasTrainer":
+        return ProxylessNasTrainer(model, opt, "cpu", train, valid, n_epochs=1, warmup=False,
+                                   log_dir=log_dir)  # fmt: skip
+    return SPOSSupernetTrainer(model, loss, accuracy, opt, 1, train, valid, log_dir=log_dir,
+                               population_size=2, generations=0)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["DartsTrainer+DartsMutator", "EnasTrainer+EnasMutator",
+                                  "ProxylessNasTrainer", "SPOSSupernetTrainer"])  # fmt: skip
+def test_v19_trainers_and_custom_mutators_write_the_log(name: str, tmp_path: Path) -> None:
+    trainer = _v19_trainers(name, tmp_path)
+    trainer.fit()
+    start, epoch, end = read(tmp_path)
+    assert start["trainer"] == name.split("+")[0]
+    assert set(epoch["weights"]) == {"op1", "op2", "cell_in"}
+    assert sum(epoch["weights"]["op1"]) == pytest.approx(1.0, abs=1e-6)
+    if name == "DartsTrainer+DartsMutator":
+        for key, probs in trainer.mutator.probabilities().items():
+            assert epoch["weights"][key] == pytest.approx(probs)
+    assert end["export"] == trainer.export()

@@ -29,6 +29,8 @@ TensorBoard, exports to files and saves checkpoints; every rank can load one to 
 Extras every trainer gets: ``device`` (default cuda when available), ``workers``, ``amp``
 (``"fp16"`` / ``"bf16"``: the forward of weight steps under ``torch.autocast``, with a grad
 scaler for fp16 on CUDA; architecture steps stay in fp32), ``grad_clip`` (honoured),
+``mutator`` (NNI v1.9's: a mutator built on the model that the trainer steers instead of its
+own modules, see ``nascli.nas.oneshot.driven``; DARTS and the single-path trainers take one),
 ``log_frequency`` (logging every N steps, logger ``nascli.oneshot``), ``progress`` (a rich
 progress bar on stderr), ``tensorboard_dir`` (scalars each epoch plus the architecture
 weights / sampling probabilities from ``arch_probabilities()``), ``log_dir`` (the one-shot run
@@ -53,6 +55,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from nascli.errors import UsageError
 from nascli.nas.mutator import model_search_space
 from nascli.nas.oneshot.distributed import join_process_group
+from nascli.nas.oneshot.driven import check_mutator, mutator_probabilities
 from nascli.nas.oneshot.runlog import RunLog, default_log_dir, uniform_probabilities
 from nascli.nas.oneshot.utils import to_device
 
@@ -96,6 +99,7 @@ class BaseOneShotTrainer:
         progress: bool = False,
         distributed: bool | None = None,
         log_dir: str | os.PathLike[str] | None = None,
+        mutator: Any = None,
     ):
         if dataset is None:
             dataset = dataset_train
@@ -117,6 +121,10 @@ class BaseOneShotTrainer:
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
         self.model = model
+        self.mutator = None if mutator is None else check_mutator(type(self).__name__, mutator,
+                                                                  model)  # fmt: skip
+        if self.mutator is not None:
+            self.mutator.to(self.device)
         self.loss = loss
         self.metrics = metrics
         self.optimizer = optimizer
@@ -234,6 +242,8 @@ class BaseOneShotTrainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def _metric_values(self, output: Any, target: Any) -> dict[str, float]:
+        if isinstance(output, (tuple, list)):  # (logits, aux_logits): metrics see the logits
+            output = output[0]
         with torch.no_grad():
             return {k: float(v) for k, v in self.metrics(output.detach(), target).items()}
 
@@ -439,7 +449,10 @@ class BaseOneShotTrainer:
     def run_log_weights(self) -> dict[str, list[float]]:
         """Per key, the probability of each candidate: ``arch_probabilities()``, and uniform
         sampling probabilities for keys it leaves out (single-path trainers sample uniformly)."""
-        probs = self.arch_probabilities()
+        if self.mutator is not None:
+            probs = mutator_probabilities(self.mutator)
+        else:
+            probs = self.arch_probabilities()
         return {key: list(probs[key]) if key in probs else uniform_probabilities(spec)
                 for key, spec in sorted(self.search_space.items())}  # fmt: skip
 

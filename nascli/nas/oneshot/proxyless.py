@@ -34,7 +34,7 @@ from nascli.nas.oneshot.utils import (
     replace_layer_choice,
 )
 
-__all__ = ["ProxylessTrainer"]
+__all__ = ["ProxylessTrainer", "ProxylessNasTrainer"]
 
 
 class _Gates:
@@ -125,6 +125,11 @@ class ProxylessTrainer(BaseOneShotTrainer):
         super().__init__(*args, **kwargs)
 
     def _setup(self) -> None:
+        if self.mutator is not None:
+            raise UsageError(
+                "ProxylessTrainer builds its own architecture parameters and takes no mutator "
+                "(NNI v1.9's ProxylessNasTrainer took none either)"
+            )
         self.alpha = {key: nn.Parameter(torch.zeros(spec.n_candidates, device=self.device,
                                                     dtype=self.param_dtype))
                       for key, spec in sorted(self.search_space.items())}  # fmt: skip
@@ -247,3 +252,7 @@ class ProxylessTrainer(BaseOneShotTrainer):
                 self.alpha[key].copy_(value)
         self.ctrl_optim.load_state_dict(state["ctrl_optim"])
         self.cost_table = state["cost_table"]
+
+
+# NNI v1.9's name and signature at NNI's module path (nni.nas.pytorch.proxylessnas).
+from nascli.nas.oneshot.proxyless_v19 import ProxylessNasTrainer  # noqa: E402
