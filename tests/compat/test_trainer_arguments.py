@@ -228,3 +228,24 @@ def test_spos_evolution_breeds_generations_and_stops() -> None:
         first.generate_parameters(i) for i in (2, 3)
     ]
     assert a
+
+
+def test_enas_micro_flow_scopes_shared_keys_and_cell_exit_steps() -> None:
+    from tests.compat.models import ScopedSpace
+    from tests.compat.test_nni_flows import accuracy as acc1
+    from tests.compat.test_nni_flows import images
+
+    torch.manual_seed(0)
+    model = ScopedSpace()
+    mutator = EnasMutator(model, tanh_constant=1.1, cell_exit_extra_step=True)
+    trainer = EnasTrainer(model, loss=nn.CrossEntropyLoss(), metrics=acc1,
+                          reward_function=lambda o, t: acc1(o, t)["acc1"],
+                          optimizer=torch.optim.SGD(model.parameters(), 0.05), num_epochs=1,
+                          dataset_train=images(16, 0), dataset_valid=images(8, 1),
+                          batch_size=8, mutator=mutator, mutator_steps_aggregate=2)  # fmt: skip
+    trainer.train()
+    arch = trainer.export()
+    assert set(arch) == set(mutator.search_space())
+    fresh = ScopedSpace()
+    apply_fixed_architecture(fresh, arch)
+    fresh(torch.randn(2, 3, 8, 8))
