@@ -1,6 +1,7 @@
 """Search spaces shaped like the toy models NNI v1.9's NAS unit tests use (written from their
 description, not copied): auto-keyed choices with ``return_mask`` and an optional input that may
-come back None, ENAS-micro-like nested scopes whose keys repeat across layers, and a choice
+come back None, ENAS-micro-like nested scopes whose keys repeat across layers (their masks used
+as NNI's models use them, unlike tests/models.py), and a choice
 nested inside a choice. Inputs are 3-channel images; 8x8 keeps the tests fast."""
 
 from __future__ import annotations

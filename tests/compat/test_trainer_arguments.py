@@ -249,3 +249,15 @@ def test_enas_micro_flow_scopes_shared_keys_and_cell_exit_steps() -> None:
     fresh = ScopedSpace()
     apply_fixed_architecture(fresh, arch)
     fresh(torch.randn(2, 3, 8, 8))
+
+
+def test_a_mutator_must_be_built_on_the_trainers_model_and_fit_the_trainer() -> None:
+    from nascli.nas.oneshot import ProxylessTrainer
+
+    model, other = TinyNet(), TinyNet()
+    with pytest.raises(ValueError, match="another model"):
+        DartsTrainer(model, nn.CrossEntropyLoss(), accuracy, sgd(model), 1, tiny_data(16),
+                     mutator=DartsMutator(other))  # fmt: skip
+    with pytest.raises(ValueError, match="takes no mutator"):
+        ProxylessTrainer(model, nn.CrossEntropyLoss(), accuracy, sgd(model), 1, tiny_data(16),
+                         mutator=DartsMutator(model))  # fmt: skip
