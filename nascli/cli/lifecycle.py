@@ -172,13 +172,14 @@ def stop(
     from nascli.errors import NasCliError
     from nascli.experiment.control import stop_experiment
     from nascli.experiment.store import ExperimentStore, open_experiment, scan_experiments
+    from nascli.experiment.trials import LIVE_EXPERIMENT
 
     failed = 0
     if all_:
         dirs, broken = scan_experiments()
         report_broken(broken)
         stores = [ExperimentStore(d) for d in dirs]
-        stores = [s for s in stores if s.experiment().status in ("RUNNING", "NO_MORE_TRIAL")]
+        stores = [s for s in stores if s.experiment().status in LIVE_EXPERIMENT]
         if not stores:
             stdout_console.print("no running experiment")
             return

@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from nascli.experiment.channel import ENV_TRIAL_DIR
+from nascli.channel import ENV_TRIAL_DIR
 
 __all__ = ["Containment", "cgroup_base", "carries_tag"]
 

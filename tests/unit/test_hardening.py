@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nascli.experiment.channel import METRICS_FILE, read_exit_marker, read_metrics
 from typer.testing import CliRunner
 
 from nascli.cli.main import app
 from nascli.errors import SearchSpaceError, UsageError
-from nascli.experiment.channel import METRICS_FILE, read_exit_marker, read_metrics
 from nascli.experiment.config import ConfigError, load_config
 from nascli.experiment.store import (
     ExperimentStore,
@@ -285,7 +285,9 @@ def test_terminal_escapes_are_shown_escaped(tmp_path: Path) -> None:
     store = make_experiment(tmp_path, experimentName="evil\x1b[2Jname")
     with store.transaction():
         store.add_trial("0", 0, 0, {})
-        store.update_trial("0", status="FAILED", reason="exit code 1; stderr: \x1b]0;pwned\x07")
+    with sqlite3.connect(store.dir / "experiment.sqlite") as db:  # a failed trial, as recorded
+        db.execute("UPDATE trials SET status = 'FAILED', reason = ?",
+                   ("exit code 1; stderr: \x1b]0;pwned\x07",))  # fmt: skip
     for args in (["status", store.id], ["trial", "ls", store.id], ["experiment", "list", "-a"]):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
