@@ -1,0 +1,169 @@
+"""A finished experiment of any size, written in seconds through the store's own write functions.
+
+``build_store`` writes what the manager writes for an experiment of ``n`` trials, in the order
+it writes it (``create_experiment``, then per trial ``add_trial`` with parameters from the real
+Random tuner, ``update_trial`` to RUNNING, ``add_metric`` for each intermediate and the final
+result, ``update_trial`` to its end, ``add_event`` for failures and cancellations, and the
+experiment's end with ``update_experiment``), one transaction per ``batch`` trials as the
+manager commits one per turn. It starts no process, so a 10,000-trial store takes a few seconds
+instead of the minutes a real run of trivial trials takes. ``benchmarks/reading_at_scale.py``
+checks its stores against one a real manager wrote (same tables, columns set per status, metric
+kinds and events).
+
+Deterministic for a given ``seed`` and ``t0``: every time a reading command prints is
+``t0`` plus an offset (the trials' ``created`` and events' times, which no reading command
+prints, come from the clock). Every 20th trial fails after its intermediate results, every 50th
+is cancelled, the rest succeed with ``{"default": accuracy, "loss": loss}``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from nascli.experiment.store import ExperimentStore, create_experiment
+
+#: Four layer choices and an input choice choosing two: 24,576 architectures, so the Random
+#: tuner proposes 10,000 distinct ones.
+SEARCH_SPACE: dict[str, Any] = {
+    **{
+        f"cell{i}": {
+            "_type": "layer_choice",
+            "_value": ["conv3x3", "conv5x5", "sepconv3x3", "sepconv5x5", "dilconv3x3",
+                       "dilconv5x5", "maxpool", "skip"],
+        }
+        for i in range(4)
+    },
+    "skipin": {
+        "_type": "input_choice",
+        "_value": {"candidates": ["stem", "cell0", "cell1", "cell2"], "n_chosen": 2},
+    },
+}  # fmt: skip
+
+T0 = 1_700_000_000.0
+
+
+def config_dict(n: int, optimize_mode: str = "maximize") -> tuple[dict[str, Any], str]:
+    """The resolved config (as ``nascli create`` stores it) of a Random experiment of ``n``
+    trials, and its YAML text; read through the real config loader."""
+    import tempfile
+
+    import yaml
+
+    from nascli.experiment.config import load_config
+
+    doc = {
+        "experimentName": "reading",
+        "trialConcurrency": 2,
+        "maxTrialNum": n,
+        "searchSpacePath": "search_space.json",
+        "tuner": {"builtinTunerName": "Random",
+                  "classArgs": {"seed": 1, "optimize_mode": optimize_mode}},
+        "trial": {"command": "python trial.py", "codeDir": "."},
+    }  # fmt: skip
+    text = yaml.safe_dump(doc)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "search_space.json").write_text(json.dumps(SEARCH_SPACE))
+        (Path(tmp) / "config.yml").write_text(text)
+        return load_config(Path(tmp) / "config.yml").to_dict(), text
+
+
+def build_store(
+    n: int,
+    seed: int = 0,
+    metrics_per_trial: int = 10,
+    t0: float = T0,
+    batch: int = 2,
+    running: int = 0,
+    optimize_mode: str = "maximize",
+) -> ExperimentStore:
+    """Create (under ``$NASCLI_HOME``) an experiment with ``n`` trials; the last ``running`` of
+    them are left RUNNING and the experiment with them (otherwise it is DONE)."""
+    from tuners import create_tuner
+
+    config, text = config_dict(n, optimize_mode)
+    store = create_experiment(config, text, SEARCH_SPACE, "reading", "bench")
+    tuner = create_tuner("Random", {"seed": seed, "optimize_mode": optimize_mode})
+    tuner.update_search_space(SEARCH_SPACE)
+    rng = random.Random(seed)
+    store.update_experiment(started=t0)
+    clock = t0
+    for first in range(0, n, batch):
+        with store.transaction():
+            for seq in range(first, min(n, first + batch)):
+                clock = _write_trial(store, tuner, rng, seq, clock, metrics_per_trial,
+                                     still_running=seq >= n - running)  # fmt: skip
+            store.update_experiment(next_parameter_id=min(n, first + batch))
+    with store.transaction():
+        if running:
+            store.update_experiment(exec_seconds=clock - t0)
+        else:
+            store.update_experiment(
+                status="DONE", reason=f"maxTrialNum {n} reached", ended=clock + 0.5,
+                exec_seconds=clock + 0.5 - t0,
+            )  # fmt: skip
+            store.add_event("manager", "experiment DONE")
+    return store
+
+
+def _write_trial(
+    store: ExperimentStore,
+    tuner: Any,
+    rng: random.Random,
+    seq: int,
+    clock: float,
+    metrics_per_trial: int,
+    still_running: bool,
+) -> float:
+    trial_id = str(seq)
+    parameters = tuner.generate_parameters(seq)
+    store.add_trial(trial_id, seq, seq, parameters)
+    started = clock + 0.01
+    store.update_trial(trial_id, status="RUNNING", pid=10_000 + seq, pid_token=f"tok{seq}",
+                       started=started)  # fmt: skip
+    accuracy = rng.uniform(0.5, 0.99)
+    when = started
+    for step in range(metrics_per_trial):
+        when += 0.1
+        value = round(accuracy * (step + 1) / metrics_per_trial, 6)
+        store.add_metric(trial_id, step, "PERIODICAL", value, when)
+    if still_running:
+        return clock
+    ended = when + 0.05
+    if seq % 50 == 49:
+        store.update_trial(
+            trial_id,
+            status="USER_CANCELED",
+            reason="cancelled by the user",
+            ended=ended,
+            exit_code=-15,
+            metrics_offset=100 * metrics_per_trial,
+        )
+        store.add_event("user_canceled", f"trial {trial_id} USER_CANCELED", trial_id)
+    elif seq % 20 == 19:
+        reason = "exit code 1: RuntimeError: out of memory"
+        store.update_trial(
+            trial_id,
+            status="FAILED",
+            reason=reason,
+            ended=ended,
+            exit_code=1,
+            metrics_offset=100 * metrics_per_trial,
+        )
+        store.add_event("failed", f"trial {trial_id} FAILED: {reason}", trial_id)
+        tuner.trial_end(seq, False)
+    else:
+        final = {"default": round(accuracy, 6), "loss": round(1 - accuracy, 6)}
+        store.add_metric(trial_id, metrics_per_trial, "FINAL", final, ended - 0.01)
+        store.update_trial(
+            trial_id,
+            status="SUCCEEDED",
+            ended=ended,
+            exit_code=0,
+            final=final,
+            metrics_offset=100 * (metrics_per_trial + 1),
+        )
+        tuner.receive_trial_result(seq, parameters, final)
+    return ended
