@@ -2,7 +2,7 @@
 
 Each size gets its own ``$NASCLI_HOME`` holding one finished experiment built by
 ``tests/stores.py::build_store`` (a documented store-level fixture: the store's own write
-functions, in the manager's order, with parameters from the real Random tuner; 10 intermediate
+functions, in the manager's order, parameters drawn in the tuners' format; 10 intermediate
 results per trial, one in 20 failed, one in 50 cancelled). Before measuring, a real manager runs
 a small experiment of trivial trials and the fixture's store is compared with it (tables, which
 columns each status sets, metric kinds per trial, event kinds): a mismatch is printed.
@@ -80,6 +80,7 @@ def build_homes(root: Path, sizes: list[int]) -> dict[int, Path]:
 
 def store_shape(db: Path) -> dict[str, object]:
     """What a reader relies on: columns set per trial status, metric kinds, event kinds."""
+    import json
     import sqlite3
 
     conn = sqlite3.connect(db)
@@ -93,6 +94,10 @@ def store_shape(db: Path) -> dict[str, object]:
             status = row[columns.index("status")]
             present = {c for c, v in zip(columns, row, strict=True) if v is not None}
             set_by_status.setdefault(status, set()).update(present)
+        first = json.loads(conn.execute("SELECT parameters FROM trials LIMIT 1").fetchone()[0])
+        parameter_format = {
+            k: sorted((f, type(v).__name__) for f, v in spec.items()) for k, spec in first.items()
+        }
         kinds = sorted(r[0] for r in conn.execute("SELECT DISTINCT type FROM metrics"))
         finals = (
             conn.execute("SELECT COUNT(*) FROM metrics WHERE type = 'FINAL'").fetchone()[0]
@@ -103,6 +108,7 @@ def store_shape(db: Path) -> dict[str, object]:
             "tables": tables,
             "trial columns": columns,
             "columns set per status": {k: sorted(v) for k, v in set_by_status.items()},
+            "parameter format": parameter_format,
             "metric kinds": kinds,
             "one FINAL per succeeded trial": finals,
             "experiment": exp.fetchone(),

@@ -1,8 +1,8 @@
 """A finished experiment of any size, written in seconds through the store's own write functions.
 
 ``build_store`` writes what the manager writes for an experiment of ``n`` trials, in the order
-it writes it (``create_experiment``, then per trial ``add_trial`` with parameters from the real
-Random tuner, ``update_trial`` to RUNNING, ``add_metric`` for each intermediate and the final
+it writes it (``create_experiment``, then per trial ``add_trial`` with parameters drawn in the
+tuners' format, ``update_trial`` to RUNNING, ``add_metric`` for each intermediate and the final
 result, ``update_trial`` to its end, ``add_event`` for failures and cancellations, and the
 experiment's end with ``update_experiment``), one transaction per ``batch`` trials as the
 manager commits one per turn. It starts no process, so a 10,000-trial store takes a few seconds
@@ -25,8 +25,7 @@ from typing import Any
 
 from nascli.experiment.store import ExperimentStore, create_experiment
 
-#: Four layer choices and an input choice choosing two: 24,576 architectures, so the Random
-#: tuner proposes 10,000 distinct ones.
+#: Four layer choices and an input choice choosing two: 24,576 architectures.
 SEARCH_SPACE: dict[str, Any] = {
     **{
         f"cell{i}": {
@@ -78,23 +77,21 @@ def build_store(
     batch: int = 2,
     running: int = 0,
     optimize_mode: str = "maximize",
+    dict_finals: bool = True,
 ) -> ExperimentStore:
     """Create (under ``$NASCLI_HOME``) an experiment with ``n`` trials; the last ``running`` of
-    them are left RUNNING and the experiment with them (otherwise it is DONE)."""
-    from tuners import create_tuner
-
+    them are left RUNNING and the experiment with them (otherwise it is DONE). Final results are
+    ``{"default", "loss"}`` dicts, or plain numbers when not ``dict_finals``."""
     config, text = config_dict(n, optimize_mode)
     store = create_experiment(config, text, SEARCH_SPACE, "reading", "bench")
-    tuner = create_tuner("Random", {"seed": seed, "optimize_mode": optimize_mode})
-    tuner.update_search_space(SEARCH_SPACE)
     rng = random.Random(seed)
     store.update_experiment(started=t0)
     clock = t0
     for first in range(0, n, batch):
         with store.transaction():
             for seq in range(first, min(n, first + batch)):
-                clock = _write_trial(store, tuner, rng, seq, clock, metrics_per_trial,
-                                     still_running=seq >= n - running)  # fmt: skip
+                clock = _write_trial(store, rng, seq, clock, metrics_per_trial,
+                                     seq >= n - running, dict_finals)  # fmt: skip
             store.update_experiment(next_parameter_id=min(n, first + batch))
     with store.transaction():
         if running:
@@ -108,17 +105,33 @@ def build_store(
     return store
 
 
+def random_parameters(rng: random.Random) -> dict[str, Any]:
+    """Parameters in the format tuners propose (``{key: {"_value", "_idx"}}``, keys sorted),
+    drawn uniformly (not through a tuner, so that the stores stay the same when a tuner's
+    sequence changes)."""
+    parameters: dict[str, Any] = {}
+    for key, spec in sorted(SEARCH_SPACE.items()):
+        if spec["_type"] == "layer_choice":
+            idx = rng.randrange(len(spec["_value"]))
+            parameters[key] = {"_value": spec["_value"][idx], "_idx": idx}
+        else:
+            names = spec["_value"]["candidates"]
+            chosen = sorted(rng.sample(range(len(names)), spec["_value"]["n_chosen"]))
+            parameters[key] = {"_value": [names[i] for i in chosen], "_idx": chosen}
+    return parameters
+
+
 def _write_trial(
     store: ExperimentStore,
-    tuner: Any,
     rng: random.Random,
     seq: int,
     clock: float,
     metrics_per_trial: int,
     still_running: bool,
+    dict_finals: bool,
 ) -> float:
     trial_id = str(seq)
-    parameters = tuner.generate_parameters(seq)
+    parameters = random_parameters(rng)
     store.add_trial(trial_id, seq, seq, parameters)
     started = clock + 0.01
     store.update_trial(trial_id, status="RUNNING", pid=10_000 + seq, pid_token=f"tok{seq}",
@@ -153,9 +166,10 @@ def _write_trial(
             metrics_offset=100 * metrics_per_trial,
         )
         store.add_event("failed", f"trial {trial_id} FAILED: {reason}", trial_id)
-        tuner.trial_end(seq, False)
     else:
-        final = {"default": round(accuracy, 6), "loss": round(1 - accuracy, 6)}
+        final: Any = round(accuracy, 6)
+        if dict_finals:
+            final = {"default": final, "loss": round(1 - accuracy, 6)}
         store.add_metric(trial_id, metrics_per_trial, "FINAL", final, ended - 0.01)
         store.update_trial(
             trial_id,
@@ -165,5 +179,4 @@ def _write_trial(
             final=final,
             metrics_offset=100 * (metrics_per_trial + 1),
         )
-        tuner.receive_trial_result(seq, parameters, final)
     return ended
