@@ -445,6 +445,11 @@ class ExperimentStore:
         self._has_read_indexes = True
         return True
 
+    def data_version(self) -> int:
+        """A number that changes when another connection commits a change to the database
+        (SQLite's ``data_version``): a cheap "anything new?" for views that poll."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
     def best_trial(self, maximize: bool = True) -> TrialRecord | None:
         """The SUCCEEDED trial with the best final result (the earliest launched of equals);
         two probes of the score index, however many trials there are."""
