@@ -214,7 +214,7 @@ class ExperimentStore:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._has_read_indexes = False
+        self._has_read_indexes: bool | None = None
 
     # ------------------------------------------------------------------ paths
 
@@ -428,8 +428,8 @@ class ExperimentStore:
         """Create the reading indexes a store made by an older nascli lacks. Safe while a
         manager runs (one short write transaction); a read-only store is left as it is (its
         reads scan). True if the indexes are there afterwards."""
-        if self._has_read_indexes:
-            return True
+        if self._has_read_indexes is not None:
+            return self._has_read_indexes
         found = self._conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'trials_score'"
         ).fetchone()
@@ -439,6 +439,7 @@ class ExperimentStore:
             try:
                 self._conn.execute(_READ_INDEXES)
             except sqlite3.OperationalError:  # read-only file or directory, or a busy writer
+                self._has_read_indexes = False  # not tried again by this connection
                 return False
             finally:
                 self._conn.execute("PRAGMA busy_timeout = 30000")
