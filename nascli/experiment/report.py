@@ -14,14 +14,14 @@ memory stays flat in the number of trials.
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from nascli import space as spaces
 from nascli.errors import ParameterError
 from nascli.experiment.control import manager_alive
+from nascli.experiment.jsonstream import write_json_array
 from nascli.experiment.store import TRIAL_SORTS, ExperimentStore, TrialRecord
 from tuners.base import extract_scalar
 
@@ -73,6 +73,47 @@ def architecture(parameters: dict[str, Any], space: spaces.SearchSpace) -> dict[
     return spaces.human_architecture(space, decisions)
 
 
+class Architectures:
+    """``architecture`` for the many trials of one search space, remembering each key's
+    answer per parameter entry: a key has few distinct entries (its candidates), so each is
+    checked and named once instead of once per trial. The memo is bounded (cleared when it
+    grows past ``MEMO``), so memory stays flat."""
+
+    MEMO = 65536
+
+    def __init__(self, space: spaces.SearchSpace):
+        self.space = space
+        self._keys = set(space)
+        self._memo: dict[tuple[str, str], tuple[bool, Any]] = {}
+
+    def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(parameters, dict) or parameters.keys() != self._keys:
+            return architecture(parameters, self.space)
+        result = {}
+        for key in sorted(parameters):
+            entry = parameters[key]
+            # repr: cheap, and tells apart what compares equal but is not (True, 1, 1.0)
+            memo_key = (key, repr(entry))
+            known = self._memo.get(memo_key)
+            if known is None:
+                known = self._one(key, entry)
+                if len(self._memo) >= self.MEMO:
+                    self._memo.clear()
+                self._memo[memo_key] = known
+            if not known[0]:  # invalid for this key: the whole answer is the fallback
+                return architecture(parameters, self.space)
+            result[key] = known[1]
+        return result
+
+    def _one(self, key: str, entry: Any) -> tuple[bool, Any]:
+        spec = self.space[key]
+        try:
+            decisions = spaces.parse_parameters({key: spec}, {key: entry})
+        except ParameterError:
+            return False, None
+        return True, spaces.human_readable(spec, decisions[key])
+
+
 def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
     """``status --json``: id, status, trial counts by status, best trial, budget, manager."""
     exp = store.experiment()
@@ -107,14 +148,14 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
     return summary
 
 
-def _row(t: TrialRecord, intermediate: list[Any], space: spaces.SearchSpace) -> dict[str, Any]:
+def _row(t: TrialRecord, intermediate: list[Any], names: Architectures) -> dict[str, Any]:
     return {
         "id": t.id,
         "status": t.status,
         "parameter_id": t.parameter_id,
         "attempt": t.attempt,
         "parameters": t.parameters,
-        "architecture": architecture(t.parameters, space),
+        "architecture": names(t.parameters),
         "final": t.final,
         "intermediate": intermediate,
         "exit_code": t.exit_code,
@@ -149,11 +190,11 @@ def iter_trial_rows(
     Raises:
         UsageError: an unknown ``sort``.
     """
-    space = space or _space(store)
+    names = Architectures(space or _space(store))
     maximize = optimize_mode(store.experiment().config) != "minimize"
     pairs = store.trials_page_with_intermediate(sort, statuses, limit, after, maximize)
     for trial, intermediate in pairs:
-        yield _row(trial, intermediate, space)
+        yield _row(trial, intermediate, names)
 
 
 def trial_rows(
@@ -219,19 +260,6 @@ def trial_table_widths(
     }
 
 
-def write_json_array(items: Iterable[Any], out: TextIO) -> int:
-    """Write ``items`` as ``json.dumps(list(items), indent=2)`` would, one item at a time
-    (strings in JSON hold no raw newline, so each item's lines can be indented as they come).
-    Returns how many were written."""
-    count = 0
-    for item in items:
-        out.write(",\n  " if count else "[\n  ")
-        out.write(json.dumps(item, indent=2).replace("\n", "\n  "))
-        count += 1
-    out.write("\n]" if count else "[]")
-    return count
-
-
 def export_json(store: ExperimentStore, out: TextIO) -> int:
     """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status and timing,
     trial by trial in launch order. Returns the number of trials written."""
@@ -262,8 +290,9 @@ def export_csv(store: ExperimentStore, out: TextIO) -> int:
     writer = csv.writer(out)
     writer.writerow(["id", "status", "parameter_id", *keys, "final", *extra, "duration_s"])
     count = 0
+    names = Architectures(space)
     for t in store.trials_page("launch"):
-        arch = architecture(t.parameters, space)
+        arch = names(t.parameters)
         final = t.final
         started, ended = t.started, t.ended
         writer.writerow(

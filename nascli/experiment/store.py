@@ -595,7 +595,7 @@ _TRIAL_FIELDS = len(_TRIAL_NAMES)
 
 
 def _trial(row: sqlite3.Row) -> TrialRecord:
-    data = {key: row[key] for key in _TRIAL_NAMES}
+    data = dict(zip(_TRIAL_NAMES, row, strict=False))  # stops at the trial's own columns
     data["parameters"] = json.loads(data["parameters"])
     data["gpus"] = _loads(data["gpus"])
     data["final"] = _loads(data["final"])
