@@ -214,3 +214,22 @@ def test_the_foreground_view_rereads_only_when_the_store_changed(tmp_path, monke
     with store.transaction():
         store.update_trial("18", status="SUCCEEDED", ended=2e9, final=0.5)
     assert view.frame() is not first and len(reads) == 2
+
+
+def test_report_pages_for_the_web_ui_walk_every_trial(tmp_path, monkeypatch) -> None:
+    from nascli.experiment.report import trials_page
+
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(45, seed=9, metrics_per_trial=2)
+    seen, after = [], None
+    while True:
+        page = trials_page(store, "best", ["SUCCEEDED"], limit=10, after=after)
+        assert page.total == store.status_counts()["SUCCEEDED"]
+        seen += [row["id"] for row in page.rows]
+        assert all(len(row["intermediate"]) == 2 for row in page.rows)
+        if page.next_after is None:
+            break
+        after = page.next_after
+    expected = [t.id for t in store.trials_page("best", ["SUCCEEDED"])]
+    assert seen == expected and len(seen) == page.total
+    assert seen[0] == store.best_trial().id
