@@ -18,6 +18,18 @@ _STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
 _SORTS = ("launch", "newest", "best")
 
 
+def _one_of(option: str, value: str, allowed: tuple[str, ...], what: str) -> str:
+    from nascli._text import did_you_mean
+    from nascli.errors import UsageError
+
+    if value not in allowed:
+        raise UsageError(
+            f"{option}: {value!r} is not {what}{did_you_mean(value, allowed)} "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    return value
+
+
 @app.command("ls")
 @cli_command
 def ls(
@@ -44,25 +56,14 @@ def ls(
     The table shows the newest screenful; --all streams every trial, --limit N shows N,
     --sort best the best first. --json prints every trial in launch order unless told
     otherwise, written as it is read."""
-    from nascli._text import did_you_mean
     from nascli.errors import UsageError
     from nascli.experiment.report import iter_trial_rows, write_json_array
     from nascli.experiment.store import open_experiment
 
     if status is not None:
-        status = status.upper()
-        if status not in _STATUSES:
-            raise UsageError(
-                f"--status: {status!r} is not a trial status{did_you_mean(status, _STATUSES)} "
-                f"(allowed: {', '.join(_STATUSES)})"
-            )
+        status = _one_of("--status", status.upper(), _STATUSES, "a trial status")
     if sort is not None:
-        sort = sort.lower()
-        if sort not in _SORTS:
-            raise UsageError(
-                f"--sort: {sort!r} is not an order{did_you_mean(sort, _SORTS)} "
-                f"(allowed: {', '.join(_SORTS)})"
-            )
+        sort = _one_of("--sort", sort.lower(), _SORTS, "an order")
     if all_ and limit is not None:
         raise UsageError("--all and --limit contradict each other: give one of them")
     store = open_experiment(experiment_id)
