@@ -14,6 +14,11 @@ The baseline for ``--json`` and the exports is ``sqlite3 -json`` dumping the sam
 and metrics) from the same database. ``nascli --version`` shows the interpreter's start-up.
 
     python benchmarks/reading_at_scale.py [--sizes 50,1000,10000] [--rounds 5] [--no-real-check]
+                                          [--baseline TREE]
+
+``--baseline TREE`` runs every command also from another source tree of nascli (say main's,
+from ``git archive main | tar -x -C TREE``), interleaved with this one's, for before/after
+figures from one run.
 
 With ``--foreground N`` it measures instead the foreground live view's cost: N trivial trials
 detached and ``--foreground`` on a (pseudo-)terminal, interleaved, by the experiment's own
@@ -54,7 +59,9 @@ SQLITE_DUMP = (
 )
 
 
-def run_once(argv: list[str], env: dict[str, str], out: Path) -> tuple[float, int, int]:
+def run_once(
+    argv: list[str], env: dict[str, str], out: Path, cwd: Path = REPO
+) -> tuple[float, int, int]:
     """Wall seconds, peak RSS (KiB) and exit status of one process. The peak comes from
     ``/usr/bin/time`` (its child's ``wait4``): a child forked straight from this process would
     count this process's memory, copied at the fork, as its own."""
@@ -62,7 +69,7 @@ def run_once(argv: list[str], env: dict[str, str], out: Path) -> tuple[float, in
         start = time.perf_counter()
         proc = subprocess.run(
             ["/usr/bin/time", "-f", "%M", "-o", str(out / "rss"), *argv],
-            env=env, stdout=sink, stderr=subprocess.DEVNULL, check=False,
+            env=env, stdout=sink, stderr=subprocess.DEVNULL, check=False, cwd=cwd,
         )  # fmt: skip
         elapsed = time.perf_counter() - start
     peak = (out / "rss").read_text().split()[-1]
@@ -254,6 +261,11 @@ def main() -> None:
         help="instead: N trivial trials detached against --foreground on a terminal",
     )  # fmt: skip
     parser.add_argument("--foreground-rounds", type=int, default=2)
+    parser.add_argument(
+        "--baseline", type=Path, default=None, metavar="TREE",
+        help="also run every command from another nascli source tree (e.g. `git archive main`), "
+        "interleaved, as 'COMMAND [baseline]'",
+    )  # fmt: skip
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     commands = {
@@ -276,19 +288,26 @@ def main() -> None:
         times: dict[tuple[str, int], list[float]] = {}
         peaks: dict[tuple[str, int], int] = {}
         failures: dict[tuple[str, int], int] = {}
+        trees = {"": REPO}
+        if args.baseline is not None:
+            trees[" [baseline]"] = args.baseline.resolve()
         for _ in range(args.rounds):
             for n, home in homes.items():
-                env = {**os.environ, "NASCLI_HOME": str(home), "COLUMNS": "160"}
-                runs = {
-                    name: [sys.executable, "-m", "nascli.cli.main",
-                           *(a.format(out=out) for a in argv)]
-                    for name, argv in commands.items()
-                }  # fmt: skip
+                runs: dict[str, tuple[list[str], Path]] = {}
+                for name, argv in commands.items():
+                    for label, tree in trees.items():
+                        runs[name + label] = (
+                            [sys.executable, "-m", "nascli.cli.main",
+                             *(a.format(out=out) for a in argv)],
+                            tree,
+                        )  # fmt: skip
                 if have_sqlite:
                     db = next(home.iterdir()) / "experiment.sqlite"
-                    runs["sqlite3 -json dump"] = ["sqlite3", "-json", str(db), SQLITE_DUMP]
-                for name, argv in runs.items():
-                    elapsed, peak, code = run_once(argv, env, out)
+                    runs["sqlite3 -json dump"] = (["sqlite3", "-json", str(db), SQLITE_DUMP], REPO)
+                for name, (argv, tree) in runs.items():
+                    env = {**os.environ, "NASCLI_HOME": str(home), "COLUMNS": "160",
+                           "PYTHONPATH": str(tree)}  # fmt: skip
+                    elapsed, peak, code = run_once(argv, env, out, tree)
                     times.setdefault((name, n), []).append(elapsed)
                     peaks[(name, n)] = max(peaks.get((name, n), 0), peak)
                     if code != 0:
@@ -311,14 +330,25 @@ def main() -> None:
             print(f"| {name} | " + " | ".join(cells) + " |")
         if have_sqlite:
             print("\nagainst sqlite3's dump of the same rows (median time ratio):")
-            for name in ("trial ls --json", "export csv", "export json"):
-                if name in commands:
+            listed = [f"{c}{label}" for c in ("trial ls --json", "export csv", "export json")
+                      for label in trees]  # fmt: skip
+            for name in listed:
+                if name in names:
                     cells = []
                     for n in sizes:
                         ours = statistics.median(times[(name, n)])
                         dump = statistics.median(times[("sqlite3 -json dump", n)])
                         cells.append(f"{n:,}: {ours / dump:.2f}x")
                     print(f"  {name}: " + ", ".join(cells))
+        if args.baseline is not None:
+            print("\nthis tree against the baseline (median time ratio):")
+            for name in commands:
+                cells = []
+                for n in sizes:
+                    ours = statistics.median(times[(name, n)])
+                    theirs = statistics.median(times[(name + " [baseline]", n)])
+                    cells.append(f"{n:,}: {ours / theirs:.2f}x")
+                print(f"  {name}: " + ", ".join(cells))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
