@@ -22,7 +22,7 @@ from nascli import space as spaces
 from nascli.errors import ParameterError
 from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
-from nascli.experiment.store import TRIAL_SORTS, ExperimentStore, TrialRecord
+from nascli.experiment.store import TRIAL_SORTS, ExperimentStore
 from tuners.base import extract_scalar
 
 __all__ = [
@@ -148,22 +148,22 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
     return summary
 
 
-def _row(t: TrialRecord, intermediate: list[Any], names: Architectures) -> dict[str, Any]:
+def _row(t: dict[str, Any], names: Architectures) -> dict[str, Any]:
     return {
-        "id": t.id,
-        "status": t.status,
-        "parameter_id": t.parameter_id,
-        "attempt": t.attempt,
-        "parameters": t.parameters,
-        "architecture": names(t.parameters),
-        "final": t.final,
-        "intermediate": intermediate,
-        "exit_code": t.exit_code,
-        "reason": t.reason,
-        "gpus": t.gpus,
-        "pid": t.pid,
-        "started": t.started,
-        "ended": t.ended,
+        "id": t["id"],
+        "status": t["status"],
+        "parameter_id": t["parameter_id"],
+        "attempt": t["attempt"],
+        "parameters": t["parameters"],
+        "architecture": names(t["parameters"]),
+        "final": t["final"],
+        "intermediate": t["intermediate"],
+        "exit_code": t["exit_code"],
+        "reason": t["reason"],
+        "gpus": t["gpus"],
+        "pid": t["pid"],
+        "started": t["started"],
+        "ended": t["ended"],
     }
 
 
@@ -192,9 +192,8 @@ def iter_trial_rows(
     """
     names = Architectures(space or _space(store))
     maximize = optimize_mode(store.experiment().config) != "minimize"
-    pairs = store.trials_page_with_intermediate(sort, statuses, limit, after, maximize)
-    for trial, intermediate in pairs:
-        yield _row(trial, intermediate, names)
+    for trial in store.trial_dicts(sort, statuses, limit, after, maximize):
+        yield _row(trial, names)
 
 
 def trial_rows(
@@ -291,15 +290,15 @@ def export_csv(store: ExperimentStore, out: TextIO) -> int:
     writer.writerow(["id", "status", "parameter_id", *keys, "final", *extra, "duration_s"])
     count = 0
     names = Architectures(space)
-    for t in store.trials_page("launch"):
-        arch = names(t.parameters)
-        final = t.final
-        started, ended = t.started, t.ended
+    for t in store.trial_dicts("launch", intermediate=False):
+        arch = names(t["parameters"])
+        final = t["final"]
+        started, ended = t["started"], t["ended"]
         writer.writerow(
             [
-                t.id,
-                t.status,
-                t.parameter_id,
+                t["id"],
+                t["status"],
+                t["parameter_id"],
                 *[_cell(arch.get(k)) for k in keys],
                 "" if final is None else extract_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],

@@ -491,18 +491,22 @@ class ExperimentStore:
         """
         return (_trial(r) for r in self._page(sort, statuses, limit, after, maximize, False))
 
-    def trials_page_with_intermediate(
+    def trial_dicts(
         self,
         sort: str = "launch",
         statuses: Sequence[str] | None = None,
         limit: int | None = None,
         after: str | None = None,
         maximize: bool = True,
-    ) -> Iterator[tuple[TrialRecord, list[Any]]]:
-        """``trials_page`` yielding ``(trial, [its intermediate values in report order])``, the
-        values read in the same query."""
-        rows = self._page(sort, statuses, limit, after, maximize, True)
-        return ((_trial(r), json.loads(r[_TRIAL_FIELDS] or "[]")) for r in rows)
+        intermediate: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """``trials_page`` as plain dicts, for listings that serialise every trial (cheaper
+        than records): the ``TrialRecord`` fields decoded, and with ``intermediate`` the
+        trial's intermediate values in report order (read in the same query)."""
+        rows = self._page(sort, statuses, limit, after, maximize, intermediate)
+        if not intermediate:
+            return (_decoded(r) for r in rows)
+        return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
 
     def _page(
         self,
@@ -594,13 +598,17 @@ _TRIAL_NAMES = tuple(name.strip() for name in _TRIAL_COLUMNS.split(","))
 _TRIAL_FIELDS = len(_TRIAL_NAMES)
 
 
-def _trial(row: sqlite3.Row) -> TrialRecord:
+def _decoded(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(zip(_TRIAL_NAMES, row, strict=False))  # stops at the trial's own columns
     data["parameters"] = json.loads(data["parameters"])
     data["gpus"] = _loads(data["gpus"])
     data["final"] = _loads(data["final"])
     data["cancel_requested"] = bool(data["cancel_requested"])
-    return TrialRecord(**data)
+    return data
+
+
+def _trial(row: sqlite3.Row) -> TrialRecord:
+    return TrialRecord(**_decoded(row))
 
 
 # --------------------------------------------------------------------------- experiments
