@@ -25,6 +25,11 @@ detached and ``--foreground`` on a (pseudo-)terminal, interleaved, by the experi
 clock (issue 19: foreground within 1.05x of detached).
 
     python benchmarks/reading_at_scale.py --foreground 2000 [--foreground-rounds 2]
+
+With ``--ended K,N``: ``top --once`` and ``top --once --all`` over K ended experiments of N
+trials each (issue 19: ten ended 5,000-trial experiments).
+
+    python benchmarks/reading_at_scale.py --ended 10,5000 [--rounds 5] [--baseline TREE]
 """
 
 from __future__ import annotations
@@ -250,6 +255,33 @@ def _drain(fd: int) -> None:
         os.close(fd)
 
 
+def ended_experiments_check(
+    root: Path, count: int, size: int, rounds: int, baseline: Path | None
+) -> None:
+    """``top --once`` (nothing running) and ``experiment list --all`` over ``count`` ended
+    experiments of ``size`` trials each, in one home."""
+    from tests.stores import build_store
+
+    home = root / "ended"
+    os.environ["NASCLI_HOME"] = str(home)
+    for i in range(count):
+        build_store(size, seed=i).close()
+    out = root / "out"
+    out.mkdir(exist_ok=True)
+    trees = {"": REPO, **({" [baseline]": baseline.resolve()} if baseline else {})}
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for argv in (["top", "--once"], ["top", "--once", "--all"]):
+            for label, tree in trees.items():
+                env = {**os.environ, "NASCLI_HOME": str(home), "PYTHONPATH": str(tree)}
+                cmd = [sys.executable, "-m", "nascli.cli.main", *argv]
+                elapsed, _, _ = run_once(cmd, env, out, tree)
+                times.setdefault(" ".join(argv) + label, []).append(elapsed)
+    print(f"{count} ended experiments of {size:,} trials, median of {rounds}:")
+    for name, values in times.items():
+        print(f"  {name}: {statistics.median(values) * 1000:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="50,1000,10000")
@@ -262,6 +294,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--foreground-rounds", type=int, default=2)
     parser.add_argument(
+        "--ended", default="", metavar="K,N",
+        help="instead: top --once over K ended experiments of N trials each",
+    )  # fmt: skip
+    parser.add_argument(
         "--baseline", type=Path, default=None, metavar="TREE",
         help="also run every command from another nascli source tree (e.g. `git archive main`), "
         "interleaved, as 'COMMAND [baseline]'",
@@ -272,6 +308,13 @@ def main() -> None:
         k: v for k, v in COMMANDS.items() if not args.commands or k in args.commands.split(",")
     }
     root = Path(tempfile.mkdtemp(prefix="nascli-reading-"))
+    if args.ended:
+        count, size = (int(x) for x in args.ended.split(","))
+        try:
+            ended_experiments_check(root, count, size, args.rounds, args.baseline)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     if args.foreground:
         try:
             foreground_check(root, args.foreground, args.foreground_rounds)

@@ -13,8 +13,6 @@ from nascli.cli.views import streamed_trials_tables, trials_table
 app = typer.Typer(help="List and cancel trials.", no_args_is_help=True)
 
 _STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
-
-
 _SORTS = ("launch", "newest", "best")
 
 
@@ -89,9 +87,9 @@ def ls(
     shown = limit or max(5, stdout_console.console.height - 6)
     stdout_console.print(trials_table(list(iter_trial_rows(store, statuses, sort, shown))))
     if total > shown:
-        order = {"launch": "first launched", "newest": "newest", "best": "best"}[sort]
+        order = {"launch": "in launch order", "newest": "newest first", "best": "best first"}
         stderr_console.print(
-            f"{shown} of {total} trials shown ({order} first); --all for every one, "
+            f"{shown} of {total} trials shown ({order[sort]}); --all for every one, "
             "--limit N for more, --sort best for the best",
             style="dim",
         )
