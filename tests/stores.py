@@ -2,9 +2,9 @@
 
 ``build_store`` writes what the manager writes for an experiment of ``n`` trials, in the order
 it writes it (``create_experiment``, then per trial ``add_trial`` with parameters drawn in the
-tuners' format, ``update_trial`` to RUNNING, ``add_metric`` for each intermediate and the final
-result, ``update_trial`` to its end, ``add_event`` for failures and cancellations, and the
-experiment's end with ``update_experiment``), one transaction per ``batch`` trials as the
+tuners' format, ``Ledger.launch`` to RUNNING, ``add_metric`` for each intermediate and the final
+result, ``Ledger.finish`` to its end (with its event for failures and cancellations), and the
+experiment's end through the ledger), one transaction per ``batch`` trials as the
 manager commits one per turn. It starts no process, so a 10,000-trial store takes a few seconds
 instead of the minutes a real run of trivial trials takes. ``benchmarks/reading_at_scale.py``
 checks its stores against one a real manager wrote (same tables, columns set per status, metric
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nascli.experiment.store import ExperimentStore, create_experiment
+from nascli.experiment.trials import ExperimentStatus, Ledger, TrialStatus
 
 #: Four layer choices and an input choice choosing two: 24,576 architectures.
 SEARCH_SPACE: dict[str, Any] = {
@@ -85,23 +86,24 @@ def build_store(
     config, text = config_dict(n, optimize_mode)
     store = create_experiment(config, text, SEARCH_SPACE, "reading", "bench")
     rng = random.Random(seed)
+    ledger = Ledger(store)
     store.update_experiment(started=t0)
     clock = t0
     for first in range(0, n, batch):
         with store.transaction():
             for seq in range(first, min(n, first + batch)):
-                clock = _write_trial(store, rng, seq, clock, metrics_per_trial,
+                clock = _write_trial(store, ledger, rng, seq, clock, metrics_per_trial,
                                      seq >= n - running, dict_finals)  # fmt: skip
             store.update_experiment(next_parameter_id=min(n, first + batch))
     with store.transaction():
         if running:
             store.update_experiment(exec_seconds=clock - t0)
         else:
-            store.update_experiment(
-                status="DONE", reason=f"maxTrialNum {n} reached", ended=clock + 0.5,
-                exec_seconds=clock + 0.5 - t0,
-            )  # fmt: skip
-            store.add_event("manager", "experiment DONE")
+            reason = f"maxTrialNum {n} reached"
+            ledger.no_more_trials(reason)
+            ledger.end_experiment(
+                ExperimentStatus.DONE, reason, ended=clock + 0.5, exec_seconds=clock + 0.5 - t0
+            )
     return store
 
 
@@ -123,6 +125,7 @@ def random_parameters(rng: random.Random) -> dict[str, Any]:
 
 def _write_trial(
     store: ExperimentStore,
+    ledger: Ledger,
     rng: random.Random,
     seq: int,
     clock: float,
@@ -134,8 +137,7 @@ def _write_trial(
     parameters = random_parameters(rng)
     store.add_trial(trial_id, seq, seq, parameters)
     started = clock + 0.01
-    store.update_trial(trial_id, status="RUNNING", pid=10_000 + seq, pid_token=f"tok{seq}",
-                       started=started)  # fmt: skip
+    ledger.launch(trial_id, 10_000 + seq, f"tok{seq}", started, None)
     accuracy = rng.uniform(0.5, 0.99)
     when = started
     for step in range(metrics_per_trial):
@@ -145,38 +147,18 @@ def _write_trial(
     if still_running:
         return clock
     ended = when + 0.05
+    offset = 100 * metrics_per_trial
     if seq % 50 == 49:
-        store.update_trial(
-            trial_id,
-            status="USER_CANCELED",
-            reason="cancelled by the user",
-            ended=ended,
-            exit_code=-15,
-            metrics_offset=100 * metrics_per_trial,
-        )
-        store.add_event("user_canceled", f"trial {trial_id} USER_CANCELED", trial_id)
+        ledger.finish(trial_id, TrialStatus.USER_CANCELED, "cancelled by the user", ended, -15,
+                      metrics_offset=offset)  # fmt: skip
     elif seq % 20 == 19:
         reason = "exit code 1: RuntimeError: out of memory"
-        store.update_trial(
-            trial_id,
-            status="FAILED",
-            reason=reason,
-            ended=ended,
-            exit_code=1,
-            metrics_offset=100 * metrics_per_trial,
-        )
-        store.add_event("failed", f"trial {trial_id} FAILED: {reason}", trial_id)
+        ledger.finish(trial_id, TrialStatus.FAILED, reason, ended, 1, metrics_offset=offset)
     else:
         final: Any = round(accuracy, 6)
         if dict_finals:
             final = {"default": final, "loss": round(1 - accuracy, 6)}
         store.add_metric(trial_id, metrics_per_trial, "FINAL", final, ended - 0.01)
-        store.update_trial(
-            trial_id,
-            status="SUCCEEDED",
-            ended=ended,
-            exit_code=0,
-            final=final,
-            metrics_offset=100 * (metrics_per_trial + 1),
-        )
+        ledger.finish(trial_id, TrialStatus.SUCCEEDED, None, ended, 0, final=final,
+                      metrics_offset=offset + 100)  # fmt: skip
     return ended

@@ -15,7 +15,6 @@ from nascli.cli.views import status_view, trials_table
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-_ACTIVE = ("RUNNING", "NO_MORE_TRIAL")
 _LATEST = 10
 
 
@@ -57,13 +56,14 @@ class TopFrames:
 
         from nascli.experiment.report import experiment_summary, iter_trial_rows
         from nascli.experiment.store import ExperimentStore
+        from nascli.experiment.trials import LIVE_EXPERIMENT
 
         store = ExperimentStore(exp_dir)
         try:
-            if not self.include_ended and store.experiment().status not in _ACTIVE:
+            if not self.include_ended and store.experiment().status not in LIVE_EXPERIMENT:
                 return True, []
             summary = experiment_summary(store)
-            ended = summary["status"] not in _ACTIVE
+            ended = summary["status"] not in LIVE_EXPERIMENT
             if ended and not self.include_ended:
                 return True, []
             latest = list(iter_trial_rows(store, sort="newest", limit=_LATEST))[::-1]

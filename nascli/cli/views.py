@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from nascli.channel import metric_number
+
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
@@ -35,6 +37,7 @@ _STATUS_STYLE = {
     "FAILED": "red",
     "ERROR": "red",
     "USER_CANCELED": "magenta",
+    "EARLY_STOPPED": "yellow",
     "STOPPED": "magenta",
     "NO_MORE_TRIAL": "cyan",
 }
@@ -56,8 +59,7 @@ def format_duration(seconds: float | None) -> str:
 def format_metric(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, dict):
-        value = value.get("default")
+    value = metric_number(value)
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from nascli import space as spaces
+from nascli.channel import metric_scalar
 from nascli.errors import ParameterError
 from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
 from nascli.experiment.store import TRIAL_SORTS, ExperimentStore
-from tuners.base import extract_scalar
+from nascli.experiment.trials import LIVE_EXPERIMENT
 
 __all__ = [
     "experiment_summary",
@@ -140,7 +141,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "waiting_for": exp.wait_reason,
         "directory": str(store.dir),
     }
-    if exp.status in ("RUNNING", "NO_MORE_TRIAL") and not alive:
+    if exp.status in LIVE_EXPERIMENT and not alive:
         summary["warning"] = (
             f"the manager is not running (it was killed or crashed); "
             f"`nascli resume {exp.id}` continues the experiment"
@@ -300,7 +301,7 @@ def export_csv(store: ExperimentStore, out: TextIO) -> int:
                 t["status"],
                 t["parameter_id"],
                 *[_cell(arch.get(k)) for k in keys],
-                "" if final is None else extract_scalar(final),
+                "" if final is None else metric_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],
                 round(ended - started, 3) if ended and started else "",
             ]

@@ -211,8 +211,10 @@ def test_the_foreground_view_rereads_only_when_the_store_changed(tmp_path, monke
     view = ForegroundView(store.dir, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     first = view.frame()
     assert view.frame() is first and len(reads) == 1
+    from nascli.experiment.trials import Ledger, TrialStatus
+
     with store.transaction():
-        store.update_trial("18", status="SUCCEEDED", ended=2e9, final=0.5)
+        Ledger(store).finish("18", TrialStatus.SUCCEEDED, None, 2e9, 0, final=0.5)
     assert view.frame() is not first and len(reads) == 2
 
 
