@@ -3,7 +3,7 @@ manager shares with it.
 
 ``prepare_experiment(path)`` loads the config, gets the search space (from ``searchSpacePath``,
 or by running the trial command once as ``ss_gen`` does), builds the tuner and gives it the space,
-and checks the GPU request against the machine. It writes nothing; any problem raises a
+builds the assessor (if any), and checks the GPU request against the machine. It writes nothing; any problem raises a
 ``UsageError`` naming the config file and field.
 """
 
@@ -15,10 +15,22 @@ from typing import Any
 
 from nascli import space as spaces
 from nascli.errors import SearchSpaceError, TrialCommandError, UsageError
-from nascli.experiment.config import ConfigError, ExperimentConfig, TunerConfig, load_config
+from nascli.experiment.config import (
+    AssessorConfig,
+    ConfigError,
+    ExperimentConfig,
+    TunerConfig,
+    load_config,
+)
 from nascli.experiment.gpu import GpuAllocator, GpuInventory, query_gpus, slot_count
 
-__all__ = ["ExperimentPlan", "prepare_experiment", "build_tuner", "gpu_allocator"]
+__all__ = [
+    "ExperimentPlan",
+    "prepare_experiment",
+    "build_tuner",
+    "build_assessor",
+    "gpu_allocator",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,21 @@ def build_tuner(tuner: TunerConfig, search_space: dict[str, Any]) -> Any:
         )
     instance.update_search_space(search_space)
     return instance
+
+
+def build_assessor(assessor: AssessorConfig) -> Any:
+    """The configured assessor. Raises ``UsageError`` (naming the ``assessor.*`` field, with
+    every problem of its ``classArgs``)."""
+    from nascli.assessors import create_assessor, load_custom_assessor
+
+    if assessor.builtin_name is not None:
+        return create_assessor(assessor.builtin_name, assessor.class_args)
+    return load_custom_assessor(
+        assessor.code_dir or ".",
+        assessor.class_file_name or "",
+        assessor.class_name or "",
+        assessor.class_args,
+    )
 
 
 def gpu_allocator(config: ExperimentConfig) -> GpuAllocator:
@@ -84,10 +111,18 @@ def prepare_experiment(config_path: str | Path, ss_gen_timeout: float = 600.0) -
             ) from None
         origin = f"generated from trial.command {config.trial.command!r}"
     doc = spaces.search_space_to_json(space)
+    problems = []
     try:
         build_tuner(config.tuner, doc)
     except UsageError as exc:
-        raise ConfigError(path, [str(exc)]) from None
+        problems.append(str(exc))
+    if config.assessor is not None:
+        try:
+            build_assessor(config.assessor)
+        except UsageError as exc:
+            problems.extend(getattr(exc, "problems", None) or [str(exc)])
+    if problems:
+        raise ConfigError(path, problems)
 
     inventory = None
     slots = config.trial_concurrency
