@@ -55,7 +55,9 @@ def _build(cls: type, class_args: dict[str, Any], where: str) -> Assessor:
     try:
         signature.bind(**class_args)
     except TypeError as exc:
-        raise AssessorArgumentError(f"{where}: classArgs do not fit {cls.__name__}: {exc}") from None
+        raise AssessorArgumentError(
+            f"{where}: classArgs do not fit {cls.__name__}: {exc}"
+        ) from None
     try:
         return cls(**class_args)
     except AssessorArgumentError as exc:

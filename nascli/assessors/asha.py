@@ -128,7 +128,8 @@ class AshaAssessor(Assessor):
 
     def load_checkpoint(self, state: Any) -> None:
         self._recorded = {
-            int(rung): {t: decode(v) for t, v in trials.items()} for rung, trials in state["recorded"]
+            int(rung): {t: decode(v) for t, v in trials.items()}
+            for rung, trials in state["recorded"]
         }
 
 

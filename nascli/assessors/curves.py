@@ -1,15 +1,15 @@
 """Learning-curve extrapolation with numpy only: what a partial curve predicts at a later step.
 
 The curve families are those of Domhan, Springenberg and Hutter (IJCAI 2015) that saturate,
-each written as ``y = c + b * phi(x; theta)`` (and the constant ``y = c``): linear in ``(c, b)`` once the shape parameters
-``theta`` are fixed. So every family is fitted exactly by variable projection: for each
-``theta`` on a fixed grid, ``(c, b)`` come from closed-form least squares, and the ``theta``
-with the smallest squared error wins (no iterative optimiser, nothing that fails to converge,
-the same answer every time). The families' predictions are averaged with Akaike weights
-(small-sample corrected), the usual way to combine models with different numbers of parameters;
-Domhan et al. weight theirs by MCMC, which needs scipy-like machinery and seconds per fit.
+each written as ``y = c + b * phi(x; theta)`` (plus the constant ``y = c``): linear in
+``(c, b)`` once the shape parameters ``theta`` are fixed. So every family is fitted by variable
+projection: for each ``theta`` on a log grid, ``(c, b)`` come from closed-form least squares;
+the grid is refined around the best point a few times (no iterative optimiser, nothing that
+fails to converge, the same answer every time). The families' predictions are averaged with
+Akaike weights (small-sample corrected), the usual way to combine models with different numbers
+of parameters; Domhan et al. weight theirs by MCMC, which needs seconds per fit.
 
-``extrapolate`` takes well under a millisecond for curves of a few dozen points.
+``extrapolate`` takes a few milliseconds for curves of a few dozen points.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["extrapolate", "FAMILIES"]
-
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from nascli.cli.views import trials_table
 
 app = typer.Typer(help="List and cancel trials.", no_args_is_help=True)
 
-_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
+_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "EARLY_STOPPED", "USER_CANCELED")
 
 
 @app.command("ls")

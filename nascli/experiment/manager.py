@@ -18,6 +18,13 @@ store's tuner log, and the checkpoint is written every ``CHECKPOINT_EVERY`` turn
 and after anything unusual (a tuner error, no more proposals). Resume loads the checkpoint and
 replays the log. Other tuners are checkpointed every turn.
 
+Early stopping (``assessment.py``): each trial's new intermediate results, read every
+``tick``, go to the experiment's assessor in the same turn; on a ``Bad`` verdict the trial is
+recorded ``EARLY_STOPPED`` with the reason, the turn commits, and only then is its process group
+signalled (SIGTERM, grace, SIGKILL). Its slot is free at once (its GPUs when it has exited); it
+is never FAILED nor retried, and the tuner hears ``trial_end(success=False)`` (with
+``includeIntermediateResults``, first its last intermediate result as its final one).
+
 Short trials (recent ones under ``ahead_below``, 1 s by default; no GPUs managed): while every
 slot is busy, the next proposal is made, committed and written to its directory ahead, and it
 starts the moment an exit arrives, before that exit's bookkeeping. As Ray Tune keeps pending
@@ -57,8 +64,10 @@ from filelock import Timeout
 
 from nascli import space as spaces
 from nascli.errors import NasCliError, UsageError
+from nascli.experiment.assessment import ASSESS_TIMEOUT, Assessment
 from nascli.experiment.channel import (
     FINAL,
+    INTERMEDIATE,
     TrialContext,
     read_exit_marker,
     read_metrics,
@@ -100,6 +109,7 @@ class _Active:
     offset: int = 0
     bad_lines: int = 0
     cancel_reason: str | None = None
+    early_stop: str | None = None  # the reason, once an assessor stopped it (still exiting)
 
 
 class Manager:
@@ -116,6 +126,8 @@ class Manager:
         tick: the longest sleep between looks at intermediate metrics and the clock.
         ahead_below: trials shorter than this (median of the recent ones, seconds) get the next
             proposal ready ahead (see the module docstring); 0 turns that off.
+        assess_timeout: the longest an assessor call may take before early stopping is
+            switched off for the run.
     """
 
     def __init__(
@@ -126,6 +138,7 @@ class Manager:
         tick: float = 0.5,
         kill_grace: float = DEFAULT_KILL_GRACE,
         ahead_below: float = AHEAD_BELOW,
+        assess_timeout: float = ASSESS_TIMEOUT,
     ):
         self.store = store
         self.inbox = Inbox()
@@ -138,6 +151,8 @@ class Manager:
         self.exp_id = exp.id
         self.config = ExperimentConfig.from_dict(exp.config)
         self.gpus = gpu_allocator(self.config)
+        self.assessment = Assessment(self.config.assessor, store, timeout=assess_timeout)
+        self._early_stopped: list[str] = []  # recorded this turn, signalled once it commits
         self.tuner: Any = None
         self.search_space: dict[str, Any] = {}
         self._specs: spaces.SearchSpace = {}
@@ -244,6 +259,7 @@ class Manager:
             self.tuner.load_checkpoint(exp.tuner_state)
         self.store.ensure_tuner_log()
         self._replay_tuner_log(self.store.tuner_calls())
+        self.assessment.start()
         with self.store.transaction():
             self.store.update_experiment(
                 status="RUNNING",
@@ -284,14 +300,20 @@ class Manager:
             self._tuner_dirty = True
 
     def _recover(self) -> None:
-        for trial in self.store.trials(["WAITING", "RUNNING"]):
+        for trial in self.store.trials(["WAITING", "RUNNING", "EARLY_STOPPED"]):
             paths = self.store.trial_paths(trial.id)
             if trial.status == "WAITING":
                 self.pending.append(trial)
                 continue
+            if trial.status == "EARLY_STOPPED" and trial.ended is not None:
+                continue
             active = _Active(trial, paths.dir, trial.metrics_offset, trial.bad_metric_lines)
+            if trial.status == "EARLY_STOPPED":  # stopped, perhaps not yet signalled
+                active.early_stop = trial.reason or "early-stopped"
             if trial.pid and self.service.adopt(trial.id, trial.pid, trial.pid_token, paths.dir):
                 self.active[trial.id] = active
+                if active.early_stop:
+                    self.service.cancel(trial.id)
                 if trial.gpus:
                     self.gpus.adopt(trial.id, trial.gpus)
                 self._event(
@@ -321,6 +343,7 @@ class Manager:
                     self._check_clock()
                     ready = self._prepare_slots()
                     self._propose_ahead(len(ready))
+            self._signal_early_stopped()
             if self.stop_reason is not None:
                 for trial in ready:  # committed but not started: cancelled with the pending ones
                     self.gpus.release(trial.id)
@@ -345,6 +368,7 @@ class Manager:
             with self.store.transaction():
                 yield
                 self._save_tuner()
+                self.assessment.save()
         finally:
             self._in_batch = False
 
@@ -389,7 +413,7 @@ class Manager:
         (it is committed and its directory written already)."""
         self._arrived += self.inbox.wait(0)
         exits = sum(
-            isinstance(item, TrialExited) and item.trial_id in self.active for item in self._arrived
+            isinstance(item, TrialExited) and self._busy(item.trial_id) for item in self._arrived
         )
         started = []
         while exits and self.pending and self.pending[0].id in self._ahead:
@@ -411,7 +435,7 @@ class Manager:
             self.pending
             or self.no_more is not None
             or self.config.trial.gpu_num
-            or len(self.active) + starting < self.config.trial_concurrency
+            or self._slots_taken() + starting < self.config.trial_concurrency
             or self._next_parameter_id >= self.config.max_trial_num
             or len(self._recent_durations) < self.config.trial_concurrency
             or statistics.median(self._recent_durations) >= self.ahead_below
@@ -430,7 +454,7 @@ class Manager:
         """Inside the turn's transaction: the trials to start now, one per free slot (pending
         ones first, then new proposals), with their GPUs reserved."""
         ready: list[TrialRecord] = []
-        while len(self.active) + len(ready) < self.config.trial_concurrency:
+        while self._slots_taken() + len(ready) < self.config.trial_concurrency:
             if self.pending:
                 trial = self.pending[0]
                 current = self.store.trial(trial.id)
@@ -593,6 +617,36 @@ class Manager:
                     self.store.update_trial(
                         tid, metrics_offset=active.offset, bad_metric_lines=active.bad_lines
                     )
+                    if active.early_stop is None:
+                        self._assess(tid, active, [r.value for r in new if r.type == INTERMEDIATE])
+
+    # ------------------------------------------------------------------ early stopping
+
+    def _assess(self, tid: str, active: _Active, results: list[Any]) -> None:
+        """Inside the turn's transaction: the assessor's verdict on new intermediate results;
+        a stop is recorded now and signalled when the turn has committed."""
+        stop = self.assessment.observe(tid, results)
+        if stop is None:
+            return
+        active.early_stop = stop.reason
+        self.store.update_trial(tid, status="EARLY_STOPPED", reason=stop.reason)
+        self._event("early_stopped", f"trial {tid} EARLY_STOPPED: {stop.reason}", tid)
+        self._early_stopped.append(tid)
+
+    def _signal_early_stopped(self) -> None:
+        """After the commit: stop the processes of the trials early-stopped in this turn."""
+        stopped, self._early_stopped = self._early_stopped, []
+        for tid in stopped:
+            if tid in self.active:
+                self.service.cancel(tid)
+
+    def _busy(self, tid: str) -> bool:
+        """Whether this trial holds a slot (an early-stopped one gave its slot up)."""
+        active = self.active.get(tid)
+        return active is not None and active.early_stop is None
+
+    def _slots_taken(self) -> int:
+        return sum(a.early_stop is None for a in self.active.values())
 
     def _ingest(self, tid: str, active: _Active) -> list[Any]:
         records, active.offset, bad = read_metrics(active.dir, active.offset)
@@ -616,7 +670,10 @@ class Manager:
                 self.store.add_metric(trial.id, rec.sequence, rec.type, rec.value, rec.time)
             finals = [r.value for r in records if r.type == FINAL]
             final = finals[-1] if finals else self._final_metric(trial.id)
-            if active.cancel_reason or self.store.cancel_requested(trial.id):
+            if active.early_stop is not None:  # whatever the signal made of its exit code
+                status, reason = "EARLY_STOPPED", active.early_stop
+                final = self._final_metric(trial.id, intermediate=True)
+            elif active.cancel_reason or self.store.cancel_requested(trial.id):
                 status, reason = "USER_CANCELED", active.cancel_reason or "cancelled by the user"
             elif code == 0 and final is not None:
                 status, reason = "SUCCEEDED", None
@@ -637,7 +694,12 @@ class Manager:
                 final=final if status == "SUCCEEDED" else None, metrics_offset=active.offset,
                 bad_metric_lines=active.bad_lines,
             )  # fmt: skip
-            if status != "SUCCEEDED":
+            self.assessment.ended(
+                trial.id, status == "SUCCEEDED",
+                [r.value for r in records if r.type == INTERMEDIATE],
+                stopped=status == "EARLY_STOPPED",
+            )  # fmt: skip
+            if status not in ("SUCCEEDED", "EARLY_STOPPED"):  # a stop's event is recorded already
                 detail = f": {reason}" if reason else ""
                 self.store.add_event(status.lower(), f"trial {trial.id} {status}{detail}", trial.id)
             if status == "FAILED" and trial.attempt <= self.config.max_trial_retries:
@@ -650,13 +712,15 @@ class Manager:
                     final=final if status == "SUCCEEDED" else None)
         )  # fmt: skip
 
-    def _final_metric(self, tid: str) -> Any:
+    def _final_metric(self, tid: str, intermediate: bool = False) -> Any:
         """The trial's last final result, or (``includeIntermediateResults``) its last
-        intermediate one; None when it reported nothing usable."""
+        intermediate one; None when it reported nothing usable. ``intermediate``: only the
+        latter (for an early-stopped trial)."""
         rows = self.store.metrics(tid)
         finals = [value for _, _, kind, value, _ in rows if kind == FINAL]
-        if finals:
+        if finals and not intermediate:
             return finals[-1]
+        rows = [row for row in rows if row[2] == INTERMEDIATE]
         if self.config.tuner.include_intermediate_results and rows:
             return rows[-1][3]
         return None
@@ -693,7 +757,7 @@ class Manager:
         commits)."""
         self._tuner_dirty = True
         try:
-            if status == "SUCCEEDED":
+            if status == "SUCCEEDED" or (status == "EARLY_STOPPED" and final is not None):
                 self.tuner.receive_trial_result(trial.parameter_id, trial.parameters, final)
                 self._tuner_calls.append(["tell", trial.parameter_id, trial.parameters, final])
             self.tuner.trial_end(trial.parameter_id, status == "SUCCEEDED")
@@ -776,6 +840,7 @@ class Manager:
         return "DONE", self.no_more
 
     def _finish(self, status: str, reason: str | None) -> str:
+        self.assessment.finish()
         if self._logged_turns:  # the experiment ends with a whole checkpoint, the log folded in
             self._checkpoint_due = self._tuner_dirty = True
         with self._batch():

@@ -3,8 +3,8 @@ manager shares with it.
 
 ``prepare_experiment(path)`` loads the config, gets the search space (from ``searchSpacePath``,
 or by running the trial command once as ``ss_gen`` does), builds the tuner and gives it the space,
-builds the assessor (if any), and checks the GPU request against the machine. It writes nothing; any problem raises a
-``UsageError`` naming the config file and field.
+builds the assessor (if any), and checks the GPU request against the machine. It writes nothing;
+any problem raises a ``UsageError`` naming the config file and field.
 """
 
 from __future__ import annotations

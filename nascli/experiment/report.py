@@ -83,6 +83,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "max_exec_duration": config["max_exec_duration"],
         "tuner": config["tuner"]["builtin_name"] or config["tuner"]["class_name"],
         "optimize_mode": optimize_mode(config),
+        "assessor": _assessor(store, config),
         "best": best_trial(store, trials),
         "manager": {"pid": exp.manager_pid, "alive": alive},
         "waiting_for": exp.wait_reason,
@@ -94,6 +95,15 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
             f"`nascli resume {exp.id}` continues the experiment"
         )
     return summary
+
+
+def _assessor(store: ExperimentStore, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The assessor's name and its last error (None: no early stopping)."""
+    section = config.get("assessor")
+    if not section:
+        return None
+    name = section["builtin_name"] or f"{section['class_name']} ({section['class_file_name']})"
+    return {"name": name, "error": store.assessor_error()}
 
 
 def trial_rows(
@@ -129,12 +139,14 @@ def trial_rows(
 
 
 def export_json(store: ExperimentStore) -> str:
-    """NNI's export shape (``[{"parameter", "value", "id"}]``) plus status and timing."""
+    """NNI's export shape (``[{"parameter", "value", "id"}]``) plus status (and why a trial
+    did not succeed: ``reason``) and timing."""
     data = [
         {
             "id": row["id"],
             "parameter_id": row["parameter_id"],
             "status": row["status"],
+            "reason": row["reason"],
             "parameter": row["parameters"],
             "architecture": row["architecture"],
             "value": row["final"],
@@ -149,7 +161,8 @@ def export_json(store: ExperimentStore) -> str:
 
 def export_csv(store: ExperimentStore) -> str:
     """One row per trial; one column per search-space key holding the chosen candidate(s) (not
-    NNI's ``{_value,_idx}`` cells), the final metric (``default`` and any other entries)."""
+    NNI's ``{_value,_idx}`` cells), the final metric (``default`` and any other entries), the
+    duration and the reason a trial did not succeed (e.g. its early stop)."""
     space = _space(store)
     rows = trial_rows(store, space=space)
     keys = sorted(space)
@@ -159,7 +172,9 @@ def export_csv(store: ExperimentStore) -> str:
             extra += [k for k in row["final"] if k != "default" and k not in extra]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "status", "parameter_id", *keys, "final", *extra, "duration_s"])
+    writer.writerow(
+        ["id", "status", "parameter_id", *keys, "final", *extra, "duration_s", "reason"]
+    )
     for row in rows:
         arch = row["architecture"]
         final = row["final"]
@@ -176,6 +191,7 @@ def export_csv(store: ExperimentStore) -> str:
                 "" if final is None else extract_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],
                 duration,
+                row["reason"] or "",
             ]
         )
     return out.getvalue()

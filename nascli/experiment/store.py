@@ -3,7 +3,8 @@
 Layout (DESIGN §5)::
 
     $NASCLI_HOME/<exp_id>/                 (NASCLI_HOME defaults to ~/nascli-experiments)
-        experiment.sqlite                  tables experiment, trials, metrics, events (WAL)
+        experiment.sqlite                  tables experiment, trials, metrics, events, tuner_log,
+                                           assessor, assessor_log (WAL)
         config.yml                         the config as given
         search_space.json                  the search space the tuner uses
         manager.log                        the manager's log (and anything it prints)
@@ -36,6 +37,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from nascli.errors import NasCliError, UsageError
+from nascli.experiment.channel import INTERMEDIATE
 
 __all__ = [
     "ExperimentStore",
@@ -54,8 +56,10 @@ __all__ = [
 ]
 
 EXPERIMENT_STATUSES = ("RUNNING", "NO_MORE_TRIAL", "DONE", "STOPPED", "ERROR")
-TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
-TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED"})
+TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "EARLY_STOPPED", "USER_CANCELED")
+# An EARLY_STOPPED trial is recorded so before its processes are signalled; ``ended`` is set
+# when they have exited.
+TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "EARLY_STOPPED", "USER_CANCELED"})
 
 _DB = "experiment.sqlite"
 # 32 symbols (no l, o, 0, 1: ids are read and typed by people), so a random byte maps evenly.
@@ -65,6 +69,17 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 # turn (see Manager: the checkpoint grows with the history, the calls of a turn do not).
 _TUNER_LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tuner_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL);
+"""
+
+# The assessor's checkpoint and the calls made since (as for the tuner), and its last error.
+_ASSESSOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assessor (
+    id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT, error TEXT
+);
+INSERT OR IGNORE INTO assessor (id) VALUES (0);
+CREATE TABLE IF NOT EXISTS assessor_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL
+);
 """
 
 _SCHEMA = """
@@ -91,7 +106,7 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
-""" + _TUNER_LOG_SCHEMA
+""" + _TUNER_LOG_SCHEMA + _ASSESSOR_SCHEMA
 
 
 class ExperimentNotFoundError(UsageError):
@@ -392,6 +407,49 @@ class ExperimentStore:
     def clear_tuner_calls(self) -> None:
         """Forget the log (a new checkpoint holds what it recorded)."""
         self._conn.execute("DELETE FROM tuner_log")
+
+    # ------------------------------------------------------------------ assessor
+
+    def ensure_assessor_tables(self) -> None:
+        """Create the assessor's tables in an experiment made before they existed (writer
+        only)."""
+        self._conn.executescript(_ASSESSOR_SCHEMA)
+
+    def assessor_checkpoint(self) -> tuple[Any, list[Any]]:
+        """The assessor's saved state (None: none saved) and the calls logged after it."""
+        row = self._conn.execute("SELECT state FROM assessor").fetchone()
+        rows = self._conn.execute("SELECT calls FROM assessor_log ORDER BY seq")
+        calls = [call for (text,) in rows for call in json.loads(text)]
+        return _loads(row[0] if row else None), calls
+
+    def save_assessor_state(self, state_json: str) -> None:
+        """A new checkpoint (JSON text): the calls logged before it are forgotten."""
+        self._conn.execute("UPDATE assessor SET state = ?", (state_json,))
+        self._conn.execute("DELETE FROM assessor_log")
+
+    def append_assessor_calls(self, calls: list[Any]) -> None:
+        """One turn's assessor calls (JSON-serialisable lists), after the checkpoint."""
+        self._conn.execute("INSERT INTO assessor_log (calls) VALUES (?)", (json.dumps(calls),))
+
+    def set_assessor_error(self, message: str | None) -> None:
+        self._conn.execute("UPDATE assessor SET error = ?", (message,))
+
+    def assessor_error(self) -> str | None:
+        """The assessor's last recorded error (None for none, or an experiment made before
+        assessors existed)."""
+        try:
+            row = self._conn.execute("SELECT error FROM assessor").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
+    def intermediate_results(self, trial_id: str) -> list[Any]:
+        """A trial's intermediate results, in report order."""
+        rows = self._conn.execute(
+            "SELECT value FROM metrics WHERE trial_id = ? AND type = ? ORDER BY sequence",
+            (trial_id, INTERMEDIATE),
+        )
+        return [json.loads(value) for (value,) in rows]
 
     def events(self, limit: int = 50) -> list[tuple[float, str | None, str, str]]:
         rows = self._conn.execute(

@@ -192,7 +192,13 @@ def test_curvefitting_gap_minimize_and_default_epoch_num():
     run(a, "0", [1.0, 0.6, 0.4, 0.3, 0.25, 0.22, 0.2, 0.2])  # epoch_num: 8 (longest)
     loss = [3.0, 2.9, 2.85, 2.8, 2.78, 2.77, 2.76]
     assert [bool(a.assess_trial("1", loss[:s]) is Bad) for s in range(1, 8)] == [
-        False, False, False, True, False, False, True,
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+        True,
     ]  # fmt: skip  (assessed at steps 4 and 7 only)
     assert a.assess_trial("2", [1.0, 0.6, 0.4, 0.3]) is Good
 
