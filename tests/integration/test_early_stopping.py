@@ -1,0 +1,120 @@
+"""Early stopping in the manager (in-process) with real trial subprocesses
+(tests/e2e/trials/curve_trial.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from nascli.experiment.manager import Manager
+from nascli.experiment.report import experiment_summary, export_csv, export_json, trial_rows
+from nascli.experiment.store import ExperimentStore
+from tests.experiments import TRIALS, make_experiment
+
+CURVE = {"command": f"{sys.executable} curve_trial.py", "codeDir": str(TRIALS)}
+
+
+def run(store: ExperimentStore, **kw) -> str:
+    return Manager(store, tick=0.1, kill_grace=2.0, **kw).run(handle_signals=False)
+
+
+def curve_experiment(tmp_path: Path, assessor: dict, **overrides) -> ExperimentStore:
+    settings = {"trialConcurrency": 1, "maxTrialNum": 5, "maxTrialRetries": 1, **overrides}
+    return make_experiment(tmp_path, trial=CURVE, assessor=assessor, **settings)
+
+
+@pytest.fixture
+def curves(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    monkeypatch.setenv("CURVE_TRIAL_QUALITY", "0.9")
+    monkeypatch.setenv("CURVE_TRIAL_STEP_SLEEP", "0.2")
+    monkeypatch.setenv("CURVE_TRIAL_BAD_SEQ", "1,3")
+    return monkeypatch
+
+
+def test_bad_trials_are_stopped_early_and_the_good_ones_finish(tmp_path: Path, curves) -> None:
+    store = curve_experiment(tmp_path, {"builtinAssessorName": "Medianstop"})
+    assert run(store) == "DONE"
+    trials = {t.id: t for t in store.trials()}
+    assert len(trials) == 5  # the freed slots were refilled, no retries
+    assert [trials[i].status for i in "01234"] == [
+        "SUCCEEDED", "EARLY_STOPPED", "SUCCEEDED", "EARLY_STOPPED", "SUCCEEDED",
+    ]  # fmt: skip
+    for tid in ("1", "3"):
+        stopped = trials[tid]
+        assert stopped.reason.startswith("Medianstop at step 1: its best result 0.01 is worse")
+        assert stopped.final is None and stopped.ended is not None
+        metrics = store.metrics(tid)
+        assert [m[2] for m in metrics] == ["PERIODICAL"]  # stopped long before its 6 results
+        # the verdict was in the store before the trial was signalled
+        assert (store.trial_paths(tid).dir / "sigterm_status").read_text() == "EARLY_STOPPED"
+    counts = store.status_counts()
+    assert counts["EARLY_STOPPED"] == 2 and counts["FAILED"] == 0
+    # the tuner heard a failed end for the stopped trials, no result
+    state = store.experiment().tuner_state
+    assert len(state["history"]) == 3 and state["proposed"] == []
+    events = [e for e in store.events(100) if e[2] == "early_stopped"]
+    assert [e[1] for e in events] == ["1", "3"]
+    # status, trial ls and the exports carry the status and the reason
+    summary = experiment_summary(store)
+    assert summary["trials"]["EARLY_STOPPED"] == 2
+    assert summary["assessor"] == {"name": "Medianstop", "error": None}
+    rows = trial_rows(store, "EARLY_STOPPED")
+    assert [r["id"] for r in rows] == ["1", "3"] and "Medianstop" in rows[0]["reason"]
+    assert '"reason": "Medianstop at step 1' in export_json(store)
+    header, *lines = export_csv(store).splitlines()
+    assert header.endswith(",reason") and "EARLY_STOPPED" in lines[1] and "Medianstop" in lines[1]
+
+
+def test_include_intermediate_results_tells_the_tuner_the_last_one(tmp_path: Path, curves) -> None:
+    tuner = {"builtinTunerName": "Random", "classArgs": {"seed": 1},
+             "includeIntermediateResults": True}  # fmt: skip
+    store = curve_experiment(tmp_path, {"builtinAssessorName": "Medianstop"}, tuner=tuner)
+    assert run(store) == "DONE"
+    history = store.experiment().tuner_state["history"]
+    assert sorted(reward for _, reward in history) == pytest.approx(
+        [0.01, 0.01] + [0.9 * (1 - 0.5**6)] * 3
+    )
+    assert store.status_counts()["EARLY_STOPPED"] == 2
+
+
+def test_asha_stops_without_any_completed_trial(tmp_path: Path, curves) -> None:
+    curves.setenv("CURVE_TRIAL_BAD_SEQ", "1,2")
+    store = curve_experiment(tmp_path, {"builtinAssessorName": "ASHA"}, maxTrialNum=3)
+    assert run(store) == "DONE"
+    assert [t.status for t in store.trials()] == ["SUCCEEDED", "EARLY_STOPPED", "EARLY_STOPPED"]
+    assert "ASHA at step 1" in store.trial("1").reason
+
+
+BROKEN = """
+import time
+from nascli.assessor import Assessor
+
+class Raising(Assessor):
+    def assess_trial(self, trial_job_id, trial_history):
+        raise ValueError("no idea")
+
+class Hanging(Assessor):
+    def assess_trial(self, trial_job_id, trial_history):
+        time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"), [("Raising", "raised ValueError: no idea"), ("Hanging", "did not answer")]
+)
+def test_a_raising_or_hanging_assessor_does_not_stop_the_experiment(
+    tmp_path: Path, curves, cls: str, message: str
+) -> None:
+    (tmp_path / "broken.py").write_text(BROKEN)
+    assessor = {"codeDir": str(tmp_path), "classFileName": "broken.py", "className": cls}
+    store = curve_experiment(tmp_path / "exp", assessor, maxTrialNum=3)
+    curves.setenv("CURVE_TRIAL_STEP_SLEEP", "0.05")
+    assert run(store, assess_timeout=0.5) == "DONE"
+    assert [t.status for t in store.trials()] == ["SUCCEEDED"] * 3
+    error = experiment_summary(store)["assessor"]["error"]
+    assert message in error and cls in error
+    log = store.manager_log.read_text()
+    assert log.count("assessor ") == 1  # logged once, though every call failed
+    assert [e for e in store.events(100) if e[2] == "assessor_error"]
