@@ -50,13 +50,17 @@ def test_stopped_trials_in_status_trial_ls_and_export(home: Path, tmp_path: Path
     table = run_nascli("trial", "ls", exp_id, env={"COLUMNS": "300"}).stdout
     assert table.count("EARLY_STOPPED") == 2 and "Medianstop at step 1" in table
 
+    def export(kind: str, out: Path) -> None:
+        result = run_nascli("experiment", "export", exp_id, "--type", kind, "--file", str(out))
+        assert result.returncode == 0, result.stderr
+
     out = tmp_path / "trials.csv"
-    assert run_nascli("experiment", "export", exp_id, "--type", "csv", "--file", str(out)).returncode == 0
+    export("csv", out)
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["status"] for r in rows].count("EARLY_STOPPED") == 2
     assert rows[1]["reason"].startswith("Medianstop at step 1")
     out = tmp_path / "trials.json"
-    assert run_nascli("experiment", "export", exp_id, "--type", "json", "--file", str(out)).returncode == 0
+    export("json", out)
     exported = json.loads(out.read_text())
     assert exported[3]["status"] == "EARLY_STOPPED" and "Medianstop" in exported[3]["reason"]
 
