@@ -115,6 +115,11 @@ class Assessment:
         self._error_dirty = False
 
     @property
+    def assessor(self) -> Any:
+        """The assessor (None without an ``assessor`` section, or before ``start``)."""
+        return self._assessor
+
+    @property
     def active(self) -> bool:
         return self._assessor is not None and self.switched_off is None
 

@@ -118,3 +118,41 @@ def test_a_raising_or_hanging_assessor_does_not_stop_the_experiment(
     log = store.manager_log.read_text()
     assert log.count("assessor ") == 1  # logged once, though every call failed
     assert [e for e in store.events(100) if e[2] == "assessor_error"]
+
+
+@pytest.mark.parametrize("every", [3, 1000])
+def test_a_restarted_assessment_is_in_the_same_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int
+) -> None:
+    """Rebuilt from the store (checkpoint + replayed log), the assessor holds what the one that
+    made the calls holds, and decides the same from then on."""
+    import nascli.experiment.assessment as assessment_module
+    from nascli.experiment.assessment import Assessment
+    from nascli.experiment.config import AssessorConfig
+
+    monkeypatch.setattr(assessment_module, "CHECKPOINT_EVERY", every)
+    store = curve_experiment(tmp_path, {"builtinAssessorName": "ASHA"})
+    config = AssessorConfig(builtin_name="ASHA", class_args={"reduction_factor": 2})
+    live = Assessment(config, store)
+    live.start()
+    curves = {str(i): [0.1 * ((i * 7) % 10) + 0.01 * s for s in range(1, 9)] for i in range(12)}
+    for i, (tid, curve) in enumerate(curves.items()):
+        for step in range(1, len(curve) + 1):
+            with store.transaction():
+                store.add_metric(tid, step, "PERIODICAL", curve[step - 1], 0.0)
+                stop = live.observe(tid, [curve[step - 1]])
+                if stop is not None or step == len(curve):
+                    live.ended(tid, stop is None, [], stopped=stop is not None)
+                live.save()
+            if stop is not None or (i == 11 and step == 4):
+                break
+    rebuilt = Assessment(config, store)
+    rebuilt.start()
+    assert rebuilt.assessor.save_checkpoint() == live.assessor.save_checkpoint()
+    assert store.assessor_checkpoint()[0] is not None or every == 1000
+    # the trial cut in the middle goes on the same way
+    later = [0.1 * (11 * 7 % 10) + 0.01 * s for s in range(5, 9)]
+    with store.transaction():
+        for step, value in enumerate(later, 5):
+            store.add_metric("11", step, "PERIODICAL", value, 0.0)
+        assert live.observe("11", later) == rebuilt.observe("11", later)
