@@ -2,6 +2,7 @@
 
     python benchmarks/nas_table/generate.py            # writes nas_table/digits_table.json
     python benchmarks/nas_table/generate.py --limit 5  # a quick look at five architectures
+    python benchmarks/nas_table/generate.py --shard 1/3 & ...  # side by side, then without
 
 The space (``DigitsSpace`` below, 384 architectures): a first convolution (3), two middle ops
 (4 each), an optional skip around each middle op (2 each) and the head activation (2). Every
@@ -97,7 +98,7 @@ def train_and_score(arch, data, epochs: int, seed: int) -> dict:
     seconds = 0.0
     curve = []
     for _ in range(epochs):
-        start = time.perf_counter()
+        start = time.process_time()
         model.train()
         order = torch.randperm(len(xt))
         for i in range(0, len(order), 64):
@@ -105,7 +106,7 @@ def train_and_score(arch, data, epochs: int, seed: int) -> dict:
             optimizer.zero_grad()
             F.cross_entropy(model(xt[batch]), yt[batch]).backward()
             optimizer.step()
-        seconds += time.perf_counter() - start
+        seconds += time.process_time() - start
         curve.append(round(_accuracy(model, xv, yv), 5))
     return {
         "valid_accuracy": curve[-1],
@@ -129,28 +130,55 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N architectures")
     parser.add_argument("--out", type=Path, default=TABLE)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--shard", default=None, metavar="I/N",
+        help="train only every N-th architecture from the I-th (0-based) into its progress "
+        "file, and write no table; a run without --shard then uses every shard's rows",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    shard, shards = (int(x) for x in args.shard.split("/")) if args.shard else (0, 1)
 
     space = model_search_space(DigitsSpace())
     grid = create_tuner("GridSearch")
     grid.update_search_space(spaces.search_space_to_json(space))
     data = digits_splits(args.seed)
+    # Rows are appended to a progress file as they are trained, so an interrupted run (or
+    # several shards run side by side) loses nothing: a new run skips what is there.
+    progress = args.out.with_name(f"{args.out.stem}.progress-{shard}of{shards}.jsonl")
+    done: dict[int, dict] = {}
+    for path in args.out.parent.glob(f"{args.out.stem}.progress-*.jsonl"):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                done[entry["index"]] = entry["row"]
     rows = []
     start = time.perf_counter()
     while args.limit is None or len(rows) < args.limit:
+        index = len(rows)
         try:
-            params = grid.generate_parameters(len(rows))
+            params = grid.generate_parameters(index)
         except NoMoreTrialError:
             break
         arch = spaces.human_architecture(space, spaces.parse_parameters(space, params))
+        if index in done:
+            rows.append(done[index])
+            continue
+        if index % shards != shard:
+            rows.append(None)
+            continue
         row = {"architecture": arch, **train_and_score(arch, data, args.epochs, args.seed)}
         rows.append(row)
+        with open(progress, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"index": index, "row": row}) + "\n")
         print(
             f"{len(rows):4d} {json.dumps(arch, sort_keys=True)} valid {row['valid_accuracy']:.4f}"
             f" test {row['test_accuracy']:.4f}",
             flush=True,
         )
+    if args.shard:
+        print(f"shard {args.shard}: rows in {progress}")
+        return
     table = {
         "meta": {
             "command": "python benchmarks/nas_table/generate.py"
@@ -159,8 +187,9 @@ def main() -> None:
             "dataset": "scikit-learn digits: 1000 train / 400 validation / 397 test, split seed "
             f"{args.seed}",
             "training": f"Adam lr 0.005, batch 64, {args.epochs} epochs, torch seed {args.seed}",
-            "curves": "valid_curve: validation accuracy after each epoch (train_seconds excludes"
-            " scoring)",
+            "curves": "valid_curve: validation accuracy after each epoch",
+            "train_seconds": "CPU seconds of training (process time, one thread; scoring "
+            "excluded), so that a loaded machine does not inflate them",
             "threads": args.threads,
             "torch": torch.__version__,
             "python": sys.version.split()[0],
@@ -171,6 +200,8 @@ def main() -> None:
         "architectures": rows,
     }
     spaces.write_json_atomic(args.out, table)
+    for path in args.out.parent.glob(f"{args.out.stem}.progress-*.jsonl"):
+        path.unlink()
     print(f"wrote {len(rows)} architectures to {args.out}")
 
 
