@@ -210,13 +210,14 @@ def main() -> None:
                 [100 * (o.best_test - b.best_test) for o, b in zip(t, base["trials"], strict=True)]
             )
             acc_c, _ = _mean_se([100 * o.best_test for o in c])
+            trials_c = statistics.fmean(o.trials for o in c)
             diff_c, se_c = _mean_se(
                 [100 * (o.best_test - b.best_test) for o, b in zip(c, base["compute"], strict=True)]
             )
             print(
                 f"  {assessor or 'none':<13}| {'':13}{spent:7.1f} {100 * saved:5.1f}% "
                 f"{statistics.fmean(o.stopped for o in t):7.1f} {acc_t:9.2f} "
-                f"{diff_t:+6.2f} ± {se_t:4.2f} | {'':13}{statistics.fmean(o.trials for o in c):6.1f}"
+                f"{diff_t:+6.2f} ± {se_t:4.2f} | {'':13}{trials_c:6.1f}"
                 f" {acc_c:9.2f} {diff_c:+6.2f} ± {se_c:4.2f}"
             )
             if assessor is not None and saved >= 0.40 and diff_t >= -0.3:

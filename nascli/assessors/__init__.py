@@ -8,13 +8,12 @@ once. Everything here is torch-free (numpy only).
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
 from typing import Any
 
 from nascli._text import did_you_mean
+from nascli._user_code import import_user_class
 from nascli.assessor import Assessor, AssessorArgumentError
 from nascli.assessors.asha import AshaAssessor
 from nascli.assessors.curvefitting import CurvefittingAssessor
@@ -96,36 +95,8 @@ def load_custom_assessor(
         AssessorArgumentError: the file is missing or fails to import, the class is missing or is
             not a ``nascli.assessor.Assessor``, or ``class_args`` do not fit it.
     """
-    path = Path(code_dir) / class_file_name
-    if not path.is_file():
-        raise AssessorArgumentError(f"assessor.classFileName: {str(path)!r} does not exist")
-    module_name = f"nascli_custom_assessor_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise AssessorArgumentError(f"assessor.classFileName: cannot import {str(path)!r}")
-    module = importlib.util.module_from_spec(spec)
-    directory = str(Path(code_dir).resolve())
-    sys.path.insert(0, directory)
-    try:
-        spec.loader.exec_module(module)
-    except BaseException as exc:  # noqa: BLE001 - any failure of user code is reported
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        raise AssessorArgumentError(
-            f"assessor.classFileName: importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    finally:
-        sys.path.remove(directory)
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        found = sorted(n for n, v in vars(module).items() if isinstance(v, type))
-        raise AssessorArgumentError(
-            f"assessor.className: {str(path)!r} has no class {class_name!r}"
-            f"{did_you_mean(class_name, found)} (classes: {', '.join(found) or 'none'})"
-        )
-    if not (isinstance(cls, type) and issubclass(cls, Assessor)):
-        raise AssessorArgumentError(
-            f"assessor.className: {class_name!r} in {str(path)!r} is not a subclass of "
-            "nascli.assessor.Assessor"
-        )
+    cls = import_user_class(
+        code_dir, class_file_name, class_name, Assessor, "nascli.assessor.Assessor", "assessor",
+        AssessorArgumentError,
+    )  # fmt: skip
     return _build(cls, dict(class_args or {}), f"assessor {class_name!r}")

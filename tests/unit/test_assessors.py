@@ -345,3 +345,15 @@ def test_custom_assessor_loads_from_its_file(tmp_path):
     (tmp_path / "broken.py").write_text("raise SystemExit(3)\n")
     with pytest.raises(AssessorArgumentError, match="importing .* failed: SystemExit"):
         load_custom_assessor(tmp_path, "broken.py", "X")
+
+
+def test_assessors_and_the_assessment_import_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nascli.assessors, nascli.experiment.assessment; "
+        "print([m for m in sys.modules if m == 'torch' or m.startswith('torch.')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
