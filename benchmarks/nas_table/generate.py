@@ -123,6 +123,17 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return (model(x).argmax(1) == y).float().mean().item()
 
 
+def _trained(out: Path) -> dict[int, dict]:
+    """Rows already trained (by any run) for the table ``out``: index -> row."""
+    done: dict[int, dict] = {}
+    for path in out.parent.glob(f"{out.stem}.progress-*.jsonl"):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                done[entry["index"]] = entry["row"]
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12)
@@ -130,6 +141,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N architectures")
     parser.add_argument("--out", type=Path, default=TABLE)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--reverse", action="store_true", help="train from the last architecture backwards"
+    )
     parser.add_argument(
         "--shard", default=None, metavar="I/N",
         help="train only every N-th architecture from the I-th (0-based) into its progress "
@@ -143,41 +157,37 @@ def main() -> None:
     grid = create_tuner("GridSearch")
     grid.update_search_space(spaces.search_space_to_json(space))
     data = digits_splits(args.seed)
-    # Rows are appended to a progress file as they are trained, so an interrupted run (or
-    # several shards run side by side) loses nothing: a new run skips what is there.
-    progress = args.out.with_name(f"{args.out.stem}.progress-{shard}of{shards}.jsonl")
-    done: dict[int, dict] = {}
-    for path in args.out.parent.glob(f"{args.out.stem}.progress-*.jsonl"):
-        for line in path.read_text().splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                done[entry["index"]] = entry["row"]
-    rows = []
-    start = time.perf_counter()
-    while args.limit is None or len(rows) < args.limit:
-        index = len(rows)
+    # Rows are appended to a progress file as they are trained, so an interrupted run loses
+    # nothing, and runs side by side (shards, one --reverse) skip what another one did.
+    progress = args.out.with_name(
+        f"{args.out.stem}.progress-{shard}of{shards}{'r' if args.reverse else ''}.jsonl"
+    )
+    archs = []
+    while args.limit is None or len(archs) < args.limit:
         try:
-            params = grid.generate_parameters(index)
+            params = grid.generate_parameters(len(archs))
         except NoMoreTrialError:
             break
-        arch = spaces.human_architecture(space, spaces.parse_parameters(space, params))
-        if index in done:
-            rows.append(done[index])
+        archs.append(spaces.human_architecture(space, spaces.parse_parameters(space, params)))
+    start = time.perf_counter()
+    order = range(len(archs) - 1, -1, -1) if args.reverse else range(len(archs))
+    for index in order:
+        if index % shards != shard or index in _trained(args.out):
             continue
-        if index % shards != shard:
-            rows.append(None)
-            continue
+        arch = archs[index]
         row = {"architecture": arch, **train_and_score(arch, data, args.epochs, args.seed)}
-        rows.append(row)
         with open(progress, "a", encoding="utf-8") as f:
             f.write(json.dumps({"index": index, "row": row}) + "\n")
         print(
-            f"{len(rows):4d} {json.dumps(arch, sort_keys=True)} valid {row['valid_accuracy']:.4f}"
+            f"{index + 1:4d} {json.dumps(arch, sort_keys=True)} valid {row['valid_accuracy']:.4f}"
             f" test {row['test_accuracy']:.4f}",
             flush=True,
         )
-    if args.shard:
-        print(f"shard {args.shard}: rows in {progress}")
+    done = _trained(args.out)
+    rows = [done.get(i) for i in range(len(archs))]
+    missing = [i for i, row in enumerate(rows) if row is None]
+    if args.shard or missing:
+        print(f"rows in {progress}; {len(missing)} architecture(s) still to train")
         return
     table = {
         "meta": {

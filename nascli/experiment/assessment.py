@@ -155,7 +155,7 @@ class Assessment:
                            "assess_trial")  # fmt: skip
             else:
                 self._call(lambda t=tid, s=call[2]: self._assessor.trial_end(t, s), "trial_end")
-        self._calls = list(calls)  # the log keeps them until the next checkpoint
+        # the replayed calls stay in the log until the next checkpoint, which includes them
         self._checkpoint_due = bool(calls)
         if calls:
             log.info("assessor restored from its checkpoint and %d logged call(s)", len(calls))

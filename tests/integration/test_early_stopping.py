@@ -156,3 +156,50 @@ def test_a_restarted_assessment_is_in_the_same_state(
         for step, value in enumerate(later, 5):
             store.add_metric("11", step, "PERIODICAL", value, 0.0)
         assert live.observe("11", later) == rebuilt.observe("11", later)
+
+
+RECORDER = """
+from nascli.assessor import Assessor
+
+class Recorder(Assessor):
+    def __init__(self):
+        self.calls = []
+    def assess_trial(self, trial_job_id, trial_history):
+        self.calls.append([trial_job_id, list(trial_history)])
+        return len(trial_history) < 3
+    def trial_end(self, trial_job_id, success):
+        self.calls.append([trial_job_id, success])
+"""
+
+
+def test_an_assessor_without_checkpoints_is_rebuilt_by_replaying_every_call(
+    tmp_path: Path,
+) -> None:
+    from nascli.experiment.assessment import Assessment
+    from nascli.experiment.config import AssessorConfig
+
+    (tmp_path / "recorder.py").write_text(RECORDER)
+    config = AssessorConfig(code_dir=str(tmp_path), class_file_name="recorder.py",
+                            class_name="Recorder")  # fmt: skip
+    store = curve_experiment(tmp_path / "exp", {"builtinAssessorName": "Medianstop"})
+
+    def feed(assessment: Assessment, tid: str, values: list[float]) -> None:
+        with store.transaction():
+            for step, value in enumerate(values, 1):
+                store.add_metric(tid, step, "PERIODICAL", value, 0.0)
+            stop = assessment.observe(tid, values)
+            assessment.ended(tid, stop is None, [], stopped=stop is not None)
+            assessment.save()
+
+    first = Assessment(config, store)
+    first.start()
+    feed(first, "0", [0.5, 0.6])
+    feed(first, "1", [0.1, 0.2, 0.3, 0.4])
+    second = Assessment(config, store)
+    second.start()
+    assert second.assessor.calls == first.assessor.calls
+    assert first.assessor.calls[-2:] == [["1", [0.1, 0.2, 0.3]], ["1", False]]  # stopped at 3
+    feed(second, "2", [0.7])
+    third = Assessment(config, store)
+    third.start()
+    assert third.assessor.calls == second.assessor.calls  # nothing replayed twice
