@@ -54,7 +54,6 @@ def import_user_class(
         )
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise error(
-            f"{section}.className: {class_name!r} in {str(path)!r} is not a subclass of "
-            f"{base_name}"
+            f"{section}.className: {class_name!r} in {str(path)!r} is not a subclass of {base_name}"
         )
     return cls
