@@ -1,6 +1,6 @@
 """What early stopping saves and costs: real learning curves replayed through the assessors.
 
-    python benchmarks/early_stopping.py [--trials 50 --seeds 20 --concurrency 1]
+    python benchmarks/early_stopping.py [--trials 50 --seeds 20 --concurrency 1 --workers 2]
 
 Each row of ``benchmarks/nas_table/digits_table.json`` holds an architecture's validation
 accuracy after every epoch (``valid_curve``, 12 epochs) and its final test accuracy. A search is
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import statistics
 import time
 from dataclasses import dataclass
@@ -132,6 +133,19 @@ def simulate(
     return Outcome(spent, started, stopped, best_valid, best_test)
 
 
+_TABLE: dict[str, Any] = {}
+
+
+def _init_worker(table: dict[str, Any], lookup: dict[str, dict[str, Any]]) -> None:
+    _TABLE.update(table=table, lookup=lookup)
+
+
+def _simulate_job(*job: Any) -> Outcome:
+    tuner, assessor, seed, max_trials, max_epochs, concurrency, include = job
+    return simulate(_TABLE["table"], _TABLE["lookup"], tuner, assessor, seed, max_trials,
+                    max_epochs, concurrency, include)  # fmt: skip
+
+
 def _mean_se(values: list[float]) -> tuple[float, float]:
     mean = statistics.fmean(values)
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
@@ -145,6 +159,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--tuners", default=",".join(TUNERS))
+    parser.add_argument("--workers", type=int, default=2, help="processes running the searches")
     parser.add_argument(
         "--include-intermediate", action="store_true",
         help="tell the tuner a stopped trial's last result (includeIntermediateResults: true)",
@@ -168,32 +183,33 @@ def main() -> None:
     )
     start = time.perf_counter()
     met = []
-    for tuner in args.tuners.split(","):
+    tuners = args.tuners.split(",")
+    common = (args.concurrency, args.include_intermediate)
+    # same number of trials first (no early stopping gives the compute budgets), then the same
+    # compute; runs are independent, so they go to --workers processes
+    seeds = range(args.seeds)
+    jobs = [(tuner, assessor, seed, args.trials, None, *common)
+            for tuner in tuners for assessor in ASSESSORS for seed in seeds]  # fmt: skip
+    with multiprocessing.get_context("fork").Pool(
+        args.workers, initializer=_init_worker, initargs=(table, lookup)
+    ) as pool:
+        same_trials = dict(zip(jobs, pool.starmap(_simulate_job, jobs), strict=True))
+        budgets = {(t, seed): same_trials[(t, None, seed, args.trials, None, *common)].epochs
+                   for t in tuners for seed in range(args.seeds)}  # fmt: skip
+        jobs_c = [(tuner, assessor, seed, None, budgets[(tuner, seed)], *common)
+                  for tuner in tuners for assessor in ASSESSORS if assessor
+                  for seed in range(args.seeds)]  # fmt: skip
+        same_compute = dict(zip(jobs_c, pool.starmap(_simulate_job, jobs_c), strict=True))
+    for tuner in tuners:
         results: dict[str | None, dict[str, list[Outcome]]] = {}
         for assessor in ASSESSORS:
-            same_trials, same_compute = [], []
-            for seed in range(args.seeds):
-                run = simulate(table, lookup, tuner, assessor, seed, args.trials, None,
-                               args.concurrency, args.include_intermediate)  # fmt: skip
-                same_trials.append(run)
-                if assessor is None:
-                    same_compute.append(run)
-                else:
-                    budget = results[None]["trials"][seed].epochs
-                    same_compute.append(
-                        simulate(
-                            table,
-                            lookup,
-                            tuner,
-                            assessor,
-                            seed,
-                            None,
-                            budget,
-                            args.concurrency,
-                            args.include_intermediate,
-                        )  # fmt: skip
-                    )
-            results[assessor] = {"trials": same_trials, "compute": same_compute}
+            t = [same_trials[(tuner, assessor, s, args.trials, None, *common)]
+                 for s in range(args.seeds)]  # fmt: skip
+            c = t if assessor is None else [
+                same_compute[(tuner, assessor, s, None, budgets[(tuner, s)], *common)]
+                for s in range(args.seeds)
+            ]  # fmt: skip
+            results[assessor] = {"trials": t, "compute": c}
         base = results[None]
         print(f"{tuner}")
         print(
