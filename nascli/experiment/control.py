@@ -134,8 +134,10 @@ def stop_experiment(
     # Whatever the manager did not get to (it was not running, or it had to be killed).
     with store.exclusive():
         trials = store.trials(["WAITING", "RUNNING"])
+        # early-stopped (recorded) but perhaps not yet signalled when the manager died
+        stopping = [t for t in store.trials(["EARLY_STOPPED"]) if t.ended is None]
         groups = [
-            t.pid for t in trials if t.pid and t.status == "RUNNING"
+            t.pid for t in trials + stopping if t.pid and t.status != "WAITING"
             and process_alive(t.pid, t.pid_token)
         ]  # fmt: skip
         with store.transaction():
@@ -148,6 +150,8 @@ def stop_experiment(
                 store.update_trial(
                     t.id, status="USER_CANCELED", reason="experiment stopped", ended=now
                 )
+            for t in stopping:
+                store.update_trial(t.id, ended=now)
             current = store.experiment()
             if current.status not in ("STOPPED", "DONE", "ERROR") or trials:
                 store.update_experiment(

@@ -203,3 +203,29 @@ def test_an_assessor_without_checkpoints_is_rebuilt_by_replaying_every_call(
     third = Assessment(config, store)
     third.start()
     assert third.assessor.calls == second.assessor.calls  # nothing replayed twice
+
+
+def test_stop_without_a_manager_ends_a_stopped_trial_it_never_signalled(tmp_path: Path) -> None:
+    """A manager killed between recording EARLY_STOPPED and signalling leaves the trial running:
+    ``nascli stop`` (no manager) ends its process group and records its end."""
+    import subprocess
+
+    from nascli.experiment.control import stop_experiment
+    from nascli.experiment.processes import process_token
+    from tests.helpers import pid_alive
+
+    store = curve_experiment(tmp_path, {"builtinAssessorName": "Medianstop"})
+    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        with store.transaction():
+            store.add_trial("0", 0, 0, {})
+            store.update_trial("0", status="EARLY_STOPPED", reason="Medianstop at step 1: x",
+                               pid=proc.pid, pid_token=process_token(proc.pid))  # fmt: skip
+        stop_experiment(store, grace=1.0, timeout=10.0)
+        assert proc.wait(timeout=10) is not None and not pid_alive(proc.pid)
+        trial = store.trial("0")
+        assert trial.status == "EARLY_STOPPED" and trial.ended is not None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
