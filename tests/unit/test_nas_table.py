@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 from nascli import space as spaces
 from tests.helpers import REPO
@@ -61,6 +62,7 @@ def test_the_early_stopping_benchmark_replays_the_table():
         "early_stopping", REPO / "benchmarks" / "early_stopping.py"
     )
     bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
     spec.loader.exec_module(bench)
     table = json.loads(TABLE.read_text())
     lookup = {bench._arch_key(r["architecture"]): r for r in table["architectures"]}
