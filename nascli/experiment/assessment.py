@@ -176,6 +176,12 @@ class Assessment:
                 return None
         return None
 
+    def verdict(self, record: Any, new: list[Any]) -> str | None:
+        """The manager's ``collector.Assess`` hook: a running trial's new intermediate metric
+        records; the reason it should stop, or None."""
+        stop = self.observe(record.id, [r.value for r in new])
+        return None if stop is None else stop.reason
+
     def ended(
         self, trial_id: str, success: bool, new_results: list[Any], stopped: bool = False
     ) -> None:

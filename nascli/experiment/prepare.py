@@ -3,15 +3,15 @@ manager shares with it.
 
 ``prepare_experiment(path)`` loads the config, gets the search space (from ``searchSpacePath``,
 or by running the trial command once as ``ss_gen`` does), builds the tuner and gives it the space,
-builds the assessor (if any), and checks the GPU request against the machine. It writes nothing;
-any problem raises a ``UsageError`` naming the config file and field.
+and checks the GPU request against the machine. It writes nothing; any problem raises a
+``UsageError`` naming the config file and field.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nascli import space as spaces
 from nascli.errors import SearchSpaceError, TrialCommandError, UsageError
@@ -23,6 +23,9 @@ from nascli.experiment.config import (
     load_config,
 )
 from nascli.experiment.gpu import GpuAllocator, GpuInventory, query_gpus, slot_count
+
+if TYPE_CHECKING:
+    from tuners.base import Tuner
 
 __all__ = [
     "ExperimentPlan",
@@ -44,7 +47,7 @@ class ExperimentPlan:
     notes: tuple[str, ...]
 
 
-def build_tuner(tuner: TunerConfig, search_space: dict[str, Any]) -> Any:
+def build_tuner(tuner: TunerConfig, search_space: dict[str, Any]) -> Tuner:
     """The configured tuner, given its search space. Raises ``UsageError`` (tuner errors name
     the ``tuner.*`` field)."""
     from tuners import create_tuner, load_custom_tuner
