@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -212,6 +213,7 @@ def test_stop_without_a_manager_ends_a_stopped_trial_it_never_signalled(tmp_path
 
     from nascli.experiment.control import stop_experiment
     from nascli.experiment.processes import process_token
+    from nascli.experiment.trials import Ledger
     from tests.helpers import pid_alive
 
     store = curve_experiment(tmp_path, {"builtinAssessorName": "Medianstop"})
@@ -219,8 +221,9 @@ def test_stop_without_a_manager_ends_a_stopped_trial_it_never_signalled(tmp_path
     try:
         with store.transaction():
             store.add_trial("0", 0, 0, {})
-            store.update_trial("0", status="EARLY_STOPPED", reason="Medianstop at step 1: x",
-                               pid=proc.pid, pid_token=process_token(proc.pid))  # fmt: skip
+            ledger = Ledger(store)
+            ledger.launch("0", proc.pid, process_token(proc.pid), time.time(), None)
+            ledger.early_stop("0", "Medianstop at step 1: x")
         stop_experiment(store, grace=1.0, timeout=10.0)
         assert proc.wait(timeout=10) is not None and not pid_alive(proc.pid)
         trial = store.trial("0")
