@@ -12,11 +12,10 @@ from tests.helpers import REPO
 TABLE = REPO / "benchmarks" / "nas_table" / "digits_table.json"
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        "tuner_efficiency", REPO / "benchmarks" / "tuner_efficiency.py"
-    )
+def _load_benchmark(name: str = "tuner_efficiency"):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -46,24 +45,15 @@ def test_table_has_every_architecture_exactly_once():
 
 def test_every_tuner_searches_the_table():
     bench = _load_benchmark()
-    table = json.loads(TABLE.read_text())
-    space = spaces.parse_search_space(table["search_space"])
-    lookup = {bench._arch_key(r["architecture"]): r for r in table["architectures"]}
-    best = max(table["architectures"], key=lambda r: r["valid_accuracy"])
-    top = {bench._arch_key(best["architecture"])}
+    benchmark = bench.load_benchmark(TABLE)
     for name in bench.BUILTIN_TUNERS:
-        curve, _ = bench.run_search(name, {}, table, space, lookup, top, budget=30, seed=0)
+        curve, _ = bench.run_search(name, {}, benchmark, budget=30, seed=0)
         assert len(curve) == 30
         assert all(0.5 < acc <= 1.0 for acc in curve)
 
 
 def test_the_early_stopping_benchmark_replays_the_table():
-    spec = importlib.util.spec_from_file_location(
-        "early_stopping", REPO / "benchmarks" / "early_stopping.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench  # its dataclasses look their module up
-    spec.loader.exec_module(bench)
+    bench = _load_benchmark("early_stopping")
     table = json.loads(TABLE.read_text())
     lookup = {bench._arch_key(r["architecture"]): r for r in table["architectures"]}
     full = bench.simulate(table, lookup, "Random", None, 0, 20, None, 1)
