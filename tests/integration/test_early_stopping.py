@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from pathlib import Path
@@ -63,8 +64,11 @@ def test_bad_trials_are_stopped_early_and_the_good_ones_finish(tmp_path: Path, c
     assert summary["assessor"] == {"name": "Medianstop", "error": None}
     rows = trial_rows(store, "EARLY_STOPPED")
     assert [r["id"] for r in rows] == ["1", "3"] and "Medianstop" in rows[0]["reason"]
-    assert '"reason": "Medianstop at step 1' in export_json(store)
-    header, *lines = export_csv(store).splitlines()
+    as_json, as_csv = io.StringIO(), io.StringIO()
+    export_json(store, as_json)
+    export_csv(store, as_csv)
+    assert '"reason": "Medianstop at step 1' in as_json.getvalue()
+    header, *lines = as_csv.getvalue().splitlines()
     assert header.endswith(",reason") and "EARLY_STOPPED" in lines[1] and "Medianstop" in lines[1]
 
 
