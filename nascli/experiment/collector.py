@@ -62,12 +62,17 @@ class RunningTrials:
         self.active: dict[str, ActiveTrial] = {}
         self.ended: list[TrialRecord] = []  # since the observer last saw them
         self.to_stop: list[str] = []  # early-stopped this turn, signalled once it commits
+        self.assessment: Any = None  # the manager's Assessment: told every trial's end
 
     def __len__(self) -> int:
         return len(self.active)
 
     def __contains__(self, trial_id: object) -> bool:
         return trial_id in self.active
+
+    def busy(self) -> int:
+        """Trials holding a slot: an early-stopped one gave its slot up while it exits."""
+        return sum(not a.early_stopped for a in self.active.values())
 
     def groups(self) -> set[int]:
         return {a.record.pid for a in self.active.values() if a.record.pid}
@@ -153,9 +158,17 @@ class RunningTrials:
             stderr = self.store.trial_paths(trial.id).stderr
             status, reason = judge_exit(code, final, cancel, stderr)
             self.ledger.finish(trial.id, status, reason, exited.end_time, code, final, **counters)
+        if self.assessment is not None:
+            self.assessment.ended(
+                trial.id, status == TrialStatus.SUCCEEDED,
+                [r.value for r in records if r.type != FINAL], stopped=active.early_stopped,
+            )  # fmt: skip
         assert self.proposals is not None
         if status == TrialStatus.FAILED and trial.attempt <= self.config.max_trial_retries:
             self.proposals.retry(replace(trial, status=status.value))
+        elif active.early_stopped:  # includeIntermediateResults: its last result, as NNI does
+            include = self.config.tuner.include_intermediate_results
+            self.proposals.tell(trial, False, final, with_result=include and final is not None)
         else:
             self.proposals.tell(trial, status == TrialStatus.SUCCEEDED, final)
         log.info("trial %s %s%s", trial.id, status.value, f" ({reason})" if reason else "")

@@ -8,8 +8,9 @@ the tuner class, GPUs) are done by ``nascli.experiment.prepare``.
 
 Keys NNI accepted but that mean nothing for a local nascli experiment (``multiThread``,
 ``logLevel``, ...) are accepted with a warning in ``ExperimentConfig.warnings``; keys asking for
-something nascli does not do (``assessor``, ``advisor``, annotations) are errors, so a config never
-silently loses a meaning.
+something nascli does not do (``advisor``, annotations) are errors, so a config never silently
+loses a meaning. The ``assessor`` section (early stopping) is checked here for its shape; its name
+and ``classArgs`` are checked by building it (``prepare``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigError",
     "ExperimentConfig",
     "TunerConfig",
+    "AssessorConfig",
     "TrialConfig",
     "LocalConfig",
     "load_config",
@@ -43,7 +45,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOP_KEYS = {
     "authorName", "experimentName", "description", "trialConcurrency", "maxExecDuration",
     "maxTrialNum", "maxTrialRetries", "trainingServicePlatform", "searchSpacePath",
-    "useAnnotation", "tuner", "trial", "localConfig",
+    "useAnnotation", "tuner", "assessor", "trial", "localConfig",
 }  # fmt: skip
 # NNI keys with no effect on a local nascli experiment: accepted, with a warning.
 _IGNORED_TOP_KEYS = {
@@ -51,7 +53,6 @@ _IGNORED_TOP_KEYS = {
     "logCollection",
 }  # fmt: skip
 _UNSUPPORTED_TOP_KEYS = {
-    "assessor": "assessors (early stopping) are not supported; remove the 'assessor' section",
     "advisor": "advisors are not supported; use a 'tuner' section",
     "logDir": "nascli keeps experiments under $NASCLI_HOME; set that variable instead",
 }
@@ -59,6 +60,7 @@ _TUNER_KEYS = {
     "builtinTunerName", "codeDir", "classFileName", "className", "classArgs",
     "includeIntermediateResults", "gpuIndices",
 }  # fmt: skip
+_ASSESSOR_KEYS = {"builtinAssessorName", "codeDir", "classFileName", "className", "classArgs"}
 _TRIAL_KEYS = {"command", "codeDir", "gpuNum", "nasMode"}
 _LOCAL_KEYS = {"gpuIndices", "maxTrialNumPerGpu", "useActiveGpu"}
 
@@ -73,6 +75,22 @@ class TunerConfig:
     class_name: str | None = None
     class_args: dict[str, Any] = field(default_factory=dict)
     include_intermediate_results: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.builtin_name or f"{self.class_name} ({self.class_file_name})"
+
+
+@dataclass(frozen=True)
+class AssessorConfig:
+    """``assessor`` (early stopping): a built-in name, or a custom class from
+    ``codeDir/classFileName``."""
+
+    builtin_name: str | None = None
+    code_dir: str | None = None
+    class_file_name: str | None = None
+    class_name: str | None = None
+    class_args: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -115,6 +133,7 @@ class ExperimentConfig:
     trial: TrialConfig
     local: LocalConfig
     warnings: tuple[str, ...] = ()
+    assessor: AssessorConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored with the experiment so resume needs no config file)."""
@@ -132,6 +151,7 @@ class ExperimentConfig:
                 "trial": TrialConfig(**doc["trial"]),
                 "local": LocalConfig(**local),
                 "warnings": tuple(doc.get("warnings", ())),
+                "assessor": AssessorConfig(**doc["assessor"]) if doc.get("assessor") else None,
             }
         )
 
@@ -350,6 +370,7 @@ class _Checker:
                 else:
                     search_space_path = str(resolved)
         tuner = self.tuner(self.section(doc, "tuner", required=True))
+        assessor = self.assessor(self.section(doc, "assessor", required=False))
         trial = self.trial(self.section(doc, "trial", required=True))
         local = self.local(self.section(doc, "localConfig", required=False))
         if self.problems:
@@ -364,65 +385,84 @@ class _Checker:
             "max_trial_retries": retries,
             "search_space_path": search_space_path,
             "tuner": tuner,
+            "assessor": assessor,
             "trial": trial,
             "local": local,
+        }
+
+    def assessor(self, doc: Mapping[str, Any] | None) -> AssessorConfig | None:
+        if doc is None:
+            return None
+        self.unknown_keys(doc, _ASSESSOR_KEYS, "assessor")
+        fields = self.class_source(
+            doc, "assessor", "builtinAssessorName", "Medianstop, Curvefitting or ASHA"
+        )
+        return None if fields is None else AssessorConfig(**fields)
+
+    def class_source(
+        self, doc: Mapping[str, Any], section: str, name_key: str, examples: str
+    ) -> dict[str, Any] | None:
+        """A tuner's or assessor's class: a built-in name, or ``codeDir`` + ``classFileName`` +
+        ``className``; with its ``classArgs``. None when the section cannot say which."""
+        class_args = doc.get("classArgs") or {}
+        if not isinstance(class_args, Mapping) or not all(isinstance(k, str) for k in class_args):
+            self.fail(
+                f"{section}.classArgs", f"must be a mapping of arguments, got {_show(class_args)}"
+            )
+            class_args = {}
+        custom = [k for k in ("codeDir", "classFileName", "className") if k in doc]
+        if name_key in doc:
+            if custom:
+                self.fail(
+                    section,
+                    f"give either {name_key} or codeDir + classFileName + className, "
+                    f"not both (found {name_key} and {', '.join(custom)})",
+                )
+                return None
+            name = self.text(doc, name_key, f"{section}.{name_key}")
+            return {"builtin_name": name, "class_args": dict(class_args)}
+        if not custom:
+            self.fail(
+                section,
+                f"needs {name_key} (a built-in {section}: {examples}) or "
+                f"codeDir + classFileName + className (a custom {section})",
+            )
+            return None
+        code_dir = self.text(doc, "codeDir", f"{section}.codeDir")
+        class_file = self.text(doc, "classFileName", f"{section}.classFileName")
+        class_name = self.text(doc, "className", f"{section}.className")
+        if code_dir is not None:
+            resolved = self.path(code_dir)
+            if not resolved.is_dir():
+                self.fail(
+                    f"{section}.codeDir", f"{code_dir!r} is not a directory (looked for {resolved})"
+                )
+            elif class_file is not None and not (resolved / class_file).is_file():
+                self.fail(
+                    f"{section}.classFileName", f"{class_file!r} does not exist in {resolved}"
+                )
+            code_dir = str(resolved)
+        return {
+            "code_dir": code_dir,
+            "class_file_name": class_file,
+            "class_name": class_name,
+            "class_args": dict(class_args),
         }
 
     def tuner(self, doc: Mapping[str, Any] | None) -> TunerConfig | None:
         if doc is None:
             return None
         self.unknown_keys(doc, _TUNER_KEYS, "tuner")
-        class_args = doc.get("classArgs") or {}
-        if not isinstance(class_args, Mapping) or not all(isinstance(k, str) for k in class_args):
-            self.fail("tuner.classArgs", f"must be a mapping of arguments, got {_show(class_args)}")
-            class_args = {}
         include = self.boolean(
             doc, "includeIntermediateResults", "tuner.includeIntermediateResults", False
         )
         if doc.get("gpuIndices") is not None:
             self.gpu_indices(doc["gpuIndices"], "tuner.gpuIndices")
             self.warnings.append("tuner.gpuIndices: ignored (tuners run on the CPU)")
-        custom = [k for k in ("codeDir", "classFileName", "className") if k in doc]
-        if "builtinTunerName" in doc:
-            if custom:
-                self.fail(
-                    "tuner",
-                    f"give either builtinTunerName or codeDir + classFileName + className, "
-                    f"not both (found builtinTunerName and {', '.join(custom)})",
-                )
-                return None
-            name = self.text(doc, "builtinTunerName", "tuner.builtinTunerName")
-            return TunerConfig(
-                builtin_name=name,
-                class_args=dict(class_args),
-                include_intermediate_results=include,
-            )
-        if not custom:
-            self.fail(
-                "tuner",
-                "needs builtinTunerName (a built-in tuner, e.g. Random) or "
-                "codeDir + classFileName + className (a custom tuner)",
-            )
+        fields = self.class_source(doc, "tuner", "builtinTunerName", "e.g. Random")
+        if fields is None:
             return None
-        code_dir = self.text(doc, "codeDir", "tuner.codeDir")
-        class_file = self.text(doc, "classFileName", "tuner.classFileName")
-        class_name = self.text(doc, "className", "tuner.className")
-        if code_dir is not None:
-            resolved = self.path(code_dir)
-            if not resolved.is_dir():
-                self.fail(
-                    "tuner.codeDir", f"{code_dir!r} is not a directory (looked for {resolved})"
-                )
-            elif class_file is not None and not (resolved / class_file).is_file():
-                self.fail("tuner.classFileName", f"{class_file!r} does not exist in {resolved}")
-            code_dir = str(resolved)
-        return TunerConfig(
-            code_dir=code_dir,
-            class_file_name=class_file,
-            class_name=class_name,
-            class_args=dict(class_args),
-            include_intermediate_results=include,
-        )
+        return TunerConfig(**fields, include_intermediate_results=include)
 
     def trial(self, doc: Mapping[str, Any] | None) -> TrialConfig | None:
         if doc is None:

@@ -131,8 +131,10 @@ def stop_experiment(
     # Whatever the manager did not get to (it was not running, or it had to be killed).
     with store.exclusive():
         trials = store.trials([status.value for status in ACTIVE])
+        # early-stopped (recorded) but perhaps never signalled when the manager died
+        stopping = [t for t in store.trials([TrialStatus.EARLY_STOPPED.value]) if t.ended is None]
         groups = [
-            t.pid for t in trials if t.pid and t.status == TrialStatus.RUNNING
+            t.pid for t in trials + stopping if t.pid and t.status != TrialStatus.WAITING
             and process_alive(t.pid, t.pid_token)
         ]  # fmt: skip
         with store.transaction():
@@ -144,6 +146,8 @@ def stop_experiment(
         with store.transaction():
             for t in trials:
                 ledger.cancel(t.id, "experiment stopped", ended=now)
+            for t in stopping:  # its status stays: only its end is recorded
+                store.update_trial(t.id, ended=now)
             if store.experiment_status() in LIVE_EXPERIMENT or trials:
                 ledger.end_experiment(
                     ExperimentStatus.STOPPED, "stopped by the user", by=" (by `nascli stop`)",

@@ -15,13 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 from nascli import space as spaces
 from nascli.errors import SearchSpaceError, TrialCommandError, UsageError
-from nascli.experiment.config import ConfigError, ExperimentConfig, TunerConfig, load_config
+from nascli.experiment.config import (
+    AssessorConfig,
+    ConfigError,
+    ExperimentConfig,
+    TunerConfig,
+    load_config,
+)
 from nascli.experiment.gpu import GpuAllocator, GpuInventory, query_gpus, slot_count
 
 if TYPE_CHECKING:
     from tuners.base import Tuner
 
-__all__ = ["ExperimentPlan", "prepare_experiment", "build_tuner", "gpu_allocator"]
+__all__ = [
+    "ExperimentPlan",
+    "prepare_experiment",
+    "build_tuner",
+    "build_assessor",
+    "gpu_allocator",
+]
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,21 @@ def build_tuner(tuner: TunerConfig, search_space: dict[str, Any]) -> Tuner:
         )
     instance.update_search_space(search_space)
     return instance
+
+
+def build_assessor(assessor: AssessorConfig) -> Any:
+    """The configured assessor. Raises ``UsageError`` (naming the ``assessor.*`` field, with
+    every problem of its ``classArgs``)."""
+    from nascli.assessors import create_assessor, load_custom_assessor
+
+    if assessor.builtin_name is not None:
+        return create_assessor(assessor.builtin_name, assessor.class_args)
+    return load_custom_assessor(
+        assessor.code_dir or ".",
+        assessor.class_file_name or "",
+        assessor.class_name or "",
+        assessor.class_args,
+    )
 
 
 def gpu_allocator(config: ExperimentConfig) -> GpuAllocator:
@@ -87,10 +114,18 @@ def prepare_experiment(config_path: str | Path, ss_gen_timeout: float = 600.0) -
             ) from None
         origin = f"generated from trial.command {config.trial.command!r}"
     doc = spaces.search_space_to_json(space)
+    problems = []
     try:
         build_tuner(config.tuner, doc)
     except UsageError as exc:
-        raise ConfigError(path, [str(exc)]) from None
+        problems.append(str(exc))
+    if config.assessor is not None:
+        try:
+            build_assessor(config.assessor)
+        except UsageError as exc:
+            problems.extend(getattr(exc, "problems", None) or [str(exc)])
+    if problems:
+        raise ConfigError(path, problems)
 
     inventory = None
     slots = config.trial_concurrency

@@ -35,6 +35,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from nascli.channel import INTERMEDIATE
 from nascli.errors import ExperimentBusyError, ExperimentNotFoundError, UsageError
 from nascli.experiment.trials import TERMINAL, ExperimentStatus
 
@@ -59,7 +60,7 @@ __all__ = [
 EXPERIMENT_STATUSES = tuple(s.value for s in ExperimentStatus)
 # The statuses ``status_counts`` always lists (EARLY_STOPPED appears once a trial has it, so the
 # counts of stores without early stopping read as they always did).
-TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
+TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "EARLY_STOPPED", "USER_CANCELED")
 TERMINAL_TRIAL_STATUSES = frozenset(s.value for s in TERMINAL)
 
 _DB = "experiment.sqlite"
@@ -68,6 +69,17 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 # The tuner calls made since the tuner checkpoint in the experiment row, one row per manager
 # turn (see Manager: the checkpoint grows with the history, the calls of a turn do not).
+# The assessor's checkpoint and the calls made since (as for the tuner), and its last error.
+_ASSESSOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assessor (
+    id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT, error TEXT
+);
+INSERT OR IGNORE INTO assessor (id) VALUES (0);
+CREATE TABLE IF NOT EXISTS assessor_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL
+);
+"""
+
 _TUNER_LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tuner_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL);
 """
@@ -120,6 +132,7 @@ CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
     + _TUNER_LOG_SCHEMA
     + _READ_INDEXES
+    + _ASSESSOR_SCHEMA
 )
 
 
@@ -449,6 +462,49 @@ class ExperimentStore:
     def clear_tuner_calls(self) -> None:
         """Forget the log (a new checkpoint holds what it recorded)."""
         self._conn.execute("DELETE FROM tuner_log")
+
+    # ------------------------------------------------------------------ assessor
+
+    def ensure_assessor_tables(self) -> None:
+        """Create the assessor's tables in an experiment made before they existed (writer
+        only)."""
+        self._conn.executescript(_ASSESSOR_SCHEMA)
+
+    def assessor_checkpoint(self) -> tuple[Any, list[Any]]:
+        """The assessor's saved state (None: none saved) and the calls logged after it."""
+        row = self._conn.execute("SELECT state FROM assessor").fetchone()
+        rows = self._conn.execute("SELECT calls FROM assessor_log ORDER BY seq")
+        calls = [call for (text,) in rows for call in json.loads(text)]
+        return _loads(row[0] if row else None), calls
+
+    def save_assessor_state(self, state_json: str) -> None:
+        """A new checkpoint (JSON text): the calls logged before it are forgotten."""
+        self._conn.execute("UPDATE assessor SET state = ?", (state_json,))
+        self._conn.execute("DELETE FROM assessor_log")
+
+    def append_assessor_calls(self, calls: list[Any]) -> None:
+        """One turn's assessor calls (JSON-serialisable lists), after the checkpoint."""
+        self._conn.execute("INSERT INTO assessor_log (calls) VALUES (?)", (json.dumps(calls),))
+
+    def set_assessor_error(self, message: str | None) -> None:
+        self._conn.execute("UPDATE assessor SET error = ?", (message,))
+
+    def assessor_error(self) -> str | None:
+        """The assessor's last recorded error (None for none, or an experiment made before
+        assessors existed)."""
+        try:
+            row = self._conn.execute("SELECT error FROM assessor").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
+    def intermediate_results(self, trial_id: str) -> list[Any]:
+        """A trial's intermediate results, in report order."""
+        rows = self._conn.execute(
+            "SELECT value FROM metrics WHERE trial_id = ? AND type = ? ORDER BY sequence",
+            (trial_id, INTERMEDIATE),
+        )
+        return [json.loads(value) for (value,) in rows]
 
     def events(self, limit: int = 50) -> list[tuple[float, str | None, str, str]]:
         rows = self._conn.execute(
