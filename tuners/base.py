@@ -31,28 +31,14 @@ from itertools import combinations, product
 from typing import Any
 
 from nascli import space as spaces
-from nascli.errors import UsageError
+from nascli.channel import metric_scalar as extract_scalar
+from nascli.errors import NoMoreTrialError, TunerArgumentError
 
 __all__ = ["Tuner", "NoMoreTrialError", "TunerArgumentError", "extract_scalar", "Architecture"]
 
 # A tuner's internal architecture: per key (sorted), an int (layer choice) or a sorted tuple of
 # chosen input indices.
 Architecture = tuple[Any, ...]
-
-
-class NoMoreTrialError(Exception):
-    """Raised by ``generate_parameters`` when the tuner has nothing more to propose."""
-
-
-class TunerArgumentError(UsageError):
-    """A tuner's ``classArgs`` are invalid."""
-
-
-def extract_scalar(value: Any) -> float:
-    """The number a metric stands for: itself, or its ``default`` entry."""
-    if isinstance(value, Mapping):
-        value = value["default"]
-    return float(value)
 
 
 class Tuner:

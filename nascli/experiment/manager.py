@@ -56,27 +56,23 @@ from typing import Any
 from filelock import Timeout
 
 from nascli import space as spaces
-from nascli.errors import NasCliError, UsageError
-from nascli.experiment.channel import (
+from nascli.channel import (
     FINAL,
     TrialContext,
     read_exit_marker,
     read_metrics,
     write_parameters,
 )
+from nascli.errors import NasCliError, UsageError
 from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuUnavailable
 from nascli.experiment.inbox import Inbox
-from nascli.experiment.launcher import (
-    LocalTrainingService,
-    TrainingService,
-    TrialExited,
-    TrialProcess,
-    TrialSpec,
-)
 from nascli.experiment.prepare import build_tuner, gpu_allocator
 from nascli.experiment.processes import process_token
+from nascli.experiment.services.base import TrainingService, TrialExited, TrialProcess, TrialSpec
+from nascli.experiment.services.local import LocalTrainingService
 from nascli.experiment.store import ExperimentBusyError, ExperimentStore, TrialRecord
+from nascli.experiment.trials import ExperimentStatus, Ledger, TrialStatus
 
 __all__ = ["Manager", "DEFAULT_KILL_GRACE"]
 
@@ -128,6 +124,7 @@ class Manager:
         ahead_below: float = AHEAD_BELOW,
     ):
         self.store = store
+        self.ledger = Ledger(store)
         self.inbox = Inbox()
         self.service = service or LocalTrainingService(self.inbox, kill_grace=kill_grace)
         self.observer = observer
@@ -245,17 +242,11 @@ class Manager:
         self.store.ensure_tuner_log()
         self._replay_tuner_log(self.store.tuner_calls())
         with self.store.transaction():
-            self.store.update_experiment(
-                status="RUNNING",
-                reason=None,
-                ended=None,
+            self.ledger.start_experiment(
+                resumed,
                 started=exp.started or time.time(),
                 manager_pid=os.getpid(),
                 manager_token=process_token(os.getpid()),
-                wait_reason=None,
-            )
-            self.store.add_event(
-                "manager", f"{'resumed' if resumed else 'started'} (pid {os.getpid()})"
             )
         log.info("experiment %s %s, pid %d", self.exp_id, "resumed" if resumed else "started",
                  os.getpid())  # fmt: skip
@@ -382,7 +373,7 @@ class Manager:
         self.no_more = reason
         self._event("no_more_trial", reason)
         if trials_left or (trials_left is None and (self.active or self.pending)):
-            self.store.update_experiment(status="NO_MORE_TRIAL", reason=reason)
+            self.ledger.no_more_trials(reason)
 
     def _start_ahead(self) -> list[tuple[TrialRecord, TrialProcess]]:
         """Start the trial proposed ahead, one per exit that just arrived, before anything else
@@ -567,10 +558,9 @@ class Manager:
 
     def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
         gpus = self.gpus.assigned.get(trial.id)
-        self.store.update_trial(
-            trial.id, status="RUNNING", pid=proc.pid, pid_token=proc.token, started=proc.started,
-            gpus=list(gpus) if gpus is not None else None,
-        )  # fmt: skip
+        self.ledger.launch(
+            trial.id, proc.pid, proc.token, proc.started, list(gpus) if gpus is not None else None
+        )
         # Routine starts and successes are in the trial rows and manager.log; the events table
         # keeps what deserves attention (failures, retries, waits, adoptions, manager runs).
         log.info("trial %s started, pid %d", trial.id, proc.pid)
@@ -632,14 +622,10 @@ class Manager:
                 status, reason = "FAILED", "ended while no manager watched it; no exit code left"
             else:
                 status, reason = "FAILED", self._failure_reason(trial.id, code)
-            self.store.update_trial(
-                trial.id, status=status, reason=reason, ended=exited.end_time, exit_code=code,
-                final=final if status == "SUCCEEDED" else None, metrics_offset=active.offset,
-                bad_metric_lines=active.bad_lines,
+            self.ledger.finish(
+                trial.id, TrialStatus(status), reason, exited.end_time, code, final,
+                metrics_offset=active.offset, bad_metric_lines=active.bad_lines,
             )  # fmt: skip
-            if status != "SUCCEEDED":
-                detail = f": {reason}" if reason else ""
-                self.store.add_event(status.lower(), f"trial {trial.id} {status}{detail}", trial.id)
             if status == "FAILED" and trial.attempt <= self.config.max_trial_retries:
                 self._add_retry(trial)
             else:
@@ -740,8 +726,10 @@ class Manager:
 
     def _end_unlaunched(self, trial: TrialRecord, status: str, reason: str) -> None:
         with self._batch():
-            self.store.update_trial(trial.id, status=status, reason=reason, ended=time.time())
-            self.store.add_event(status.lower(), f"trial {trial.id} {status}: {reason}", trial.id)
+            if status == "FAILED":
+                self.ledger.fail(trial.id, reason)
+            else:
+                self.ledger.cancel(trial.id, reason)
             self._tell_tuner(trial, status, None)
 
     def _cancel_pending(self, reason: str) -> None:
@@ -779,12 +767,8 @@ class Manager:
         if self._logged_turns:  # the experiment ends with a whole checkpoint, the log folded in
             self._checkpoint_due = self._tuner_dirty = True
         with self._batch():
-            self.store.update_experiment(
-                status=status, reason=reason, ended=time.time(), exec_seconds=self._elapsed(),
-                manager_pid=None, manager_token=None, wait_reason=None,
-            )  # fmt: skip
-            self.store.add_event(
-                "manager", f"experiment {status}" + (f": {reason}" if reason else "")
+            self.ledger.end_experiment(
+                ExperimentStatus(status), reason, ended=time.time(), exec_seconds=self._elapsed()
             )
         log.info("experiment %s %s%s", self.exp_id, status, f": {reason}" if reason else "")
         self._notify()

@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 from nascli import space as spaces
+from nascli.channel import metric_scalar
 from nascli.errors import ParameterError
 from nascli.experiment.control import manager_alive
 from nascli.experiment.store import ExperimentStore, TrialRecord
-from tuners.base import extract_scalar
 
 __all__ = [
     "experiment_summary",
@@ -38,7 +38,7 @@ def best_trial(
     exp = store.experiment()
     sign = -1.0 if optimize_mode(exp.config) == "minimize" else 1.0
     done = [t for t in (trials or store.trials(["SUCCEEDED"])) if t.status == "SUCCEEDED"]
-    scored = [(sign * extract_scalar(t.final), -t.seq, t) for t in done if t.final is not None]
+    scored = [(sign * metric_scalar(t.final), -t.seq, t) for t in done if t.final is not None]
     if not scored:
         return None
     _, _, best = max(scored, key=lambda x: (x[0], x[1]))
@@ -173,7 +173,7 @@ def export_csv(store: ExperimentStore) -> str:
                 row["status"],
                 row["parameter_id"],
                 *cells,
-                "" if final is None else extract_scalar(final),
+                "" if final is None else metric_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],
                 duration,
             ]
