@@ -12,6 +12,7 @@ Tests using it skip, with the reason, when Ray is not installed or the namespace
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -105,6 +106,7 @@ class RayCluster:
             HOME=str(self.root / "home"),
             RAY_USAGE_STATS_ENABLED="0",
             RAY_TMPDIR=str(self.root),
+            RAY_AUTH_MODE="token",  # as a shared cluster should run (docs/ray.md)
             RAY_AUTH_TOKEN_PATH=str(self.root / "home" / "auth_token"),
             PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         )
@@ -116,6 +118,9 @@ class RayCluster:
 
     def start(self, timeout: float = 120.0) -> RayCluster:
         (self.root / "home").mkdir(parents=True, exist_ok=True)
+        token = self.root / "home" / "auth_token"
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
         self._holder = subprocess.Popen(
             ["unshare", "-n", "sh", "-c", "ip link set lo up 2>/dev/null; exec sleep 100000"],
             start_new_session=True,
@@ -147,8 +152,20 @@ class RayCluster:
                 subprocess.Popen(self.command(argv), env=self.env(), stdout=log, stderr=log,
                                  stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
             )
-            self._wait_nodes(index + 1, timeout)
+            self._wait_started(index, timeout)
+        self._wait_nodes(len(self.nodes), timeout)
         return self
+
+    def _wait_started(self, index: int, timeout: float) -> None:
+        """Until ``ray start --block`` of node ``index`` says its processes are up."""
+        log = self.root / f"node{index}.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._node_procs[index].poll() is None:
+            if "will now block forever" in log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"ray start of node {index} did not come up: "
+                           f"{log.read_text(errors='replace')[-3000:]}")  # fmt: skip
 
     def _wait_nodes(self, count: int, timeout: float) -> None:
         code = (
@@ -161,10 +178,13 @@ class RayCluster:
         while time.monotonic() < deadline:
             if any(p.poll() is not None for p in self._node_procs):
                 break
-            proc = subprocess.run(
-                self.command([sys.executable, "-c", code, self.address]), env=self.env(),
-                capture_output=True, text=True, timeout=timeout,
-            )  # fmt: skip
+            try:
+                proc = subprocess.run(
+                    self.command([sys.executable, "-c", code, self.address]), env=self.env(),
+                    capture_output=True, text=True, timeout=max(5.0, deadline - time.monotonic()),
+                )  # fmt: skip
+            except subprocess.TimeoutExpired:
+                break
             last = proc.stderr.strip().splitlines()[-1:] or [proc.stdout]
             if proc.returncode == 0 and proc.stdout.strip().splitlines()[-1:] == [str(count)]:
                 return
