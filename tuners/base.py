@@ -116,6 +116,15 @@ class Tuner:
         """A trial ended (always called once per trial)."""
         self.proposed.pop(parameter_id, None)
 
+    def record_proposal(self, parameter_id: int, parameters: Mapping[str, Any]) -> None:
+        """Take ``parameters`` as what ``generate_parameters(parameter_id)`` proposed: a trial
+        runs them. The experiment manager calls it when replaying its tuner log on resume gives
+        a proposal other than the one recorded (not expected of a ``replayable`` tuner), so the
+        tuner goes on from what really runs."""
+        arch = self.from_parameters(parameters)
+        self.proposed[parameter_id] = arch
+        self.tried.add(arch)
+
     def import_data(self, data: Sequence[Mapping[str, Any]]) -> None:
         """Feed finished trials: ``[{"parameter": parameters, "value": metric}, ...]``."""
         for i, entry in enumerate(data):

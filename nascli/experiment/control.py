@@ -116,7 +116,7 @@ def stop_experiment(
     """End the manager and every trial process group; the experiment ends STOPPED and its
     running trials USER_CANCELED before this returns."""
     exp = store.experiment()
-    running_before = store.status_counts()[TrialStatus.RUNNING]
+    running_before = store.status_counts()[TrialStatus.RUNNING.value]
     if manager_alive(exp) and exp.manager_pid is not None:
         with store.transaction():
             store.update_experiment(stop_grace=grace)  # the manager gives trials this long
@@ -130,7 +130,7 @@ def stop_experiment(
                 time.sleep(0.01)
     # Whatever the manager did not get to (it was not running, or it had to be killed).
     with store.exclusive():
-        trials = store.trials(list(ACTIVE))
+        trials = store.trials([status.value for status in ACTIVE])
         groups = [
             t.pid for t in trials if t.pid and t.status == TrialStatus.RUNNING
             and process_alive(t.pid, t.pid_token)

@@ -44,6 +44,7 @@ __all__ = [
     "EXPERIMENT_TRANSITIONS",
     "Ledger",
     "judge_exit",
+    "final_status",
 ]
 
 
@@ -129,6 +130,19 @@ def judge_exit(
         lines = []
     last = next((line.strip() for line in reversed(lines) if line.strip()), None)
     return T.FAILED, (f"{what}; stderr: {last[:300]}" if last else f"{what}; stderr was empty")
+
+
+def final_status(
+    counts: Mapping[str, int], tuner_error: str | None, search_over: str | None
+) -> tuple[ExperimentStatus, str | None]:
+    """How an experiment whose trials have all ended ends: ERROR when the tuner failed or
+    every finished trial failed, else DONE (with why the search was over)."""
+    if tuner_error:
+        return E.ERROR, tuner_error
+    succeeded, failed = counts.get(T.SUCCEEDED.value, 0), counts.get(T.FAILED.value, 0)
+    if failed and not succeeded:
+        return E.ERROR, f"all {failed} trial(s) failed (see `nascli trial ls`)"
+    return E.DONE, search_over
 
 
 class Ledger:
