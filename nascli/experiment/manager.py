@@ -34,8 +34,13 @@ from nascli.experiment.inbox import Inbox
 from nascli.experiment.prepare import gpu_allocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
-from nascli.experiment.services.base import ServiceFactory, TrialExited, TrialProcess
-from nascli.experiment.services.local import LocalTrainingService
+from nascli.experiment.services import service_for
+from nascli.experiment.services.base import (
+    ServiceFactory,
+    TrialExited,
+    TrialPlaced,
+    TrialProcess,
+)
 from nascli.experiment.session import holding
 from nascli.experiment.starter import TrialStarter
 from nascli.experiment.store import ExperimentStore, TrialRecord
@@ -73,10 +78,10 @@ class Manager:
         assess: Assess | None = None,
     ):  # fmt: skip
         self.store, self.ledger, self.inbox = store, Ledger(store), Inbox()
-        self.service = (service or (lambda i: LocalTrainingService(i, kill_grace)))(self.inbox)
-        self.observer, self.tick, self.kill_grace = observer, tick, kill_grace
         exp = store.experiment()
         self.config = config = ExperimentConfig.from_dict(exp.config)
+        self.service = (service or service_for(config, store.id, kill_grace))(self.inbox)
+        self.observer, self.tick, self.kill_grace = observer, tick, kill_grace
         self.gpus = gpu_allocator(config)
         self.starter = TrialStarter(store, config, self.service, self.gpus)
         self.ahead = ProposalsAhead(config.trial_concurrency, ahead_below, not config.trial.gpu_num)
@@ -87,6 +92,7 @@ class Manager:
         self._started, self._exec_base = time.monotonic(), exp.exec_seconds
         self._saved_clock = self._read_at = 0.0
         self._arrived: list[object] = []
+        self._cancelled: set[str] = set()
         self._in_turn = False
 
     def request_stop(self, reason: str = "stopped by the user") -> None:
@@ -129,6 +135,7 @@ class Manager:
         )  # fmt: skip
         self.running.proposals = p
         with self.store.transaction():
+            self.store.ensure_node_column()
             self.ledger.start_experiment(
                 exp.started is not None, started=exp.started or time.time(),
                 manager_pid=os.getpid(), manager_token=process_token(os.getpid()),
@@ -158,10 +165,13 @@ class Manager:
                 for item in self._take_arrived():  # collect the ended trials, tell the tuner
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
+                    elif isinstance(item, TrialPlaced):
+                        self.store.update_trial(item.trial_id, node=item.host)
                 if self.stop_reason is None:
                     if time.monotonic() - self._read_at >= tick:
                         self._read_at = time.monotonic()
                         running.read_intermediate()  # collect, and assess, running trials
+                        self._cancel_requested()
                     self._check_clock()
                     free = self.config.trial_concurrency - len(running)
                     ready = p.fill(free, running.groups())  # ask
@@ -200,6 +210,14 @@ class Manager:
         stop, self.running.to_stop = self.running.to_stop, []
         for trial_id in stop:
             self.service.cancel(trial_id)
+
+    def _cancel_requested(self) -> None:
+        """Trials ``nascli trial kill`` asked to end: the service ends them (a local trial's
+        group was signalled by the command already; a remote one is reached only from here)."""
+        for trial_id in self.store.running_cancel_requests():
+            if trial_id not in self._cancelled and trial_id in self.running:
+                self._cancelled.add(trial_id)
+                self.service.cancel(trial_id)
 
     def _take_arrived(self) -> list[object]:
         arrived, self._arrived = self._arrived + self.inbox.wait(0), []
@@ -241,6 +259,7 @@ class Manager:
     def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
         gpus = self.starter.gpus_of(trial.id)
         self.ledger.launch(trial.id, proc.pid, proc.token, proc.started, gpus)
+        self.store.update_trial(trial.id, node=proc.host)
         log.info("trial %s started on %s, pid %d", trial.id, proc.host, proc.pid)
 
     # ------------------------------------------------------------------ budget and ending

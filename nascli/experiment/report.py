@@ -121,6 +121,7 @@ def trial_rows(
                 "reason": t.reason,
                 "gpus": t.gpus,
                 "pid": t.pid,
+                "node": t.node,
                 "started": t.started,
                 "ended": t.ended,
             }

@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS trials (
     reason TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, gpus TEXT, pid INTEGER,
     pid_token TEXT, created REAL NOT NULL, started REAL, ended REAL, exit_code INTEGER,
     final TEXT, metrics_offset INTEGER NOT NULL DEFAULT 0, bad_metric_lines INTEGER NOT NULL
-    DEFAULT 0
+    DEFAULT 0, node TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     trial_id TEXT NOT NULL, sequence INTEGER NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
@@ -138,6 +138,7 @@ class TrialRecord:
     final: Any
     metrics_offset: int
     bad_metric_lines: int
+    node: str | None = None  # where it ran, for services with more than one machine
 
     @property
     def terminal(self) -> bool:
@@ -370,6 +371,13 @@ class ExperimentStore:
             counts[status] = n
         return counts
 
+    def running_cancel_requests(self) -> list[str]:
+        """Ids of RUNNING trials whose cancellation was requested (``nascli trial kill``)."""
+        rows = self._conn.execute(
+            "SELECT id FROM trials WHERE status = 'RUNNING' AND cancel_requested = 1"
+        )
+        return [row[0] for row in rows]
+
     def cancel_requested(self, trial_id: str) -> bool:
         row = self._conn.execute(
             "SELECT cancel_requested FROM trials WHERE id = ?", (trial_id,)
@@ -413,6 +421,13 @@ class ExperimentStore:
     def ensure_tuner_log(self) -> None:
         """Create the tuner log of an experiment made before it existed (writer only)."""
         self._conn.executescript(_TUNER_LOG_SCHEMA)
+
+    def ensure_node_column(self) -> None:
+        """Add ``trials.node`` to a store made before it existed (writer only; readers of
+        such a store see ``node`` None)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(trials)")}
+        if "node" not in columns:
+            self._conn.execute("ALTER TABLE trials ADD COLUMN node TEXT")
 
     def append_tuner_calls(self, calls: list[Any]) -> None:
         """Record one turn's tuner calls (JSON-serialisable lists), after the checkpoint."""

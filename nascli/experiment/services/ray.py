@@ -29,14 +29,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nascli.channel import EXIT_FILE
 from nascli.errors import NasCliError
+from nascli.experiment.config import ExperimentConfig, RayConfig
 from nascli.experiment.inbox import Inbox
-from nascli.experiment.services.base import TrialExited, TrialProcess, TrialSpec
+from nascli.experiment.services.base import TrialExited, TrialPlaced, TrialProcess, TrialSpec
 from nascli.experiment.services.ray_runner import TrialRunnerImpl
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
 ]  # fmt: skip
 
 TOKEN_PREFIX = "ray:"
+PLACING = "(placing)"  # a trial's host until its runner has answered
 _INPUT_LIMIT = 16 << 20  # input files travel inside the actor call
 
 
@@ -64,6 +66,20 @@ class RaySettings:
     excludes: tuple[str, ...] = ()
     poll_interval: float = 0.5
     orphan_timeout: float = 600.0
+
+
+def ray_settings(config: ExperimentConfig, experiment_id: str) -> RaySettings:
+    """The service's settings from an experiment's config (``platform: ray``)."""
+    ray_config = config.ray or RayConfig()
+    return RaySettings(
+        address=ray_config.address,
+        namespace=f"nascli-{experiment_id}",
+        code_dir=config.trial.code_dir,
+        cpus_per_trial=ray_config.cpus_per_trial,
+        gpus_per_trial=float(config.trial.gpu_num or 0),
+        excludes=ray_config.excludes,
+        orphan_timeout=float(ray_config.orphan_timeout),
+    )
 
 
 def actor_name(experiment_id: str, trial_id: str) -> str:
@@ -198,7 +214,7 @@ class RayTrainingService:
         actor = self._runner.options(**options).remote(
             spec.trial_id, spec.command, inputs, env, self.settings.orphan_timeout
         )
-        proc = TrialProcess(spec.trial_id, 0, TOKEN_PREFIX + name, time.time(), host="ray")
+        proc = TrialProcess(spec.trial_id, 0, TOKEN_PREFIX + name, time.time(), host=PLACING)
         with self._lock:
             self._remotes[spec.trial_id] = _Remote(
                 proc, actor, spec.trial_dir, {"stdout": spec.stdout, "stderr": spec.stderr}
@@ -257,13 +273,14 @@ class RayTrainingService:
         ray = self._ray
         asked = [(r, r.actor.poll.remote(dict(r.offsets))) for r in remotes]
         for remote, ref in asked:
-            if remote.proc.host == "ray":
+            if remote.proc.host == PLACING:
                 try:
                     node = ray.get(remote.actor.info.remote(), timeout=60)["node"]
-                    remote.proc = TrialProcess(remote.proc.trial_id, remote.proc.pid,
-                                               remote.proc.token, remote.proc.started, node)
-                except Exception:
+                except Exception:  # not placed yet (or gone: the poll below says so)
                     pass
+                else:
+                    remote.proc = replace(remote.proc, host=node)
+                    self.inbox.put(TrialPlaced(remote.proc.trial_id, node))
             try:
                 answer = ray.get(ref, timeout=60)
             except Exception as exc:
@@ -288,7 +305,7 @@ class RayTrainingService:
         remote.offsets[rel] = remote.offsets.get(rel, 0) + len(data)
 
     def _lost(self, remote: _Remote, exc: BaseException) -> None:
-        where = f" on {remote.proc.host}" if remote.proc.host != "ray" else ""
+        where = f" on {remote.proc.host}" if remote.proc.host != PLACING else ""
         line = (f"nascli: trial lost{where}: its Ray runner died ({type(exc).__name__}); "
                 "its node may be gone\n")  # fmt: skip
         with open(remote.streams["stderr"], "ab") as f:
