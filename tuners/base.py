@@ -36,8 +36,8 @@ from nascli.errors import NoMoreTrialError, TunerArgumentError
 
 __all__ = ["Tuner", "NoMoreTrialError", "TunerArgumentError", "extract_scalar", "Architecture"]
 
-# A tuner's internal architecture: per key (sorted), an int (layer choice) or a sorted tuple of
-# chosen input indices.
+# A tuner's internal architecture: ``space.Chosen`` (the one internal decision form) as a tuple
+# in key order (hashable): per key an int (layer choice) or a sorted tuple of input indices.
 Architecture = tuple[Any, ...]
 
 
@@ -215,14 +215,9 @@ class Tuner:
         return spaces.parameters_from_indices(self.space, dict(zip(self.keys, arch, strict=True)))
 
     def from_parameters(self, parameters: Mapping[str, Any]) -> Architecture:
-        decisions = spaces.parse_parameters(self.space, parameters)
-        values = []
-        for key in self.keys:
-            chosen = tuple(i for i, v in enumerate(decisions[key]) if v)
-            values.append(
-                chosen[0] if isinstance(self.space[key], spaces.LayerChoiceSpec) else chosen
-            )
-        return tuple(values)
+        """Decode parameters (validated) into this tuner's ``Architecture``."""
+        chosen = spaces.decode_parameters(self.space, parameters)
+        return tuple(chosen[key] for key in self.keys)
 
 
 def _arch(values: Sequence[Any]) -> Architecture:

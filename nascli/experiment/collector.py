@@ -61,7 +61,8 @@ class RunningTrials:
         self.proposals: Proposals | None = None  # set by the manager once the tuner is restored
         self.active: dict[str, ActiveTrial] = {}
         self.ended: list[TrialRecord] = []  # since the observer last saw them
-        self.to_stop: list[str] = []  # early-stopped this turn, signalled once it commits
+        self.to_stop: list[str] = []  # to be stopped, signalled once this turn commits
+        self._cancels_passed_on: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.active)
@@ -82,7 +83,8 @@ class RunningTrials:
         its exit as its files tell it, for ``on_exit``."""
         self.add(trial, trial.metrics_offset, trial.bad_metric_lines)
         trial_dir = self.store.trial_paths(trial.id).dir
-        if trial.pid and service.adopt(trial.id, trial.pid, trial.pid_token, trial_dir):
+        handle = trial.pid or trial.pid_token  # a remote trial has a token and no local pid
+        if handle and service.adopt(trial.id, trial.pid or 0, trial.pid_token, trial_dir):
             if trial.gpus:
                 self.gpus.adopt(trial.id, trial.gpus)
             message = f"trial {trial.id} still running (pid {trial.pid})"
@@ -100,7 +102,13 @@ class RunningTrials:
 
     def read_intermediate(self) -> None:
         """Collect every running trial's new metrics and hand them to the assessor, if any.
-        Also records a trial's process token once it can be read (for adoption on resume)."""
+        Also records a trial's process token once it can be read (for adoption on resume), and
+        passes on cancellations ``nascli trial kill`` recorded (``to_stop``): the command
+        signals a local trial itself, a remote trial is reached only through its service."""
+        for tid in self.store.running_cancel_requests():
+            if tid in self.active and tid not in self._cancels_passed_on:
+                self._cancels_passed_on.add(tid)
+                self.to_stop.append(tid)
         for tid, active in self.active.items():
             if active.record.pid and active.record.pid_token is None:
                 token = process_token(active.record.pid)

@@ -92,7 +92,6 @@ class Manager:
         self._started, self._exec_base = time.monotonic(), exp.exec_seconds
         self._saved_clock = self._read_at = 0.0
         self._arrived: list[object] = []
-        self._cancelled: set[str] = set()
         self._in_turn = False
 
     def request_stop(self, reason: str = "stopped by the user") -> None:
@@ -138,10 +137,9 @@ class Manager:
             self.store.ensure_node_column()
             self.ledger.start_experiment(
                 exp.started is not None, started=exp.started or time.time(),
-                manager_pid=os.getpid(), manager_token=process_token(os.getpid()),
+                manager_pid=(p_id := os.getpid()), manager_token=process_token(p_id),
             )  # fmt: skip
-        log.info("experiment %s %s, pid %d", exp.id, "resumed" if exp.started else "started",
-                 os.getpid())  # fmt: skip
+        log.info("experiment %s %s, pid %d", exp.id, "resumed" if exp.started else "started", p_id)
         for trial in self.store.trials([T.WAITING.value, T.RUNNING.value]):
             if trial.status == T.WAITING:
                 p.pending.append(trial)
@@ -162,7 +160,8 @@ class Manager:
             with self._turn():
                 for trial, proc in started_ahead:
                     self._record_started(trial, proc)
-                for item in self._take_arrived():  # collect the ended trials, tell the tuner
+                arrived, self._arrived = self._arrived + self.inbox.wait(0), []
+                for item in arrived:  # collect the ended trials, tell the tuner
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
                     elif isinstance(item, TrialPlaced):
@@ -171,7 +170,6 @@ class Manager:
                     if time.monotonic() - self._read_at >= tick:
                         self._read_at = time.monotonic()
                         running.read_intermediate()  # collect, and assess, running trials
-                        self._cancel_requested()
                     self._check_clock()
                     free = self.config.trial_concurrency - len(running)
                     ready = p.fill(free, running.groups())  # ask
@@ -210,18 +208,6 @@ class Manager:
         stop, self.running.to_stop = self.running.to_stop, []
         for trial_id in stop:
             self.service.cancel(trial_id)
-
-    def _cancel_requested(self) -> None:
-        """Trials ``nascli trial kill`` asked to end: the service ends them (a local trial's
-        group was signalled by the command already; a remote one is reached only from here)."""
-        for trial_id in self.store.running_cancel_requests():
-            if trial_id not in self._cancelled and trial_id in self.running:
-                self._cancelled.add(trial_id)
-                self.service.cancel(trial_id)
-
-    def _take_arrived(self) -> list[object]:
-        arrived, self._arrived = self._arrived + self.inbox.wait(0), []
-        return arrived
 
     # ------------------------------------------------------------------ launch
 
@@ -300,10 +286,9 @@ class Manager:
     def _finish(self, status: ExperimentStatus, reason: str | None) -> ExperimentStatus:
         if self.keeper is not None:  # the experiment ends with a whole checkpoint
             self.keeper.checkpoint_next()
+        ended, used = time.time(), self._elapsed()
         with self._turn():
-            self.ledger.end_experiment(
-                status, reason, ended=time.time(), exec_seconds=self._elapsed()
-            )
+            self.ledger.end_experiment(status, reason, ended=ended, exec_seconds=used)
         log.info("experiment %s %s%s", self.store.id, status.value, f": {reason}" if reason else "")
         self._notify()
         return status

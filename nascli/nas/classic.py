@@ -59,9 +59,9 @@ def get_and_apply_next_architecture(model: nn.Module, prune: bool = True) -> Fix
                 "the trial environment",
             )
         _, parameters, path = channel.read_parameters(context.trial_dir)
-        decisions = spaces.parse_parameters(space, parameters, str(path))
+        decisions = spaces.parse_parameters(space, parameters, str(path))  # the one parse
         source = str(path)
-    mutator = FixedArchitecture(model, decisions, source=source)
+    mutator = FixedArchitecture(model, decisions, source=source, normalized=True)
     if prune:
         mutator.replace_layer_choice()
     return mutator

@@ -14,7 +14,7 @@ from nascli import channel
 from nascli.experiment.manager import Manager
 from nascli.experiment.services.fake import FakeCluster, FakeRun, FakeTrainingService
 from nascli.experiment.store import ExperimentStore
-from tests.experiments import make_experiment
+from tests.experiments import failing_tuner, make_experiment
 
 
 def quick(
@@ -58,6 +58,18 @@ def in_thread(m: Manager) -> tuple[threading.Thread, list[str]]:
     thread = threading.Thread(target=lambda: result.append(m.run(handle_signals=False)))
     thread.start()
     return thread, result
+
+
+def stop_once_two_run(store: ExperimentStore, m: Manager) -> list[str]:
+    """Run ``m`` until two trials run, then stop it; its result (the manager always ends)."""
+    thread, result = in_thread(m)
+    try:
+        reader = ExperimentStore(store.dir)
+        wait_for(lambda: len(reader.trials(["RUNNING"])) == 2)
+    finally:
+        m.request_stop()
+        thread.join(timeout=15)
+    return result
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -104,15 +116,7 @@ def test_no_final_result_fails_and_all_failed_is_an_error(tmp_path: Path) -> Non
 
 def test_stop_cancels_running_and_pending_trials(tmp_path: Path) -> None:
     store = make_experiment(tmp_path, maxTrialNum=20)
-    m = manager(store, quick(sleep=30))
-    thread, result = in_thread(m)
-    try:
-        reader = ExperimentStore(store.dir)
-        wait_for(lambda: len(reader.trials(["RUNNING"])) == 2)
-    finally:
-        m.request_stop()
-        thread.join(timeout=15)
-    assert result == ["STOPPED"]
+    assert stop_once_two_run(store, manager(store, quick(sleep=30))) == ["STOPPED"]
     assert {t.status for t in store.trials()} == {"USER_CANCELED"}
     assert store.experiment().reason == "stopped by the user"
 
@@ -156,15 +160,7 @@ def test_an_early_stop_is_recorded_before_the_trial_is_signalled(tmp_path: Path)
 
 def test_a_stopped_experiment_resumes_with_its_budget_and_tuner(tmp_path: Path) -> None:
     store = make_experiment(tmp_path, maxTrialNum=8)
-    first = manager(store, quick(sleep=30))
-    thread, result = in_thread(first)
-    try:
-        reader = ExperimentStore(store.dir)
-        wait_for(lambda: len(reader.trials(["RUNNING"])) == 2)
-    finally:
-        first.request_stop()
-        thread.join(timeout=15)
-    assert result == ["STOPPED"]
+    assert stop_once_two_run(store, manager(store, quick(sleep=30))) == ["STOPPED"]
     assert run(store, quick()) == "DONE"
     trials = store.trials()
     assert store.experiment().next_parameter_id == 8
@@ -174,16 +170,7 @@ def test_a_stopped_experiment_resumes_with_its_budget_and_tuner(tmp_path: Path) 
 
 
 def test_a_tuner_failure_ends_the_experiment_in_error(tmp_path: Path) -> None:
-    code = tmp_path / "tuner"
-    code.mkdir()
-    (code / "bad.py").write_text(
-        "from tuners import RandomTuner\n"
-        "class Bad(RandomTuner):\n"
-        "    def receive_trial_result(self, *a, **k):\n"
-        "        raise ValueError('tuner bug')\n"
-    )
-    tuner = {"codeDir": str(code), "classFileName": "bad.py", "className": "Bad"}
-    store = make_experiment(tmp_path, tuner=tuner)
+    store = make_experiment(tmp_path, tuner=failing_tuner(tmp_path))
     assert run(store, quick()) == "ERROR"
     assert store.experiment().reason == "the tuner failed: ValueError: tuner bug"
     assert all(t.terminal for t in store.trials()) and len(store.trials()) <= 2
@@ -194,12 +181,14 @@ def test_proposals_ahead_only_for_short_trials(
     tmp_path: Path, ahead_below: float, expect_ahead: bool
 ) -> None:
     store = make_experiment(tmp_path, maxTrialNum=12)
-    assert run(store, quick(sleep=0.02), ahead_below=ahead_below) == "DONE"
+    m = manager(store, quick(sleep=0.02), ahead_below=ahead_below)
+    prepared: list[str] = []
+    mark = m.ahead.prepared
+    m.ahead.prepared = lambda trial_id: (prepared.append(trial_id), mark(trial_id))[-1]
+    assert m.run(handle_signals=False) == "DONE"
     trials = store.trials()
-    assert [t.status for t in trials] == ["SUCCEEDED"] * 12
-    ends = sorted(t.ended for t in trials)
-    ahead = [
-        t.id for t in trials
-        if any(e <= t.started for e in ends) and t.created < max(e for e in ends if e <= t.started)
-    ]  # fmt: skip
-    assert bool(ahead) == expect_ahead
+    assert [t.status for t in trials] == ["SUCCEEDED"] * 12  # exactly the budget, none left
+    assert bool(prepared) == expect_ahead
+    for trial_id in prepared:  # proposed while both slots were busy, started once one freed
+        trial = store.trial(trial_id)
+        assert trial.started is not None and trial.created < trial.started
