@@ -58,7 +58,7 @@ def wait_status(cluster, home: Path, statuses: set[str], timeout: float = 300) -
 
 
 def trials(cluster, home: Path) -> list[dict]:
-    return json.loads(nascli(cluster, home, "trial", "ls", "--all", "--json").stdout)
+    return json.loads(nascli(cluster, home, "trial", "ls", "--json").stdout)
 
 
 def trial_processes(cluster) -> list[int]:
