@@ -97,8 +97,9 @@ class ParameterError(_ProblemList):
     headline = "invalid parameters"
 
 
-class MutableError(UsageError):
-    """A search-space model is built wrongly (conflicting keys, nested choices, bad arguments)."""
+class MutableError(UsageError, RuntimeError):
+    """A search-space model is built wrongly (conflicting keys, nested choices, bad arguments, a
+    second mutator on one model). Also a ``RuntimeError``, the class NNI v1.9 raised for these."""
 
 
 class MutatorNotAppliedError(NasCliError, RuntimeError):

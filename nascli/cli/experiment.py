@@ -17,13 +17,14 @@ app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_
 def _list_rows(include_ended: bool) -> list[dict]:
     from nascli.experiment.control import manager_alive
     from nascli.experiment.store import ExperimentStore, list_experiment_dirs
+    from nascli.experiment.trials import LIVE_EXPERIMENT
 
     rows = []
     for exp_dir in list_experiment_dirs():
         store = ExperimentStore(exp_dir)
         try:
             exp = store.experiment()
-            active = exp.status in ("RUNNING", "NO_MORE_TRIAL")
+            active = exp.status in LIVE_EXPERIMENT
             if not include_ended and not active:
                 continue
             rows.append(

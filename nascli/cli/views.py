@@ -35,6 +35,7 @@ _STATUS_STYLE = {
     "FAILED": "red",
     "ERROR": "red",
     "USER_CANCELED": "magenta",
+    "EARLY_STOPPED": "yellow",
     "STOPPED": "magenta",
     "NO_MORE_TRIAL": "cyan",
 }

@@ -16,6 +16,7 @@ from nascli.channel import metric_scalar
 from nascli.errors import ParameterError
 from nascli.experiment.control import manager_alive
 from nascli.experiment.store import ExperimentStore, TrialRecord
+from nascli.experiment.trials import LIVE_EXPERIMENT
 
 __all__ = [
     "experiment_summary",
@@ -88,7 +89,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "waiting_for": exp.wait_reason,
         "directory": str(store.dir),
     }
-    if exp.status in ("RUNNING", "NO_MORE_TRIAL") and not alive:
+    if exp.status in LIVE_EXPERIMENT and not alive:
         summary["warning"] = (
             f"the manager is not running (it was killed or crashed); "
             f"`nascli resume {exp.id}` continues the experiment"

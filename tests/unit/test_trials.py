@@ -10,6 +10,7 @@ from nascli.errors import IllegalTransitionError
 from nascli.experiment.store import TERMINAL_TRIAL_STATUSES, ExperimentStore
 from nascli.experiment.trials import (
     EXPERIMENT_TRANSITIONS,
+    LIVE_EXPERIMENT,
     TRIAL_TRANSITIONS,
     ExperimentStatus,
     Ledger,
@@ -40,6 +41,8 @@ def test_stored_texts_are_unchanged() -> None:
     ]  # fmt: skip
     assert TrialStatus.RUNNING == "RUNNING" and str(TrialStatus.EARLY_STOPPED) == "EARLY_STOPPED"
     assert TERMINAL_TRIAL_STATUSES == {"SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED"}
+    # stored texts (as readers get them) are found in the enum sets
+    assert "NO_MORE_TRIAL" in LIVE_EXPERIMENT and "DONE" not in LIVE_EXPERIMENT
 
 
 def test_the_table_covers_every_status_and_ended_trials_stay_ended() -> None:
