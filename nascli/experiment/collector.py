@@ -23,7 +23,7 @@ from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuAllocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
-from nascli.experiment.services.base import TrainingService, TrialExited
+from nascli.experiment.services.base import TrainingService, TrialExited, TrialPlaced
 from nascli.experiment.store import ExperimentStore, TrialRecord
 from nascli.experiment.trials import Ledger, TrialStatus, judge_exit
 
@@ -93,6 +93,15 @@ class RunningTrials:
             return None
         code, end = read_exit_marker(trial_dir) or (None, time.time())
         return TrialExited(trial.id, code, end)
+
+    def placed(self, placed: TrialPlaced) -> None:
+        """Record where a trial runs (and its new handle for adoption, if placing changed it)."""
+        fields: dict[str, object] = {"node": placed.host}
+        if placed.token is not None:
+            fields["pid_token"] = placed.token
+            if (active := self.active.get(placed.trial_id)) is not None:
+                active.record = replace(active.record, pid_token=placed.token)
+        self.store.update_trial(placed.trial_id, **fields)
 
     def cancel_all(self, reason: str) -> list[str]:
         """Mark every running trial as being cancelled for ``reason``; returns their ids."""

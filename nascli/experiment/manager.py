@@ -35,12 +35,7 @@ from nascli.experiment.prepare import gpu_allocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
 from nascli.experiment.services import service_for
-from nascli.experiment.services.base import (
-    ServiceFactory,
-    TrialExited,
-    TrialPlaced,
-    TrialProcess,
-)
+from nascli.experiment.services.base import ServiceFactory, TrialExited, TrialPlaced, TrialProcess
 from nascli.experiment.session import holding
 from nascli.experiment.starter import TrialStarter
 from nascli.experiment.store import ExperimentStore, TrialRecord
@@ -165,7 +160,7 @@ class Manager:
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
                     elif isinstance(item, TrialPlaced):
-                        self.store.update_trial(item.trial_id, node=item.host)
+                        running.placed(item)
                 if self.stop_reason is None:
                     if time.monotonic() - self._read_at >= tick:
                         self._read_at = time.monotonic()

@@ -82,6 +82,7 @@ class TrialPlaced:
 
     trial_id: str
     host: str
+    token: str | None = None  # a new handle for ``adopt``, when placing it changed the old one
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ __all__ = [
 TOKEN_PREFIX = "ray:"
 PLACING = "(placing)"  # a trial's host until its runner has answered
 _INPUT_LIMIT = 16 << 20  # input files travel inside the actor call
+_PLACEMENTS, _PLACE_DELAY = 6, 5.0  # tries at placing a trial whose runner never answered
 
 
 class RayUnavailable(NasCliError):
@@ -162,6 +163,9 @@ class _Remote:
     trial_dir: Path
     streams: dict[str, Path]  # the runner's "stdout" / "stderr" -> the spec's files
     offsets: dict[str, int] = field(default_factory=dict)
+    place: Any = None  # (attempt) -> (actor, token): a new runner, while none has answered
+    placements: int = 1
+    place_at: float = 0.0  # when to try the next placement (0: none pending)
 
 
 @dataclass
@@ -211,14 +215,21 @@ class RayTrainingService:
             options["runtime_env"] = {"working_dir": str(spec.code_dir)}
         for stream in (spec.stdout, spec.stderr):
             stream.touch()
-        actor = self._runner.options(**options).remote(
-            spec.trial_id, spec.command, inputs, env, self.settings.orphan_timeout
-        )
-        proc = TrialProcess(spec.trial_id, 0, TOKEN_PREFIX + name, time.time(), host=PLACING)
+
+        def place(attempt: int) -> tuple[Any, str]:
+            named = name if attempt == 1 else f"{name}-p{attempt}"
+            actor = self._runner.options(**{**options, "name": named}).remote(
+                spec.trial_id, spec.command, inputs, env, self.settings.orphan_timeout
+            )
+            return actor, TOKEN_PREFIX + named
+
+        actor, token = place(1)
+        proc = TrialProcess(spec.trial_id, 0, token, time.time(), host=PLACING)
         with self._lock:
             self._remotes[spec.trial_id] = _Remote(
-                proc, actor, spec.trial_dir, {"stdout": spec.stdout, "stderr": spec.stderr}
-            )
+                proc, actor, spec.trial_dir, {"stdout": spec.stdout, "stderr": spec.stderr},
+                place=place,
+            )  # fmt: skip
         return proc
 
     def adopt(self, trial_id: str, pid: int, token: str | None, trial_dir: Path) -> bool:
@@ -271,6 +282,14 @@ class RayTrainingService:
 
     def _poll(self, remotes: list[_Remote]) -> None:
         ray = self._ray
+        now = time.monotonic()
+        for remote in remotes:
+            if remote.place_at and now >= remote.place_at:
+                remote.place_at = 0.0
+                remote.placements += 1
+                remote.actor, token = remote.place(remote.placements)
+                remote.proc = replace(remote.proc, token=token)
+        remotes = [r for r in remotes if not r.place_at]
         asked = [(r, r.actor.poll.remote(dict(r.offsets))) for r in remotes]
         for remote, ref in asked:
             if remote.proc.host == PLACING:
@@ -280,7 +299,7 @@ class RayTrainingService:
                     pass
                 else:
                     remote.proc = replace(remote.proc, host=node)
-                    self.inbox.put(TrialPlaced(remote.proc.trial_id, node))
+                    self.inbox.put(TrialPlaced(remote.proc.trial_id, node, remote.proc.token))
             try:
                 answer = ray.get(ref, timeout=60)
             except Exception as exc:
@@ -305,6 +324,12 @@ class RayTrainingService:
         remote.offsets[rel] = remote.offsets.get(rel, 0) + len(data)
 
     def _lost(self, remote: _Remote, exc: BaseException) -> None:
+        if remote.proc.host == PLACING and remote.placements < _PLACEMENTS:
+            # No runner of this trial ever answered, so nothing of it ran as far as anyone saw:
+            # the node it was placed on died before Ray noticed (health checks take ~15 s).
+            # Place it again a little later, on a node Ray then knows to be alive.
+            remote.place_at = time.monotonic() + _PLACE_DELAY
+            return
         where = f" on {remote.proc.host}" if remote.proc.host != PLACING else ""
         line = (f"nascli: trial lost{where}: its Ray runner died ({type(exc).__name__}); "
                 "its node may be gone\n")  # fmt: skip
