@@ -49,6 +49,7 @@ TOKEN_PREFIX = "ray:"
 PLACING = "(placing)"  # a trial's host until its runner has answered
 _INPUT_LIMIT = 16 << 20  # input files travel inside the actor call
 _PLACEMENTS, _PLACE_DELAY = 6, 5.0  # tries at placing a trial whose runner never answered
+_UNAVAILABLE_GRACE = 30.0  # seconds a runner may be "temporarily unavailable" before it is lost
 
 
 class RayUnavailable(NasCliError):
@@ -166,6 +167,8 @@ class _Remote:
     place: Any = None  # (attempt) -> (actor, token): a new runner, while none has answered
     placements: int = 1
     place_at: float = 0.0  # when to try the next placement (0: none pending)
+    asked: dict[str, Any] = field(default_factory=dict)  # "poll" / "info" -> outstanding ref
+    unavailable_since: float | None = None
 
 
 @dataclass
@@ -273,46 +276,72 @@ class RayTrainingService:
     # ------------------------------------------------------------------ poller
 
     def _poll_loop(self) -> None:
+        """Keep one poll (and, until the trial is placed, one ``info``) outstanding per runner;
+        handle the answers that are ready. A runner that is slow to answer (still being placed,
+        or its node is busy) holds up nobody."""
         while not self.inbox.closed:
             with self._lock:
                 remotes = list(self._remotes.values())
-            if remotes:
-                self._poll(remotes)
-            time.sleep(self.settings.poll_interval)
+            refs = self._ask(remotes)
+            if not refs:
+                time.sleep(self.settings.poll_interval)
+                continue
+            ready, _ = self._ray.wait(list(refs), num_returns=len(refs),
+                                      timeout=self.settings.poll_interval)  # fmt: skip
+            for ref in ready:
+                remote, kind = refs[ref]
+                self._answered(remote, kind, ref)
+            if len(ready) == len(refs):
+                time.sleep(self.settings.poll_interval)
 
-    def _poll(self, remotes: list[_Remote]) -> None:
-        ray = self._ray
+    def _ask(self, remotes: list[_Remote]) -> dict[Any, tuple[_Remote, str]]:
         now = time.monotonic()
+        refs: dict[Any, tuple[_Remote, str]] = {}
         for remote in remotes:
-            if remote.place_at and now >= remote.place_at:
+            if remote.place_at:
+                if now < remote.place_at:
+                    continue
                 remote.place_at = 0.0
                 remote.placements += 1
                 remote.actor, token = remote.place(remote.placements)
                 remote.proc = replace(remote.proc, token=token)
-        remotes = [r for r in remotes if not r.place_at]
-        asked = [(r, r.actor.poll.remote(dict(r.offsets))) for r in remotes]
-        for remote, ref in asked:
+                remote.asked = {}
+            if "poll" not in remote.asked:
+                remote.asked["poll"] = remote.actor.poll.remote(dict(remote.offsets))
+            if remote.proc.host == PLACING and "info" not in remote.asked:
+                remote.asked["info"] = remote.actor.info.remote()
+            refs.update({ref: (remote, kind) for kind, ref in remote.asked.items()})
+        return refs
+
+    def _answered(self, remote: _Remote, kind: str, ref: Any) -> None:
+        if remote.asked.get(kind) is not ref:
+            return  # from a runner replaced meanwhile
+        del remote.asked[kind]
+        try:
+            answer = self._ray.get(ref)
+        except Exception as exc:  # its actor died, or is unreachable for now
+            if type(exc).__name__ == "ActorUnavailableError" and remote.unavailable_since is None:
+                remote.unavailable_since = time.monotonic()
+            if (type(exc).__name__ == "ActorUnavailableError"
+                    and time.monotonic() - remote.unavailable_since < _UNAVAILABLE_GRACE):
+                return  # Ray may get it back (a busy node); asked again next round  # fmt: skip
+            self._lost(remote, exc)
+            return
+        remote.unavailable_since = None
+        if kind == "info":
             if remote.proc.host == PLACING:
-                try:
-                    node = ray.get(remote.actor.info.remote(), timeout=60)["node"]
-                except Exception:  # not placed yet (or gone: the poll below says so)
-                    pass
-                else:
-                    remote.proc = replace(remote.proc, host=node)
-                    self.inbox.put(TrialPlaced(remote.proc.trial_id, node, remote.proc.token))
-            try:
-                answer = ray.get(ref, timeout=60)
-            except Exception as exc:
-                self._lost(remote, exc)
-                continue
-            for rel, data in answer["chunks"].items():
-                self._append(remote, rel, data)
-            if answer["ended"]:
-                code = answer["exit_code"]
-                if code is not None:
-                    (remote.trial_dir / EXIT_FILE).write_text(f"{code}\n")
-                self._forget(remote, cleanup=True)
-                self.inbox.put(TrialExited(remote.proc.trial_id, code, answer["end_time"]))
+                remote.proc = replace(remote.proc, host=answer["node"])
+                self.inbox.put(TrialPlaced(remote.proc.trial_id, answer["node"],
+                                           remote.proc.token))  # fmt: skip
+            return
+        for rel, data in answer["chunks"].items():
+            self._append(remote, rel, data)
+        if answer["ended"]:
+            code = answer["exit_code"]
+            if code is not None:
+                (remote.trial_dir / EXIT_FILE).write_text(f"{code}\n")
+            self._forget(remote, cleanup=True)
+            self.inbox.put(TrialExited(remote.proc.trial_id, code, answer["end_time"]))
 
     def _append(self, remote: _Remote, rel: str, data: bytes) -> None:
         target = remote.streams.get(rel) or (remote.trial_dir / rel).resolve()
