@@ -129,7 +129,6 @@ class Manager:
         )  # fmt: skip
         self.running.proposals = p
         with self.store.transaction():
-            self.store.ensure_node_column()
             self.ledger.start_experiment(
                 exp.started is not None, started=exp.started or time.time(),
                 manager_pid=(p_id := os.getpid()), manager_token=process_token(p_id),
