@@ -33,6 +33,7 @@ __all__ = [
     "AssessorConfig",
     "TrialConfig",
     "LocalConfig",
+    "RayConfig",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -45,7 +46,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOP_KEYS = {
     "authorName", "experimentName", "description", "trialConcurrency", "maxExecDuration",
     "maxTrialNum", "maxTrialRetries", "trainingServicePlatform", "searchSpacePath",
-    "useAnnotation", "tuner", "assessor", "trial", "localConfig",
+    "useAnnotation", "tuner", "assessor", "trial", "localConfig", "rayConfig",
 }  # fmt: skip
 # NNI keys with no effect on a local nascli experiment: accepted, with a warning.
 _IGNORED_TOP_KEYS = {
@@ -63,6 +64,8 @@ _TUNER_KEYS = {
 _ASSESSOR_KEYS = {"builtinAssessorName", "codeDir", "classFileName", "className", "classArgs"}
 _TRIAL_KEYS = {"command", "codeDir", "gpuNum", "nasMode"}
 _LOCAL_KEYS = {"gpuIndices", "maxTrialNumPerGpu", "useActiveGpu"}
+_RAY_KEYS = {"address", "cpusPerTrial", "excludes", "orphanTimeout", "connectTimeout"}
+PLATFORMS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,25 @@ class LocalConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """``rayConfig`` of the Ray training service (``trainingServicePlatform: ray``).
+
+    ``address``: ``auto`` (the cluster this machine belongs to, as ``ray start`` recorded it) or
+    ``HOST:PORT`` of the head's GCS; ``cpus_per_trial``: Ray's ``num_cpus`` for each trial (its
+    ``num_gpus`` is ``trial.gpuNum``); ``excludes``: patterns left out of the ``codeDir`` copy Ray
+    ships to the nodes (``.gitignore`` is honoured as well); ``orphan_timeout``: seconds a trial's
+    runner keeps an ended trial's files for a manager that died before collecting them;
+    ``connect_timeout``: seconds ``create`` waits for the cluster to answer.
+    """
+
+    address: str = "auto"
+    cpus_per_trial: float = 1.0
+    excludes: tuple[str, ...] = ()
+    orphan_timeout: int = 600
+    connect_timeout: int = 30
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A checked experiment config. Paths are absolute; durations are seconds."""
 
@@ -134,6 +156,8 @@ class ExperimentConfig:
     local: LocalConfig
     warnings: tuple[str, ...] = ()
     assessor: AssessorConfig | None = None
+    platform: str = "local"
+    ray: RayConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored with the experiment so resume needs no config file)."""
@@ -144,6 +168,9 @@ class ExperimentConfig:
         local = dict(doc["local"])
         if local.get("gpu_indices") is not None:
             local["gpu_indices"] = tuple(local["gpu_indices"])
+        ray = doc.get("ray")
+        if ray is not None:
+            ray = RayConfig(**{**ray, "excludes": tuple(ray.get("excludes", ()))})
         return cls(
             **{
                 **doc,
@@ -152,6 +179,7 @@ class ExperimentConfig:
                 "local": LocalConfig(**local),
                 "warnings": tuple(doc.get("warnings", ())),
                 "assessor": AssessorConfig(**doc["assessor"]) if doc.get("assessor") else None,
+                "ray": ray,
             }
         )
 
@@ -343,10 +371,11 @@ class _Checker:
                     f"(e.g. 90s, 30m, 2h, 1d), got {_show(doc['maxExecDuration'])}",
                 )
         platform = doc.get("trainingServicePlatform", "local")
-        if platform != "local":
+        if platform not in PLATFORMS:
             self.fail(
                 "trainingServicePlatform",
-                f"only 'local' is supported, got {_show(platform)}",
+                f"must be one of {', '.join(PLATFORMS)}, got {_show(platform)}"
+                f"{did_you_mean(str(platform), set(PLATFORMS))}",
             )
         if doc.get("useAnnotation") not in (None, False):
             self.fail(
@@ -373,6 +402,15 @@ class _Checker:
         assessor = self.assessor(self.section(doc, "assessor", required=False))
         trial = self.trial(self.section(doc, "trial", required=True))
         local = self.local(self.section(doc, "localConfig", required=False))
+        ray_doc = self.section(doc, "rayConfig", required=False)
+        ray = None
+        if platform == "ray":
+            ray = self.ray(ray_doc or {})
+            if doc.get("localConfig") is not None:
+                self.fail("localConfig", "applies to trainingServicePlatform local, not ray "
+                          "(Ray assigns GPUs: set trial.gpuNum)")  # fmt: skip
+        elif ray_doc is not None:
+            self.fail("rayConfig", f"applies to trainingServicePlatform ray, not {platform!r}")
         if self.problems:
             return None
         return {
@@ -388,6 +426,8 @@ class _Checker:
             "assessor": assessor,
             "trial": trial,
             "local": local,
+            "platform": platform,
+            "ray": ray,
         }
 
     def assessor(self, doc: Mapping[str, Any] | None) -> AssessorConfig | None:
@@ -488,6 +528,43 @@ class _Checker:
         if command is None:
             return None
         return TrialConfig(command=command, code_dir=str(code_dir), gpu_num=gpu_num)
+
+    def ray(self, doc: Mapping[str, Any]) -> RayConfig:
+        self.unknown_keys(doc, _RAY_KEYS, "rayConfig")
+        address = self.text(doc, "address", "rayConfig.address", default="auto") or "auto"
+        if address != "auto" and not re.match(r"^[^\s:/]+:[0-9]{1,5}$", address):
+            self.fail("rayConfig.address",
+                      f"must be auto or HOST:PORT of the Ray head (e.g. 10.0.0.5:6379), "
+                      f"got {_show(address)}")  # fmt: skip
+        cpus = doc.get("cpusPerTrial", 1)
+        if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not 0 < cpus <= 1024:
+            self.fail("rayConfig.cpusPerTrial",
+                      f"must be a number of CPUs above 0 and at most 1024 (fractions allowed), "
+                      f"got {_show(cpus)}")  # fmt: skip
+            cpus = 1
+        excludes = doc.get("excludes") or []
+        if not isinstance(excludes, list) or not all(
+            isinstance(e, str) and e for e in excludes
+        ):
+            self.fail("rayConfig.excludes",
+                      f"must be a list of path patterns, got {_show(excludes)}")  # fmt: skip
+            excludes = []
+        timeouts = {}
+        for key, default in (("orphanTimeout", "10m"), ("connectTimeout", "30s")):
+            try:
+                timeouts[key] = parse_duration(doc.get(key, default))
+            except ValueError:
+                self.fail(f"rayConfig.{key}",
+                          "must be a positive whole number followed by s, m, h or d "
+                          f"(e.g. 30s, 10m), got {_show(doc.get(key))}")  # fmt: skip
+                timeouts[key] = parse_duration(default)
+        return RayConfig(
+            address=address,
+            cpus_per_trial=float(cpus),
+            excludes=tuple(excludes),
+            orphan_timeout=timeouts["orphanTimeout"],
+            connect_timeout=timeouts["connectTimeout"],
+        )
 
     def local(self, doc: Mapping[str, Any] | None) -> LocalConfig:
         if doc is None:

@@ -35,8 +35,8 @@ from nascli.experiment.inbox import Inbox
 from nascli.experiment.prepare import gpu_allocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
-from nascli.experiment.services.base import ServiceFactory, TrialExited, TrialProcess
-from nascli.experiment.services.local import LocalTrainingService
+from nascli.experiment.services import service_for
+from nascli.experiment.services.base import ServiceFactory, TrialExited, TrialPlaced, TrialProcess
 from nascli.experiment.session import holding
 from nascli.experiment.starter import TrialStarter
 from nascli.experiment.store import ExperimentStore, TrialRecord
@@ -77,10 +77,10 @@ class Manager:
         assess: Assess | None = None, assess_timeout: float = ASSESS_TIMEOUT,
     ):  # fmt: skip
         self.store, self.ledger, self.inbox = store, Ledger(store), Inbox()
-        self.service = (service or (lambda i: LocalTrainingService(i, kill_grace)))(self.inbox)
-        self.observer, self.tick, self.kill_grace = observer, tick, kill_grace
         exp = store.experiment()
         self.config = config = ExperimentConfig.from_dict(exp.config)
+        self.service = (service or service_for(config, store.id, kill_grace))(self.inbox)
+        self.observer, self.tick, self.kill_grace = observer, tick, kill_grace
         self.gpus = gpu_allocator(config)
         self.starter = TrialStarter(store, config, self.service, self.gpus)
         self.ahead = ProposalsAhead(config.trial_concurrency, ahead_below, not config.trial.gpu_num)
@@ -173,6 +173,8 @@ class Manager:
                 for item in arrived:  # collect the ended trials, tell the tuner
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
+                    elif isinstance(item, TrialPlaced):
+                        running.placed(item)
                 if self.stop_reason is None:
                     if time.monotonic() - self._read_at >= tick:
                         self._read_at = time.monotonic()
@@ -253,6 +255,7 @@ class Manager:
     def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
         gpus = self.starter.gpus_of(trial.id)
         self.ledger.launch(trial.id, proc.pid, proc.token, proc.started, gpus)
+        self.store.update_trial(trial.id, node=proc.host)
         log.info("trial %s started on %s, pid %d", trial.id, proc.host, proc.pid)
 
     # ------------------------------------------------------------------ budget and ending

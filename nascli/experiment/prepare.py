@@ -89,6 +89,32 @@ def gpu_allocator(config: ExperimentConfig) -> GpuAllocator:
     )
 
 
+def _check_ray_cluster(path: Path, config: ExperimentConfig) -> list[str]:
+    """Refuse a Ray cluster that cannot be reached or can never hold one trial; notes on what
+    it holds."""
+    from nascli.experiment.services.ray import RayUnavailable, import_ray, probe_cluster
+
+    ray_config = config.ray
+    assert ray_config is not None  # the config checker sets it for the ray platform
+    try:
+        import_ray()
+        resources = probe_cluster(ray_config.address, timeout=ray_config.connect_timeout)
+    except RayUnavailable as exc:
+        raise ConfigError(path, [f"trainingServicePlatform ray: {exc}"]) from None
+    cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    gpu_num = config.trial.gpu_num or 0
+    problems = []
+    if ray_config.cpus_per_trial > cpus:
+        problems.append(f"rayConfig.cpusPerTrial: {ray_config.cpus_per_trial:g} CPUs per trial, "
+                        f"but the cluster at {ray_config.address} has {cpus:g} in all")  # fmt: skip
+    if gpu_num > gpus:
+        problems.append(f"trial.gpuNum: {gpu_num} GPU(s) per trial, but the cluster at "
+                        f"{ray_config.address} has {gpus:g} in all")  # fmt: skip
+    if problems:
+        raise ConfigError(path, problems)
+    return [f"Ray cluster at {ray_config.address}: {cpus:g} CPUs, {gpus:g} GPUs in all"]
+
+
 def prepare_experiment(config_path: str | Path, ss_gen_timeout: float = 600.0) -> ExperimentPlan:
     """Check everything an experiment needs; return the plan ``create`` stores and starts."""
     from nascli.experiment.search_space_gen import generate_search_space
@@ -130,7 +156,9 @@ def prepare_experiment(config_path: str | Path, ss_gen_timeout: float = 600.0) -
     inventory = None
     slots = config.trial_concurrency
     gpu_num = config.trial.gpu_num
-    if gpu_num:
+    if config.platform == "ray":
+        notes.extend(_check_ray_cluster(path, config))
+    elif gpu_num:
         allocator = gpu_allocator(config)
         inventory = query_gpus()
         problems = allocator.check(inventory)

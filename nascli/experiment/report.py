@@ -173,6 +173,7 @@ def _row(t: dict[str, Any], names: Architectures) -> dict[str, Any]:
         "reason": t["reason"],
         "gpus": t["gpus"],
         "pid": t["pid"],
+        "node": t.get("node"),
         "started": t["started"],
         "ended": t["ended"],
     }

@@ -118,7 +118,7 @@ CREATE TABLE IF NOT EXISTS trials (
     reason TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, gpus TEXT, pid INTEGER,
     pid_token TEXT, created REAL NOT NULL, started REAL, ended REAL, exit_code INTEGER,
     final TEXT, metrics_offset INTEGER NOT NULL DEFAULT 0, bad_metric_lines INTEGER NOT NULL
-    DEFAULT 0
+    DEFAULT 0, node TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     trial_id TEXT NOT NULL, sequence INTEGER NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
@@ -176,6 +176,7 @@ class TrialRecord:
     final: Any
     metrics_offset: int
     bad_metric_lines: int
+    node: str | None = None  # where it ran, for services with more than one machine
 
     @property
     def terminal(self) -> bool:
@@ -224,6 +225,7 @@ class ExperimentStore:
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._has_read_indexes: bool | None = None
+        self.ensure_node_column()
 
     # ------------------------------------------------------------------ paths
 
@@ -404,6 +406,13 @@ class ExperimentStore:
             counts[status] = n
         return counts
 
+    def running_cancel_requests(self) -> list[str]:
+        """Ids of RUNNING trials whose cancellation was requested (``nascli trial kill``)."""
+        rows = self._conn.execute(
+            "SELECT id FROM trials WHERE status = 'RUNNING' AND cancel_requested = 1"
+        )
+        return [row[0] for row in rows]
+
     def cancel_requested(self, trial_id: str) -> bool:
         row = self._conn.execute(
             "SELECT cancel_requested FROM trials WHERE id = ?", (trial_id,)
@@ -449,6 +458,17 @@ class ExperimentStore:
         reading indexes it may lack as well."""
         self._conn.executescript(_TUNER_LOG_SCHEMA)
         self.ensure_read_indexes()
+
+    def ensure_node_column(self) -> None:
+        """Add ``trials.node`` to a store made before it existed (once, when such a store is
+        first opened; a store being created has no trials table yet)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(trials)")}
+        if columns and "node" not in columns:
+            try:
+                self._conn.execute("ALTER TABLE trials ADD COLUMN node TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     def append_tuner_calls(self, calls: list[Any]) -> None:
         """Record one turn's tuner calls (JSON-serialisable lists), after the checkpoint."""
@@ -695,7 +715,7 @@ def _check_columns(fields: dict[str, Any], allowed: frozenset[str], table: str) 
 
 _TRIAL_SELECT = (
     "id, seq, parameter_id, attempt, parameters, status, reason, cancel_requested, gpus, pid, "
-    "pid_token, created, started, ended, exit_code, final, metrics_offset, bad_metric_lines"
+    "pid_token, created, started, ended, exit_code, final, metrics_offset, bad_metric_lines, node"
 )
 _TRIAL_NAMES = tuple(name.strip() for name in _TRIAL_SELECT.split(","))
 _TRIAL_FIELDS = len(_TRIAL_NAMES)

@@ -130,7 +130,7 @@ MALFORMED = [
     ("duration-zero", _with("maxExecDuration", "0s"), ["maxExecDuration", "'0s'"]),
     ("retries-negative", _with("maxTrialRetries", -1), ["maxTrialRetries", "0 to 100"]),
     ("platform-remote", _with("trainingServicePlatform", "remote"),
-     ["trainingServicePlatform", "only 'local'", "'remote'"]),
+     ["trainingServicePlatform", "must be one of local, ray", "'remote'"]),
     ("annotation-true", _with("useAnnotation", True),
      ["useAnnotation", "must be false", "LayerChoice"]),
     ("search-space-missing-file", _with("searchSpacePath", "nope.json"),
