@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
 from nascli.cli.boundary import cli_command, stderr_console, stdout_console, terminal_safe
-from nascli.cli.views import architecture_text, format_metric, status_view, trials_table
+from nascli.cli.views import architecture_text, format_metric, status_view
 
 ID_HELP = "Experiment id (a unique prefix is enough); the latest experiment when omitted."
 
@@ -88,26 +87,14 @@ def _ended_already(store) -> bool:  # noqa: ANN001
 
 def _run_foreground(store, token: str) -> None:  # noqa: ANN001
     from nascli.experiment.manager import Manager
-    from nascli.experiment.report import experiment_summary, trial_rows
 
     if stdout_console.is_terminal:
-        from rich.console import Group
-        from rich.live import Live
+        from nascli.cli.live import ForegroundView
 
-        def frame() -> Group:
-            summary = terminal_safe(experiment_summary(store))
-            return Group(status_view(summary), trials_table(terminal_safe(trial_rows(store)), 15))
-
-        last = [0.0]
-        with Live(frame(), console=stdout_console.console, auto_refresh=False) as live:
-
-            def redraw(_ended: list) -> None:
-                if time.monotonic() - last[0] >= 0.25:
-                    last[0] = time.monotonic()
-                    live.update(frame(), refresh=True)
-
-            status = Manager(store, observer=redraw, start_token=token).run()
-            live.update(frame(), refresh=True)
+        # The view draws from its own thread and connection; the manager's thread only runs
+        # the experiment (no observer), as when detached.
+        with ForegroundView(store.dir, stdout_console.console):
+            status = Manager(store, start_token=token).run()
     else:
 
         def report_ended(ended: list) -> None:

@@ -87,6 +87,27 @@ def test_every_kind_of_bad_metric_line_is_skipped_and_the_trial_succeeds(tmp_pat
     assert trial.bad_metric_lines == len(bad_lines())
 
 
+def test_a_final_result_behind_a_line_longer_than_two_reads_is_not_lost(tmp_path: Path) -> None:
+    # The trial writes it all and exits at once: the manager reads it after the exit, and
+    # must read on past the huge line (its reads are bounded) to the final result.
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "trial.py").write_text(
+        "import os, nascli\n"
+        "with open(os.path.join(os.environ['NASCLI_TRIAL_DIR'], 'metrics.jsonl'), 'ab') as f:\n"
+        "    f.write(b'y' * (10 << 20) + b'\\n')\n"
+        "nascli.report_final_result(0.5)\n"
+    )
+    store = make_experiment(
+        tmp_path, trial={"command": f"{PYTHON} trial.py", "codeDir": str(code)},
+        trialConcurrency=1, maxTrialNum=1,
+    )  # fmt: skip
+    assert run(store) == "DONE"
+    (trial,) = store.trials()
+    assert trial.status == "SUCCEEDED" and trial.final == 0.5, trial.reason
+    assert trial.bad_metric_lines >= 1
+
+
 # ------------------------------------------------------------------ 2: stop during start-up
 
 

@@ -240,6 +240,26 @@ def test_a_custom_tuner_must_load_from_inside_its_code_dir(tmp_path: Path, name:
     assert not ran.exists()
 
 
+@pytest.mark.parametrize("name", ["../evil_assessor.py", "ABSOLUTE"])
+def test_a_custom_assessor_must_load_from_inside_its_code_dir(tmp_path: Path, name: str) -> None:
+    from nascli.assessor import AssessorArgumentError
+    from nascli.assessors import load_custom_assessor
+
+    code_dir = tmp_path / "assessor"
+    code_dir.mkdir()
+    evil = tmp_path / "evil_assessor.py"
+    ran = tmp_path / "ran"
+    evil.write_text(f"open({str(ran)!r}, 'w').write('x')\nclass A: pass\n")
+    name = str(evil) if name == "ABSOLUTE" else name
+    doc = yaml.safe_load(quick_config(tmp_path).read_text())
+    doc["assessor"] = {"codeDir": str(code_dir), "classFileName": name, "className": "A"}
+    with pytest.raises(ConfigError, match="assessor.classFileName: must be a file inside"):
+        load_config(_config(tmp_path, yaml.safe_dump(doc)))
+    with pytest.raises(AssessorArgumentError, match="inside assessor.codeDir"):
+        load_custom_assessor(code_dir, name, "A")
+    assert not ran.exists()
+
+
 # ------------------------------------------------------------------ 8: create all or nothing
 
 _NO_ROW = "CREATE TABLE experiment (id TEXT, config TEXT, created REAL)"  # as a failed create left

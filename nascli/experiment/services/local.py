@@ -43,9 +43,12 @@ __all__ = ["LocalTrainingService"]
 _ADOPTED_POLL = 0.05
 
 
-def _launcher_script(
+def launcher_script(
     command: str, code_dir: Path, trial_dir: Path, cgroup: Path | None = None
 ) -> str:
+    """The ``/bin/sh -c`` script that runs ``command`` in ``code_dir`` for the trial whose
+    directory is ``trial_dir`` (joining ``cgroup`` first, where given), writing the launch and
+    exit markers; also used by the Ray node runner (``ray_runner``)."""
     marker = shlex.quote(str(trial_dir / EXIT_FILE))
     launched = shlex.quote(str(trial_dir / LAUNCH_FILE))
     join = (
@@ -76,7 +79,7 @@ class LocalTrainingService:
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
         cgroup = self.containment.trial_cgroup(spec.trial_id) if self.containment else None
-        script = _launcher_script(spec.command, spec.code_dir, spec.trial_dir, cgroup)
+        script = launcher_script(spec.command, spec.code_dir, spec.trial_dir, cgroup)
         with (
             open(open_private(spec.stdout, append=True), "ab") as out,
             open(open_private(spec.stderr, append=True), "ab") as err,
