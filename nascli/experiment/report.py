@@ -136,6 +136,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "max_exec_duration": config["max_exec_duration"],
         "tuner": config["tuner"]["builtin_name"] or config["tuner"]["class_name"],
         "optimize_mode": optimize_mode(config),
+        "assessor": _assessor(store, config),
         "best": best_trial(store),
         "manager": {"pid": exp.manager_pid, "alive": alive},
         "waiting_for": exp.wait_reason,
@@ -147,6 +148,15 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
             f"`nascli resume {exp.id}` continues the experiment"
         )
     return summary
+
+
+def _assessor(store: ExperimentStore, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The assessor's name and its last error (None: no early stopping)."""
+    section = config.get("assessor")
+    if not section:
+        return None
+    name = section["builtin_name"] or f"{section['class_name']} ({section['class_file_name']})"
+    return {"name": name, "error": store.assessor_error()}
 
 
 def _row(t: dict[str, Any], names: Architectures) -> dict[str, Any]:
@@ -163,6 +173,7 @@ def _row(t: dict[str, Any], names: Architectures) -> dict[str, Any]:
         "reason": t["reason"],
         "gpus": t["gpus"],
         "pid": t["pid"],
+        "node": t.get("node"),
         "started": t["started"],
         "ended": t["ended"],
     }
@@ -261,13 +272,15 @@ def trial_table_widths(
 
 
 def export_json(store: ExperimentStore, out: TextIO) -> int:
-    """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status and timing,
-    trial by trial in launch order. Returns the number of trials written."""
+    """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status (with
+    ``reason``: why a trial did not succeed, e.g. its early stop) and timing, trial by trial in
+    launch order. Returns the number of trials written."""
     rows = (
         {
             "id": row["id"],
             "parameter_id": row["parameter_id"],
             "status": row["status"],
+            "reason": row["reason"],
             "parameter": row["parameters"],
             "architecture": row["architecture"],
             "value": row["final"],
@@ -283,12 +296,15 @@ def export_json(store: ExperimentStore, out: TextIO) -> int:
 def export_csv(store: ExperimentStore, out: TextIO) -> int:
     """Write one row per trial in launch order; one column per search-space key holding the
     chosen candidate(s) (not NNI's ``{_value,_idx}`` cells), the final metric (``default`` and
-    any other entries, as columns in the order they first appear). Returns the trial count."""
+    any other entries, as columns in the order they first appear), the duration and the reason
+    a trial did not succeed (e.g. its early stop). Returns the trial count."""
     space = _space(store)
     keys = sorted(space)
     extra = store.final_keys()
     writer = csv.writer(out)
-    writer.writerow(["id", "status", "parameter_id", *keys, "final", *extra, "duration_s"])
+    writer.writerow(
+        ["id", "status", "parameter_id", *keys, "final", *extra, "duration_s", "reason"]
+    )
     count = 0
     names = Architectures(space)
     for t in store.trial_dicts("launch", intermediate=False):
@@ -304,6 +320,7 @@ def export_csv(store: ExperimentStore, out: TextIO) -> int:
                 "" if final is None else metric_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],
                 round(ended - started, 3) if ended and started else "",
+                t["reason"] or "",
             ]
         )
         count += 1

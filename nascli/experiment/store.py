@@ -35,6 +35,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from nascli.channel import INTERMEDIATE
 from nascli.errors import ExperimentBusyError, ExperimentNotFoundError, UsageError
 from nascli.experiment.trials import TERMINAL, ExperimentStatus
 
@@ -59,7 +60,7 @@ __all__ = [
 EXPERIMENT_STATUSES = tuple(s.value for s in ExperimentStatus)
 # The statuses ``status_counts`` always lists (EARLY_STOPPED appears once a trial has it, so the
 # counts of stores without early stopping read as they always did).
-TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
+TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "EARLY_STOPPED", "USER_CANCELED")
 TERMINAL_TRIAL_STATUSES = frozenset(s.value for s in TERMINAL)
 
 _DB = "experiment.sqlite"
@@ -68,6 +69,17 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 # The tuner calls made since the tuner checkpoint in the experiment row, one row per manager
 # turn (see Manager: the checkpoint grows with the history, the calls of a turn do not).
+# The assessor's checkpoint and the calls made since (as for the tuner), and its last error.
+_ASSESSOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assessor (
+    id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT, error TEXT
+);
+INSERT OR IGNORE INTO assessor (id) VALUES (0);
+CREATE TABLE IF NOT EXISTS assessor_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL
+);
+"""
+
 _TUNER_LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tuner_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL);
 """
@@ -106,7 +118,7 @@ CREATE TABLE IF NOT EXISTS trials (
     reason TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, gpus TEXT, pid INTEGER,
     pid_token TEXT, created REAL NOT NULL, started REAL, ended REAL, exit_code INTEGER,
     final TEXT, metrics_offset INTEGER NOT NULL DEFAULT 0, bad_metric_lines INTEGER NOT NULL
-    DEFAULT 0
+    DEFAULT 0, node TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     trial_id TEXT NOT NULL, sequence INTEGER NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
@@ -120,6 +132,7 @@ CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
     + _TUNER_LOG_SCHEMA
     + _READ_INDEXES
+    + _ASSESSOR_SCHEMA
 )
 
 
@@ -163,6 +176,7 @@ class TrialRecord:
     final: Any
     metrics_offset: int
     bad_metric_lines: int
+    node: str | None = None  # where it ran, for services with more than one machine
 
     @property
     def terminal(self) -> bool:
@@ -211,6 +225,7 @@ class ExperimentStore:
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._conn.execute("PRAGMA synchronous = NORMAL")
         self._has_read_indexes: bool | None = None
+        self.ensure_node_column()
 
     # ------------------------------------------------------------------ paths
 
@@ -391,6 +406,13 @@ class ExperimentStore:
             counts[status] = n
         return counts
 
+    def running_cancel_requests(self) -> list[str]:
+        """Ids of RUNNING trials whose cancellation was requested (``nascli trial kill``)."""
+        rows = self._conn.execute(
+            "SELECT id FROM trials WHERE status = 'RUNNING' AND cancel_requested = 1"
+        )
+        return [row[0] for row in rows]
+
     def cancel_requested(self, trial_id: str) -> bool:
         row = self._conn.execute(
             "SELECT cancel_requested FROM trials WHERE id = ?", (trial_id,)
@@ -437,6 +459,17 @@ class ExperimentStore:
         self._conn.executescript(_TUNER_LOG_SCHEMA)
         self.ensure_read_indexes()
 
+    def ensure_node_column(self) -> None:
+        """Add ``trials.node`` to a store made before it existed (once, when such a store is
+        first opened; a store being created has no trials table yet)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(trials)")}
+        if columns and "node" not in columns:
+            try:
+                self._conn.execute("ALTER TABLE trials ADD COLUMN node TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+
     def append_tuner_calls(self, calls: list[Any]) -> None:
         """Record one turn's tuner calls (JSON-serialisable lists), after the checkpoint."""
         self._conn.execute("INSERT INTO tuner_log (calls) VALUES (?)", (json.dumps(calls),))
@@ -449,6 +482,49 @@ class ExperimentStore:
     def clear_tuner_calls(self) -> None:
         """Forget the log (a new checkpoint holds what it recorded)."""
         self._conn.execute("DELETE FROM tuner_log")
+
+    # ------------------------------------------------------------------ assessor
+
+    def ensure_assessor_tables(self) -> None:
+        """Create the assessor's tables in an experiment made before they existed (writer
+        only)."""
+        self._conn.executescript(_ASSESSOR_SCHEMA)
+
+    def assessor_checkpoint(self) -> tuple[Any, list[Any]]:
+        """The assessor's saved state (None: none saved) and the calls logged after it."""
+        row = self._conn.execute("SELECT state FROM assessor").fetchone()
+        rows = self._conn.execute("SELECT calls FROM assessor_log ORDER BY seq")
+        calls = [call for (text,) in rows for call in json.loads(text)]
+        return _loads(row[0] if row else None), calls
+
+    def save_assessor_state(self, state_json: str) -> None:
+        """A new checkpoint (JSON text): the calls logged before it are forgotten."""
+        self._conn.execute("UPDATE assessor SET state = ?", (state_json,))
+        self._conn.execute("DELETE FROM assessor_log")
+
+    def append_assessor_calls(self, calls: list[Any]) -> None:
+        """One turn's assessor calls (JSON-serialisable lists), after the checkpoint."""
+        self._conn.execute("INSERT INTO assessor_log (calls) VALUES (?)", (json.dumps(calls),))
+
+    def set_assessor_error(self, message: str | None) -> None:
+        self._conn.execute("UPDATE assessor SET error = ?", (message,))
+
+    def assessor_error(self) -> str | None:
+        """The assessor's last recorded error (None for none, or an experiment made before
+        assessors existed)."""
+        try:
+            row = self._conn.execute("SELECT error FROM assessor").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
+    def intermediate_results(self, trial_id: str) -> list[Any]:
+        """A trial's intermediate results, in report order."""
+        rows = self._conn.execute(
+            "SELECT value FROM metrics WHERE trial_id = ? AND type = ? ORDER BY sequence",
+            (trial_id, INTERMEDIATE),
+        )
+        return [json.loads(value) for (value,) in rows]
 
     def events(self, limit: int = 50) -> list[tuple[float, str | None, str, str]]:
         rows = self._conn.execute(
@@ -639,7 +715,7 @@ def _check_columns(fields: dict[str, Any], allowed: frozenset[str], table: str) 
 
 _TRIAL_SELECT = (
     "id, seq, parameter_id, attempt, parameters, status, reason, cancel_requested, gpus, pid, "
-    "pid_token, created, started, ended, exit_code, final, metrics_offset, bad_metric_lines"
+    "pid_token, created, started, ended, exit_code, final, metrics_offset, bad_metric_lines, node"
 )
 _TRIAL_NAMES = tuple(name.strip() for name in _TRIAL_SELECT.split(","))
 _TRIAL_FIELDS = len(_TRIAL_NAMES)
