@@ -9,22 +9,34 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from nascli import space as spaces
-from nascli.errors import ParameterError
+from nascli.errors import ParameterError, UsageError
 from nascli.experiment.control import manager_alive
-from nascli.experiment.store import ExperimentStore, TrialRecord
+from nascli.experiment.store import (
+    ExperimentNotFoundError,
+    ExperimentStore,
+    TrialRecord,
+    list_experiment_dirs,
+)
 from tuners.base import extract_scalar
 
 __all__ = [
     "experiment_summary",
     "trial_rows",
+    "experiment_rows",
+    "TrialNotFoundError",
     "best_trial",
     "export_json",
     "export_csv",
     "optimize_mode",
 ]
+
+
+class TrialNotFoundError(UsageError):
+    """An experiment has no trial with the id given."""
 
 
 def optimize_mode(config: dict[str, Any]) -> str:
@@ -97,16 +109,35 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
 
 
 def trial_rows(
-    store: ExperimentStore, status: str | None = None, space: spaces.SearchSpace | None = None
+    store: ExperimentStore,
+    status: str | None = None,
+    space: spaces.SearchSpace | None = None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``trial ls --json``: one dict per trial, in launch order."""
+    """``trial ls --json``: one dict per trial, in launch order.
+
+    ``after`` (a trial id), ``limit`` and ``ids`` select a part of that list, read with indexed
+    queries (the web UI polls with them: new trials after the last one it has, and the ones it
+    saw running). Raises ``TrialNotFoundError`` when ``after`` names no trial of ``store``.
+    """
+    after_seq = None
+    if after is not None:
+        after_seq = store.trial_seq(after)
+        if after_seq is None:
+            raise TrialNotFoundError(f"experiment {store.id} has no trial {after!r}")
+    statuses = [status] if status else None
+    partial = after is not None or limit is not None or ids is not None
+    trials = store.trials(statuses, after_seq=after_seq, limit=limit, ids=ids)
     metrics: dict[str, list[Any]] = {}
-    for trial_id, _, kind, value, _ in store.metrics():
+    for trial_id, _, kind, value, _ in store.metrics(trials=trials if partial else None):
         if kind != "FINAL":
             metrics.setdefault(trial_id, []).append(value)
     rows = []
     space = space or _space(store)
-    for t in store.trials([status] if status else None):
+    for t in trials:
         rows.append(
             {
                 "id": t.id,
@@ -125,6 +156,36 @@ def trial_rows(
                 "ended": t.ended,
             }
         )
+    return rows
+
+
+def experiment_rows(include_ended: bool = True) -> list[dict[str, Any]]:
+    """``experiment list --json``: every experiment under ``$NASCLI_HOME`` (oldest first), or
+    only the running ones; an experiment whose store cannot be read is skipped."""
+    rows = []
+    for exp_dir in list_experiment_dirs():
+        try:
+            store = ExperimentStore(exp_dir)
+        except ExperimentNotFoundError:  # deleted between the scan and the open
+            continue
+        try:
+            exp = store.experiment()
+            active = exp.status in ("RUNNING", "NO_MORE_TRIAL")
+            if not include_ended and not active:
+                continue
+            rows.append(
+                {
+                    "id": exp.id,
+                    "name": exp.name,
+                    "status": exp.status,
+                    "manager_alive": manager_alive(exp),
+                    "started": exp.started,
+                    "ended": exp.ended,
+                    "trials": store.status_counts(),
+                }
+            )
+        finally:
+            store.close()
     return rows
 
 

@@ -315,16 +315,27 @@ class ExperimentStore:
         row = self._conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
         return None if row is None else _trial(row)
 
-    def trials(self, statuses: Sequence[str] | None = None) -> list[TrialRecord]:
-        """Trials in launch order, optionally only those with one of ``statuses``."""
-        if statuses:
-            marks = ", ".join("?" for _ in statuses)
-            rows = self._conn.execute(
-                f"SELECT * FROM trials WHERE status IN ({marks}) ORDER BY seq", list(statuses)
-            )
-        else:
-            rows = self._conn.execute("SELECT * FROM trials ORDER BY seq")
-        return [_trial(r) for r in rows]
+    def trials(
+        self,
+        statuses: Sequence[str] | None = None,
+        *,
+        after_seq: int | None = None,
+        limit: int | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> list[TrialRecord]:
+        """Trials in launch order, optionally only those with one of ``statuses``, launched
+        after the trial whose ``seq`` is ``after_seq``, with one of ``ids``, at most ``limit``."""
+        where, args = _trial_filter(statuses, after_seq, ids)
+        sql = f"SELECT * FROM trials{where} ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [_trial(r) for r in self._conn.execute(sql, args)]
+
+    def trial_seq(self, trial_id: str) -> int | None:
+        """A trial's launch-order number (``seq``), None if the experiment has no such trial."""
+        row = self._conn.execute("SELECT seq FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return None if row is None else int(row[0])
 
     def next_trial_seq(self) -> int:
         row = self._conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM trials").fetchone()
@@ -358,9 +369,23 @@ class ExperimentStore:
         )
         return cur.rowcount == 1
 
-    def metrics(self, trial_id: str | None = None) -> list[tuple[str, int, str, Any, float]]:
-        """``(trial_id, sequence, type, value, time)`` rows, per trial in report order."""
-        if trial_id is None:
+    def metrics(
+        self, trial_id: str | None = None, *, trials: Sequence[TrialRecord] | None = None
+    ) -> list[tuple[str, int, str, Any, float]]:
+        """``(trial_id, sequence, type, value, time)`` rows, per trial in report order: every
+        trial's, ``trial_id``'s, or those of ``trials`` (records just read, e.g. one page)."""
+        if trials is not None:
+            wanted = [t.id for t in trials]
+            rows = []
+            for start in range(0, len(wanted), 500):  # below SQLite's bound-variable limit
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                rows += self._conn.execute(
+                    f"SELECT * FROM metrics WHERE trial_id IN ({marks}) "
+                    "ORDER BY trial_id, sequence",
+                    chunk,
+                ).fetchall()
+        elif trial_id is None:
             rows = self._conn.execute("SELECT * FROM metrics ORDER BY trial_id, sequence")
         else:
             rows = self._conn.execute(
@@ -398,6 +423,23 @@ class ExperimentStore:
             "SELECT time, trial_id, kind, message FROM events ORDER BY id DESC LIMIT ?", (limit,)
         ).fetchall()
         return [tuple(r) for r in reversed(rows)]  # type: ignore[misc]
+
+
+def _trial_filter(
+    statuses: Sequence[str] | None, after_seq: int | None, ids: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if statuses:
+        clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        args += list(statuses)
+    if after_seq is not None:
+        clauses.append("seq > ?")
+        args.append(int(after_seq))
+    if ids is not None:
+        clauses.append(f"id IN ({', '.join('?' for _ in ids)})" if ids else "0")
+        args += list(ids)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
 def _trial(row: sqlite3.Row) -> TrialRecord:
