@@ -16,6 +16,9 @@ import json
 import math
 import re
 import sqlite3
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,7 @@ from nascli.experiment.store import (
 )
 from nascli.webui.runlog import RunLogIndex
 
-__all__ = ["ApiError", "Raw", "WebApi", "ROUTES", "to_json"]
+__all__ = ["ApiError", "Encoded", "Raw", "WebApi", "ROUTES", "to_json"]
 
 # Ids as the store makes them (and a little more); anything else, ``..`` and ``/`` included, is
 # refused before it could reach a path.
@@ -64,6 +67,13 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """A JSON body already encoded (from the cache)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class Raw:
     """A body that is not JSON (an export file)."""
 
@@ -79,6 +89,7 @@ class WebApi:
 
     def __init__(self, oneshot_roots: Sequence[Path] = ()):
         self.runs = RunLogIndex(oneshot_roots)
+        self.cache = StoreCache()
 
     def get(self, path: str, query: dict[str, list[str]]) -> Any:
         """The body for ``GET path?query`` (JSON-able, or ``Raw``); raises ``ApiError``."""
@@ -98,9 +109,10 @@ class WebApi:
         exp_id = _checked_id(parts[1], "experiment")
         rest = parts[2:]
         if not rest:
-            return self._with_store(exp_id, report.experiment_summary)
+            # manager_alive is not in the store: a cached summary is trusted for a few seconds.
+            return self._cached(exp_id, "summary", report.experiment_summary, max_age=3.0)
         if rest == ["space"]:
-            return self._with_store(exp_id, _space_json)
+            return self._cached(exp_id, "space", _space_json)
         if rest == ["export"]:
             kind = _one(query, "type") or "json"
             if kind not in ("csv", "json"):
@@ -110,6 +122,8 @@ class WebApi:
             mime = "text/csv" if kind == "csv" else "application/json"
             return Raw(f"{mime}; charset=utf-8", text, f"{exp_id}.{kind}")
         if rest[0] == "trials" and len(rest) == 1:
+            if not query:  # the whole list: the page's first read, costly at 10,000 trials
+                return self._cached(exp_id, "trials", report.trial_rows)
             return self._with_store(exp_id, lambda store: _trials(store, query))
         if rest[0] == "trials" and len(rest) == 2:
             trial_id = _checked_id(rest[1], "trial")
@@ -133,6 +147,22 @@ class WebApi:
 
         return _guard(what, run)
 
+    def _cached(
+        self,
+        exp_id: str,
+        name: str,
+        read: Callable[[ExperimentStore], Any],
+        max_age: float | None = None,
+    ) -> Encoded:
+        """``read``'s body, encoded, reused while the store's files are unchanged."""
+        stamp = store_stamp(nascli_home() / exp_id)
+        hit = self.cache.get((exp_id, name), stamp, max_age)
+        if hit is not None:
+            return hit
+        body = Encoded(to_json(self._with_store(exp_id, read)))
+        self.cache.put((exp_id, name), stamp, body)
+        return body
+
     def _oneshot(self, rest: list[str]) -> Any:
         if not rest:
             return _guard("the one-shot runs", self.runs.summaries)
@@ -143,6 +173,48 @@ class WebApi:
                 raise ApiError(404, f"no one-shot run {run_id!r} (GET /api/oneshot lists them)")
             return run
         raise ApiError(404, "no such API route: /api/oneshot/" + "/".join(rest))
+
+
+def store_stamp(exp_dir: Path) -> tuple[Any, ...]:
+    """Changes whenever a transaction is committed to the experiment's database: every commit
+    appends to the WAL file (or, after a checkpoint, rewrites the database file)."""
+    stamp = []
+    for name in ("experiment.sqlite", "experiment.sqlite-wal"):
+        try:
+            st = (exp_dir / name).stat()
+            stamp.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+class StoreCache:
+    """Encoded bodies by (experiment, what), valid for one store stamp; a few entries, least
+    recently used dropped first. Thread-safe."""
+
+    def __init__(self, entries: int = 24):
+        self.entries = entries
+        self._items: OrderedDict[Any, tuple[Any, float, Encoded]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, stamp: Any, max_age: float | None) -> Encoded | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] != stamp:
+                return None
+            if max_age is not None and time.monotonic() - item[1] > max_age:
+                return None
+            self._items.move_to_end(key)
+            return item[2]
+
+    def put(self, key: Any, stamp: Any, body: Encoded) -> None:
+        if None in stamp[:1]:  # no database (deleted): nothing to reuse
+            return
+        with self._lock:
+            self._items[key] = (stamp, time.monotonic(), body)
+            self._items.move_to_end(key)
+            while len(self._items) > self.entries:
+                self._items.popitem(last=False)
 
 
 def _trials(store: ExperimentStore, query: dict[str, list[str]]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from nascli import __version__
-from nascli.webui.api import ApiError, Raw, WebApi, to_json
+from nascli.webui.api import ApiError, Encoded, Raw, WebApi, to_json
 from nascli.webui.security import COOKIE, SECURITY_HEADERS, Access
 
 __all__ = ["WebUIServer", "make_server", "STATIC_DIR"]
@@ -173,6 +173,9 @@ class Handler(BaseHTTPRequestHandler):
             disposition = f'attachment; filename="{body.filename}"'
             self._send(200, body.text.encode(), body.content_type, head,
                        {"Content-Disposition": disposition})  # fmt: skip
+            return
+        if isinstance(body, Encoded):
+            self._send(200, body.data, "application/json", head)
             return
         self._send_json(200, body, head)
 

@@ -8,6 +8,7 @@ import { el, clear, fmtNum, quantile } from "./util.js";
 export const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
+const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000];
 const SVG = "http://www.w3.org/2000/svg";
 
 function svg(tag, attrs = {}, text) {
@@ -19,8 +20,10 @@ function svg(tag, attrs = {}, text) {
 
 // A uPlot line chart that keeps itself across updates: same series → setData, else rebuilt.
 export class LineChart {
-  constructor(target, { xTime = false, xLabel = "", yLabel = "", height = 260, empty = "no data yet" } = {}) {
+  constructor(target, { xTime = false, xInteger = false, xLabel = "", yLabel = "", height = 260,
+    empty = "no data yet" } = {}) {
     this.target = target;
+    this.xInteger = xInteger;
     this.xTime = xTime;
     this.xLabel = xLabel;
     this.yLabel = yLabel;
@@ -66,9 +69,10 @@ export class LineChart {
       height: this.height,
       legend: { show: series.length <= 12 },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: this.xTime } },
+      scales: { x: { time: this.xTime, ...(this.xInteger ? { range: (u, lo, hi) => [lo, Math.max(hi, lo + 1)] } : {}) } },
       axes: [
-        { label: this.xLabel, stroke: "#555", grid: { stroke: "#eee" } },
+        { label: this.xLabel, stroke: "#555", grid: { stroke: "#eee" },
+          ...(this.xInteger ? { incrs: INTEGER_STEPS } : {}) },
         { label: this.yLabel, stroke: "#555", grid: { stroke: "#eee" }, size: 60 },
       ],
       series: [

@@ -10,7 +10,7 @@ export function el(tag, attrs = {}, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -18,7 +18,7 @@ export function el(tag, attrs = {}, ...children) {
 }
 
 export function clear(node, ...children) {
-  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
   return node;
 }
 
@@ -126,8 +126,10 @@ export class Poller {
   async tick() {
     if (this.stopped) return;
     let again = true;
+    const began = performance.now();
     try {
       again = (await this.step()) !== false;
+      this.took = performance.now() - began;
       this.failures = 0;
     } catch (err) {
       this.failures += 1;
@@ -135,7 +137,9 @@ export class Poller {
     }
     if (again) {
       const wait = typeof this.interval === "function" ? this.interval() : this.interval;
-      this.schedule(wait * Math.min(8, 2 ** this.failures));
+      // A slow server (a large experiment) is asked less often: at most ~1/5 of its time.
+      const slow = 5 * (this.took || 0);
+      this.schedule(Math.max(wait, slow) * Math.min(8, 2 ** this.failures));
     }
   }
   stop() {

@@ -41,9 +41,9 @@ export function experimentPage(root, expId) {
       choicesBox),
     tableBox);
 
-  const curves = new LineChart(curvesBox, { xLabel: "intermediate result #", yLabel: "metric",
+  const curves = new LineChart(curvesBox, { xInteger: true, xLabel: "intermediate result #", yLabel: "metric",
     empty: "No intermediate results yet." });
-  const byTrial = new LineChart(byTrialBox, { xLabel: "trial (launch order)", yLabel: "metric",
+  const byTrial = new LineChart(byTrialBox, { xInteger: true, xLabel: "trial (launch order)", yLabel: "metric",
     empty: "No finished trial with a metric yet." });
   const byTime = new LineChart(byTimeBox, { xTime: true, xLabel: "time", yLabel: "metric",
     empty: "No finished trial with a metric yet." });

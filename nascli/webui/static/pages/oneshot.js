@@ -17,7 +17,7 @@ export function oneshotPage(root, runId) {
       el("p", { class: "muted", text: "Architecture weights (DARTS, ProxylessNAS) or sampling " +
         "probabilities (ENAS, random) of each candidate, as the trainer logged them each epoch." }),
       weightsBox));
-  const metrics = new LineChart(metricsBox, { xLabel: "epoch", yLabel: "value", empty: "No epoch logged yet." });
+  const metrics = new LineChart(metricsBox, { xInteger: true, xLabel: "epoch", yLabel: "value", empty: "No epoch logged yet." });
   const charts = new Map(); // key → {box, chart, bars}
 
   function draw(run) {
@@ -54,7 +54,7 @@ export function oneshotPage(root, runId) {
         weightsBox.append(el("div", { class: "choice", "data-key": key },
           el("h3", {}, key, el("span", { class: "muted", text: ` ${spec.type ? spec.type.replace("_", " ") : ""}${spec.n_chosen ? `, ${spec.n_chosen} chosen` : ""}` })),
           box, bars));
-        entry = { box, bars, chart: new LineChart(box, { xLabel: "epoch", yLabel: "weight", height: 180, empty: "No weights yet." }) };
+        entry = { box, bars, chart: new LineChart(box, { xInteger: true, xLabel: "epoch", yLabel: "weight", height: 180, empty: "No weights yet." }) };
         charts.set(key, entry);
       }
       const names = spec.candidates.length ? spec.candidates

@@ -19,7 +19,7 @@ export function trialPage(root, expId, trialId) {
     el("section", { class: "card" }, el("h2", { text: "Intermediate results" }), curveBox),
     el("section", { class: "card" }, el("h2", {}, "stdout ", stdoutNote), stdout),
     el("section", { class: "card" }, el("h2", {}, "stderr ", stderrNote), stderr));
-  const curve = new LineChart(curveBox, { xLabel: "intermediate result #", yLabel: "metric",
+  const curve = new LineChart(curveBox, { xInteger: true, xLabel: "intermediate result #", yLabel: "metric",
     empty: "This trial reported no intermediate result." });
 
   function draw(t) {
