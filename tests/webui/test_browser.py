@@ -188,6 +188,7 @@ def test_odd_data_is_shown_escaped_and_the_page_says_what_is_missing(
     assert page.locator("h1").first.inner_text() == "<b>odd</b> & NaN"
     assert hostile in page.locator("#trials").inner_text()
     assert page.locator("main img, main script").count() == 0
+    assert page.locator("#unusable").inner_text().startswith("2 succeeded trial(s)")
     assert painted_pixels(page, "#curves") > 100
     shot(page, tmp_path, "odd")
     page.goto(f"{webui.base}/experiments/{odd.id}/trials/2")

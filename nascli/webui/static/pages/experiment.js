@@ -72,6 +72,7 @@ export function experimentPage(root, expId) {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     const ended = (counts.SUCCEEDED || 0) + (counts.FAILED || 0) + (counts.USER_CANCELED || 0);
     const pct = s.max_trial_num ? Math.min(100, (100 * ended) / s.max_trial_num) : 0;
+    const unusable = state.rows.filter((r) => r.status === "SUCCEEDED" && scalar(r.final) === null).length;
     const timePct = s.max_exec_duration ? Math.min(100, (100 * s.exec_seconds) / s.max_exec_duration) : 0;
     clear(summaryBox,
       el("div", { class: "card-head" }, el("h1", { text: s.name || s.id }), statusBadge(s.status)),
@@ -90,6 +91,8 @@ export function experimentPage(root, expId) {
         el("div", { class: "bar" }, el("div", { class: "fill", "data-pct": timePct.toFixed(1) }))),
       el("p", { class: "counts" }, Object.entries(counts).map(([k, v]) =>
         el("span", { class: "count" }, statusBadge(k), ` ${v}`))),
+      unusable ? el("p", { class: "warn", id: "unusable", text: `${unusable} succeeded trial(s) ` +
+        "have no usable final metric (missing, NaN or infinite): shown as — and left out of the charts." }) : null,
       el("p", { class: "links" },
         el("a", { href: `${api}/export?type=csv`, download: `${s.id}.csv`, text: "export CSV" }), " · ",
         el("a", { href: `${api}/export?type=json`, download: `${s.id}.json`, text: "export JSON" }), " · ",
@@ -146,8 +149,8 @@ export function experimentPage(root, expId) {
       finals.push(v);
       bests.push(best);
     }
-    byTrial.set([{ label: "trial's final", color: "#9aa7b8", line: false, points: true },
-      { label: "best so far", color: "#d62728", width: 2 }], [xs, finals, bests]);
+    byTrial.set([{ label: "best so far", color: "#d62728", width: 2 },
+      { label: "trial's final", color: "#7b8798", line: false, points: true }], [xs, bests, finals]);
     const ended = state.rows.filter((r) => r.status === "SUCCEEDED" && r.ended && scalar(r.final) !== null)
       .sort((a, b) => a.ended - b.ended);
     const ts = [], tf = [], tb = [];
@@ -159,8 +162,8 @@ export function experimentPage(root, expId) {
       tf.push(v);
       tb.push(best);
     }
-    byTime.set([{ label: "trial's final", color: "#9aa7b8", line: false, points: true },
-      { label: "best so far", color: "#d62728", width: 2 }], [ts, tf, tb]);
+    byTime.set([{ label: "best so far", color: "#d62728", width: 2 },
+      { label: "trial's final", color: "#7b8798", line: false, points: true }], [ts, tb, tf]);
   }
 
   function drawChoices() {
