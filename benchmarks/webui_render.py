@@ -82,7 +82,7 @@ def measure(size: int, rounds: int, work: Path) -> dict[str, list[float]]:
                 out.setdefault("first full render (cold server)", []).append(
                     time.perf_counter() - began
                 )
-                for attempt in range(2):  # the first reload may re-read once (see below)
+                for _ in range(2):  # the first reload may re-read once (see the docstring)
                     began = time.perf_counter()
                     page.reload()
                     page.wait_for_selector("main[data-loaded='1']", timeout=120_000)
