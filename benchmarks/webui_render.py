@@ -88,6 +88,7 @@ def measure(size: int, rounds: int, work: Path) -> dict[str, list[float]]:
                     page.wait_for_selector("main[data-loaded='1']", timeout=120_000)
                 out.setdefault("reload (warm server)", []).append(time.perf_counter() - began)
                 page.close()
+                server.api.cache.close()
                 server.api.cache = type(server.api.cache)()  # cold again for the API figures
                 poll = (f"{base}/api/experiments/{exp}/trials?after={last}",
                         f"{base}/api/experiments/{exp}/trials?ids={running}")  # fmt: skip

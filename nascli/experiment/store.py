@@ -249,6 +249,18 @@ class ExperimentStore:
     def close(self) -> None:
         self._conn.close()
 
+    def version(self) -> tuple[int, int] | None:
+        """A value that changes whenever another connection commits to this experiment's
+        database (SQLite's ``data_version`` on this store's connection) or its database file is
+        replaced; None once the file is gone. For long-lived readers that keep what they read
+        (the web UI's cache) and must know when it is stale."""
+        try:
+            inode = os.stat(self.dir / _DB).st_ino
+        except FileNotFoundError:
+            return None
+        (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        return inode, int(version)
+
     # ------------------------------------------------------------------ experiment row
 
     @contextmanager

@@ -68,9 +68,11 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Encoded:
-    """A JSON body already encoded (from the cache)."""
+    """A JSON body already encoded (from the cache). ``volatile``: it also depends on something
+    outside the store (a manager's liveness), so the cache keeps it only ``max_age`` seconds."""
 
     data: bytes
+    volatile: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,12 @@ class WebApi:
         exp_id = _checked_id(parts[1], "experiment")
         rest = parts[2:]
         if not rest:
-            # manager_alive is not in the store: a cached summary is trusted for a few seconds.
-            return self._cached(exp_id, "summary", report.experiment_summary, max_age=3.0)
+            # Whether the manager lives is not in the store: a summary that says it does is
+            # trusted for a few seconds (a dead one comes back only through `resume`, a write).
+            return self._cached(
+                exp_id, "summary", report.experiment_summary, max_age=3.0,
+                volatile=lambda body: bool(body.get("manager", {}).get("alive")),
+            )  # fmt: skip
         if rest == ["space"]:
             return self._cached(exp_id, "space", _space_json)
         if rest == ["export"]:
@@ -153,14 +159,17 @@ class WebApi:
         name: str,
         read: Callable[[ExperimentStore], Any],
         max_age: float | None = None,
+        volatile: Callable[[Any], bool] = lambda body: False,
     ) -> Encoded:
-        """``read``'s body, encoded, reused while the store's files are unchanged."""
-        stamp = store_stamp(nascli_home() / exp_id)
-        hit = self.cache.get((exp_id, name), stamp, max_age)
+        """``read``'s body, encoded, reused while the store has not changed (the version is read
+        before the body, so a commit during the read makes the next request read again)."""
+        version = _guard(f"experiment {exp_id}", lambda: self.cache.version(nascli_home() / exp_id))
+        hit = self.cache.get((exp_id, name), version, max_age)
         if hit is not None:
             return hit
-        body = Encoded(to_json(self._with_store(exp_id, read)))
-        self.cache.put((exp_id, name), stamp, body)
+        data = self._with_store(exp_id, read)
+        body = Encoded(to_json(data), volatile(data))
+        self.cache.put((exp_id, name), version, body)
         return body
 
     def _oneshot(self, rest: list[str]) -> Any:
@@ -175,46 +184,63 @@ class WebApi:
         raise ApiError(404, "no such API route: /api/oneshot/" + "/".join(rest))
 
 
-def store_stamp(exp_dir: Path) -> tuple[Any, ...]:
-    """Changes whenever a transaction is committed to the experiment's database: every commit
-    appends to the WAL file (or, after a checkpoint, rewrites the database file)."""
-    stamp = []
-    for name in ("experiment.sqlite", "experiment.sqlite-wal"):
-        try:
-            st = (exp_dir / name).stat()
-            stamp.append((st.st_ino, st.st_size, st.st_mtime_ns))
-        except OSError:
-            stamp.append(None)
-    return tuple(stamp)
-
-
 class StoreCache:
-    """Encoded bodies by (experiment, what), valid for one store stamp; a few entries, least
-    recently used dropped first. Thread-safe."""
+    """Encoded bodies by (experiment, what), valid while the experiment's store has not changed:
+    one long-lived watching ``ExperimentStore`` per experiment tells (``version()``). A few
+    entries, least recently used dropped first. Thread-safe."""
 
     def __init__(self, entries: int = 24):
         self.entries = entries
         self._items: OrderedDict[Any, tuple[Any, float, Encoded]] = OrderedDict()
+        self._watchers: dict[str, tuple[ExperimentStore, int]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Any, stamp: Any, max_age: float | None) -> Encoded | None:
+    def version(self, exp_dir: Path) -> Any:
+        """The store's current version (None: no store there)."""
+        key = str(exp_dir)
+        with self._lock:
+            watcher = self._watchers.get(key)
+            version = watcher[0].version() if watcher else None
+            if version is None or version[0] != watcher[1]:  # new, deleted or replaced
+                if watcher:
+                    watcher[0].close()
+                    del self._watchers[key]
+                try:
+                    store = ExperimentStore(exp_dir)
+                except ExperimentNotFoundError:
+                    return None
+                version = store.version()
+                if version is None:
+                    store.close()
+                    return None
+                self._watchers[key] = (store, version[0])
+            return version
+
+    def get(self, key: Any, version: Any, max_age: float | None) -> Encoded | None:
         with self._lock:
             item = self._items.get(key)
-            if item is None or item[0] != stamp:
+            if version is None or item is None or item[0] != version:
                 return None
-            if max_age is not None and time.monotonic() - item[1] > max_age:
+            too_old = max_age is not None and time.monotonic() - item[1] > max_age
+            if item[2].volatile and too_old:
                 return None
             self._items.move_to_end(key)
             return item[2]
 
-    def put(self, key: Any, stamp: Any, body: Encoded) -> None:
-        if None in stamp[:1]:  # no database (deleted): nothing to reuse
+    def put(self, key: Any, version: Any, body: Encoded) -> None:
+        if version is None:
             return
         with self._lock:
-            self._items[key] = (stamp, time.monotonic(), body)
+            self._items[key] = (version, time.monotonic(), body)
             self._items.move_to_end(key)
             while len(self._items) > self.entries:
                 self._items.popitem(last=False)
+
+    def close(self) -> None:
+        with self._lock:
+            for store, _ in self._watchers.values():
+                store.close()
+            self._watchers.clear()
 
 
 def _trials(store: ExperimentStore, query: dict[str, list[str]]) -> list[dict[str, Any]]:

@@ -53,6 +53,10 @@ class WebUIServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.static = _load_static(STATIC_DIR)
 
+    def server_close(self) -> None:
+        super().server_close()
+        self.api.cache.close()
+
     @property
     def url(self) -> str:
         """The address to open (with the token on a non-loopback host)."""

@@ -68,6 +68,7 @@ def test_api_returns_what_the_cli_json_commands_print(
 def test_trials_are_read_incrementally(webui: Running, tmp_path: Path):
     store = make_store(tmp_path, 30, running=2)
     base = f"/api/experiments/{store.id}/trials"
+    summary = webui.get(f"/api/experiments/{store.id}").json()
     every = webui.get(base).json()
     assert [t["id"] for t in every] == [str(i) for i in range(32)]
     assert webui.get(f"{base}?after=9").json() == every[10:]
@@ -81,7 +82,11 @@ def test_trials_are_read_incrementally(webui: Running, tmp_path: Path):
         store.add_trial("32", 32, 32, parameters(__import__("random").Random(1)))
     assert [t["id"] for t in webui.get(f"{base}?after=31").json()] == ["32"]
     assert webui.get(f"{base}?ids=30,31").json()[0]["final"] == 0.99
-    assert len(webui.get(base).json()) == 33  # the cached whole list follows the store
+    # The cached whole list and status follow the store at once.
+    assert len(webui.get(base).json()) == 33
+    now = webui.get(f"/api/experiments/{store.id}").json()
+    assert now["trials"]["SUCCEEDED"] == summary["trials"]["SUCCEEDED"] + 1
+    assert now["best"]["id"] == "30" and now["best"]["metric"] == 0.99
 
 
 @pytest.mark.parametrize(

@@ -211,12 +211,17 @@ export function experimentPage(root, expId) {
   }
 
   function drawAll() {
-    drawSummary();
-    drawBest();
-    drawCurves();
-    drawBestSoFar();
-    drawChoices();
-    table.setRows(state.rows, sign());
+    const began = performance.now();
+    const timed = (name, draw) => { const t = performance.now(); draw(); spent[name] = Math.round(performance.now() - t); };
+    const spent = {};
+    timed("summary", drawSummary);
+    timed("best", drawBest);
+    timed("curves", drawCurves);
+    timed("bestSoFar", drawBestSoFar);
+    timed("choices", drawChoices);
+    timed("table", () => table.setRows(state.rows, sign()));
+    root.dataset.renderMs = String(Math.round(performance.now() - began));
+    root.dataset.renderParts = JSON.stringify(spent);
     root.dataset.loaded = "1";
     root.dataset.trials = String(state.rows.length);
   }
