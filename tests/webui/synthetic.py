@@ -61,7 +61,8 @@ def make_store(
     """An experiment with ``n_trials`` ended trials (every ``failed_every``-th FAILED) and then
     ``running`` RUNNING ones (half their epochs reported). Returns the open store."""
     store = make_experiment(
-        tmp_path, experimentName=name, maxTrialNum=max(1, n_trials + running), trialConcurrency=2
+        tmp_path, experimentName=name, maxTrialNum=max(1, n_trials + running), trialConcurrency=2,
+        maxExecDuration="48h",
     )
     rng = random.Random(seed)
     start = time.time() - 10 * (n_trials + running) - 100
