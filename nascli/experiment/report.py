@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -184,6 +185,8 @@ def experiment_rows(include_ended: bool = True) -> list[dict[str, Any]]:
                     "trials": store.status_counts(),
                 }
             )
+        except (sqlite3.DatabaseError, TypeError):  # being created (no row yet) or damaged
+            continue
         finally:
             store.close()
     return rows

@@ -13,6 +13,7 @@ and documented in docs/webui.md.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import sqlite3
@@ -39,6 +40,8 @@ __all__ = ["ApiError", "Encoded", "Raw", "WebApi", "ROUTES", "to_json"]
 
 # Ids as the store makes them (and a little more); anything else, ``..`` and ``/`` included, is
 # refused before it could reach a path.
+log = logging.getLogger(__name__)
+
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_IDS = 1000
 _DEFAULT_TAIL = 64 * 1024
@@ -321,6 +324,9 @@ def _guard(what: str, read: Callable[[], Any]) -> Any:
         raise ApiError(404, str(exc)) from None
     except (sqlite3.Error, OSError, ValueError, NasCliError) as exc:
         raise ApiError(503, f"{what} cannot be read right now: {exc}") from None
+    except (TypeError, KeyError, AttributeError) as exc:  # rows of an unexpected shape
+        log.warning("webui: reading %s failed", what, exc_info=True)
+        raise ApiError(503, f"{what} cannot be read right now: {type(exc).__name__}") from None
 
 
 def to_json(body: Any) -> bytes:

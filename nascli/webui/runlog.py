@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nascli.experiment.store import nascli_home
+
 __all__ = ["RUN_LOG_FILE", "read_run_log", "RunLogIndex"]
 
 RUN_LOG_FILE = "oneshot.jsonl"
@@ -76,11 +78,13 @@ def _take(run: dict[str, Any], entry: dict[str, Any]) -> bool:
     when = entry.get("time")
     if isinstance(when, (int, float)):
         run["updated"] = when
-    if kind == "start":
+    if kind == "start":  # a resumed run appends another start and goes on numbering epochs
         run["trainer"] = entry.get("trainer") if isinstance(entry.get("trainer"), str) else None
         epochs = entry.get("num_epochs")
         run["num_epochs"] = epochs if isinstance(epochs, int) else None
-        run["started"] = when if isinstance(when, (int, float)) else None
+        if run["started"] is None and isinstance(when, (int, float)):
+            run["started"] = when
+        run["ended"] = False
         choices = entry.get("choices")
         run["choices"] = _choices(choices) if isinstance(choices, dict) else {}
         return True
@@ -131,8 +135,10 @@ def _choices(raw: dict[str, Any]) -> dict[str, Any]:
 
 class RunLogIndex:
     """The run logs under some directories: each root that holds ``oneshot.jsonl`` is a run,
-    else its subdirectories (``_SCAN_DEPTH`` levels) are searched. Runs are named by a hash of
-    their directory, stable across restarts. Thread-safe."""
+    else its subdirectories (``_SCAN_DEPTH`` levels) are searched. ``$NASCLI_HOME/oneshot`` (where
+    a trainer logs after ``enable_visualization()`` without ``log_dir``) is always searched too,
+    read at each scan. Runs are named by a hash of their directory, stable across restarts.
+    Thread-safe."""
 
     def __init__(self, roots: Sequence[Path]):
         self.roots = [Path(r) for r in roots]
@@ -141,7 +147,9 @@ class RunLogIndex:
 
     def logs(self) -> dict[str, Path]:
         found: dict[str, Path] = {}
-        for root in self.roots:
+        for root in [*self.roots, nascli_home() / "oneshot"]:
+            if not root.is_dir():
+                continue
             for log in _find_logs(root):
                 found[run_id(log.parent)] = log
         return found

@@ -61,6 +61,8 @@ class WebUIServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The address to open (with the token on a non-loopback host)."""
         host, port = self.server_address[:2]
+        if host in ("0.0.0.0", "::"):  # every interface: name one others can reach
+            host = socket.gethostname()
         shown = f"[{host}]" if ":" in str(host) else str(host)
         query = f"/?{urlencode({'token': self.access.token})}" if self.access.token else "/"
         return f"http://{shown}:{port}{query}"

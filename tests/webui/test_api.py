@@ -311,3 +311,15 @@ def test_an_empty_experiment_and_an_empty_home(webui: Running, tmp_path: Path):
 def test_api_index_lists_the_routes(webui: Running):
     routes = webui.get("/api").json()["routes"]
     assert "/api/experiments/{id}/trials" in routes and "/api/oneshot/{run}" in routes
+
+
+def test_an_experiment_being_created_does_not_break_the_list(
+    webui: Running, tmp_path: Path, home: Path
+):
+    store = make_store(tmp_path, 2)
+    half = home / "halfmade"  # `create` between making the database file and its first row
+    half.mkdir()
+    sqlite3.connect(half / "experiment.sqlite").close()
+    assert [r["id"] for r in webui.get("/api/experiments").json()] == [store.id]
+    reply = webui.get("/api/experiments/halfmade")
+    assert reply.status == 503 and "cannot be read right now" in reply.json()["error"]

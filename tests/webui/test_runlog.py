@@ -93,3 +93,28 @@ def test_oneshot_api_lists_runs_and_follows_a_growing_log(tmp_path: Path):
     finally:
         running.server.shutdown()
         running.server.server_close()
+
+
+def test_a_resumed_run_goes_on_in_the_same_log(tmp_path: Path):
+    path = write_log(tmp_path / "run", 2, end=True)
+    first = read_run_log(path)["started"]
+    with path.open("a") as f:  # resumed: a new start, epochs numbered on
+        f.write(json.dumps({"kind": "start", "time": 2000.0, "trainer": "DartsTrainer",
+                            "num_epochs": 4, "choices": CHOICES}) + "\n")  # fmt: skip
+        f.write(json.dumps({"kind": "epoch", "time": 2001.0, "epoch": 2, "metrics": {},
+                            "weights": {"cell0_op": [1, 0, 0]}}) + "\n")  # fmt: skip
+    run = read_run_log(path)
+    assert [e["epoch"] for e in run["epochs"]] == [0, 1, 2]
+    assert not run["ended"] and run["started"] == first
+
+
+def test_runs_logged_under_nascli_home_are_found_without_oneshot(home: Path):
+    # enable_visualization() without log_dir logs to $NASCLI_HOME/oneshot/<run id>/.
+    write_log(home / "oneshot" / "20261201-093000-darts-abc123", 1)
+    running = start_server()
+    try:
+        (run,) = running.get("/api/oneshot").json()
+        assert run["path"].endswith("20261201-093000-darts-abc123")
+    finally:
+        running.server.shutdown()
+        running.server.server_close()

@@ -174,3 +174,28 @@ export function quantile(sorted, q) {
   const lo = Math.floor(pos), hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
+
+// Poll one API resource for a page: draw(body) after each read; it returns whether to go on.
+// A 404 (the thing was deleted, or never was) ends the polling with a message.
+export function watch(root, url, draw, interval = 2000) {
+  const poller = new Poller(async () => {
+    let body;
+    try {
+      body = await getJSON(url);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 404) {
+        showBanner(err.message, "error");
+        root.dataset.gone = "1";
+        return false;
+      }
+      throw err;
+    }
+    hideBanner();
+    const again = draw(body);
+    root.dataset.loaded = "1";
+    setLive(`updated ${new Date().toLocaleTimeString()}`);
+    return again;
+  }, interval);
+  poller.tick();
+  return poller;
+}

@@ -1,8 +1,7 @@
 // One one-shot run (NNI's NAS UI): metrics per epoch, for each choice its architecture weights
 // (or sampling probabilities) per candidate over epochs, and the current export.
 
-import { el, clear, choiceText, fmtNum, fmtTime, getJSON, hideBanner, HttpError, Poller,
-  setLive, showBanner, statusBadge } from "../util.js";
+import { el, clear, choiceText, fmtNum, fmtTime, statusBadge, watch } from "../util.js";
 import { LineChart, PALETTE } from "../charts.js";
 
 export function oneshotPage(root, runId) {
@@ -74,23 +73,9 @@ export function oneshotPage(root, runId) {
     }
   }
 
-  const poller = new Poller(async () => {
-    let run;
-    try {
-      run = await getJSON(url);
-    } catch (err) {
-      if (err instanceof HttpError && err.status === 404) {
-        showBanner(err.message, "error");
-        return false;
-      }
-      throw err;
-    }
-    hideBanner();
+  const poller = watch(root, url, (run) => {
     draw(run);
-    root.dataset.loaded = "1";
-    setLive(`updated ${new Date().toLocaleTimeString()}`);
     return !run.ended;
-  }, 2000);
-  poller.tick();
+  });
   return { stop: () => { poller.stop(); metrics.destroy(); for (const c of charts.values()) c.chart.destroy(); } };
 }

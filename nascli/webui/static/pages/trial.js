@@ -1,7 +1,7 @@
 // One trial: status, metric, reason, architecture and parameters, its curve, stdout/stderr.
 
-import { el, clear, choiceText, fmtDuration, fmtMetric, fmtTime, getJSON, hideBanner, HttpError,
-  Poller, scalar, setLive, showBanner, statusBadge } from "../util.js";
+import { el, clear, choiceText, fmtDuration, fmtMetric, fmtTime, scalar, statusBadge,
+  watch } from "../util.js";
 import { LineChart } from "../charts.js";
 
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "USER_CANCELED"]);
@@ -52,27 +52,13 @@ export function trialPage(root, expId, trialId) {
   }
 
   let ended = false;
-  const poller = new Poller(async () => {
-    let t;
-    try {
-      t = await getJSON(url);
-    } catch (err) {
-      if (err instanceof HttpError && err.status === 404) {
-        showBanner(err.message, "error");
-        return false;
-      }
-      throw err;
-    }
-    hideBanner();
+  const poller = watch(root, url, (t) => {
     draw(t);
-    root.dataset.loaded = "1";
-    setLive(`updated ${new Date().toLocaleTimeString()}`);
     if (TERMINAL.has(t.status)) {
       if (ended) return false; // one more read after the end, for the last log lines
       ended = true;
     }
     return true;
-  }, 2000);
-  poller.tick();
+  });
   return { stop: () => { poller.stop(); curve.destroy(); } };
 }
