@@ -32,6 +32,7 @@ def cli_json(*args: str):
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_api_returns_what_the_cli_json_commands_print(
     webui: Running, real_experiment: str, tmp_path: Path
 ):

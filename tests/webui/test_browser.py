@@ -24,7 +24,10 @@ from tests.webui.synthetic import make_store, parameters
 from tests.webui.test_runlog import write_log
 
 _PATH, _WHY = chromium_path()
-pytestmark = pytest.mark.skipif(_PATH is None, reason=f"browser tests need Chromium: {_WHY}")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(_PATH is None, reason=f"browser tests need Chromium: {_WHY}"),
+]
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from tests.webui.conftest import fetch
 from tests.webui.synthetic import make_store
 
 
+@pytest.mark.slow
 def test_webui_prints_its_url_serves_and_stops_on_ctrl_c(tmp_path: Path):
     store = make_store(tmp_path, 3)
     env = dict(os.environ, PYTHONPATH=str(REPO))
