@@ -47,11 +47,11 @@ class WebUIServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], api: WebApi, access: Access, verbose: bool):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, Handler)
-        self.api = api
+        self.api = api  # set first: a failed bind calls server_close() from the constructor
         self.access = access
         self.verbose = verbose
         self.static = _load_static(STATIC_DIR)
+        super().__init__(address, Handler)
 
     def server_close(self) -> None:
         super().server_close()
