@@ -61,7 +61,9 @@ export function oneshotPage(root, runId) {
       entry.chart.set(names.map((n, i) => ({ label: n, color: PALETTE[i % PALETTE.length], width: 2 })),
         [xs, ...names.map((_, i) => run.epochs.map((e) => e.weights[key]?.[i] ?? null))]);
       const latest = run.epochs.at(-1)?.weights[key] || [];
-      const top = Math.max(0, ...latest.filter((w) => typeof w === "number").map(Math.abs)) || 1;
+      // Probabilities (all in [0, 1]) are drawn to scale; other weights relative to the largest.
+      const numbers = latest.filter((w) => typeof w === "number");
+      const top = numbers.every((w) => w >= 0 && w <= 1) ? 1 : Math.max(0, ...numbers.map(Math.abs)) || 1;
       clear(entry.bars, names.map((n, i) => {
         const w = latest[i];
         const fill = el("span", { class: "fill" });
