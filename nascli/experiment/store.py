@@ -46,6 +46,7 @@ __all__ = [
     "nascli_home",
     "create_experiment",
     "open_experiment",
+    "experiment_path",
     "list_experiment_dirs",
     "delete_experiment",
     "EXPERIMENT_STATUSES",
@@ -499,6 +500,15 @@ def create_experiment(
     finally:
         conn.close()
     return ExperimentStore(exp_dir)
+
+
+def experiment_path(exp_id: str) -> Path:
+    """The directory experiment ``exp_id`` (an exact id, no prefix) has under ``$NASCLI_HOME``,
+    whether or not it exists. Refuses anything that is not a bare name (no separator, no
+    ``.``/``..``), so the path stays inside the home."""
+    if not exp_id or exp_id in (".", "..") or "/" in exp_id or "\\" in exp_id or "\0" in exp_id:
+        raise ExperimentNotFoundError(f"{exp_id!r} is not an experiment id")
+    return nascli_home() / exp_id
 
 
 def list_experiment_dirs() -> list[Path]:

@@ -17,9 +17,6 @@ import logging
 import math
 import re
 import sqlite3
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +29,10 @@ from nascli.experiment.store import (
     TRIAL_STATUSES,
     ExperimentNotFoundError,
     ExperimentStore,
+    experiment_path,
     nascli_home,
 )
+from nascli.webui.cache import Encoded, StoreCache
 from nascli.webui.runlog import RunLogIndex
 
 __all__ = ["ApiError", "Encoded", "Raw", "WebApi", "ROUTES", "to_json"]
@@ -67,15 +66,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """A JSON body already encoded (from the cache). ``volatile``: it also depends on something
-    outside the store (a manager's liveness), so the cache keeps it only ``max_age`` seconds."""
-
-    data: bytes
-    volatile: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,12 +131,11 @@ class WebApi:
         raise ApiError(404, f"no such API route: {path} (routes: GET /api)")
 
     def _with_store(self, exp_id: str, read: Callable[[ExperimentStore], Any]) -> Any:
-        exp_dir = nascli_home() / exp_id  # exp_id matched _ID: no separator, no dots
         what = f"experiment {exp_id}"
 
         def run() -> Any:
             try:
-                store = ExperimentStore(exp_dir)
+                store = ExperimentStore(experiment_path(exp_id))
             except ExperimentNotFoundError:
                 raise ApiError(404, f"no experiment {exp_id!r} in {nascli_home()}") from None
             try:
@@ -166,7 +155,8 @@ class WebApi:
     ) -> Encoded:
         """``read``'s body, encoded, reused while the store has not changed (the version is read
         before the body, so a commit during the read makes the next request read again)."""
-        version = _guard(f"experiment {exp_id}", lambda: self.cache.version(nascli_home() / exp_id))
+        what = f"experiment {exp_id}"
+        version = _guard(what, lambda: self.cache.version(experiment_path(exp_id)))
         hit = self.cache.get((exp_id, name), version, max_age)
         if hit is not None:
             return hit
@@ -185,65 +175,6 @@ class WebApi:
                 raise ApiError(404, f"no one-shot run {run_id!r} (GET /api/oneshot lists them)")
             return run
         raise ApiError(404, "no such API route: /api/oneshot/" + "/".join(rest))
-
-
-class StoreCache:
-    """Encoded bodies by (experiment, what), valid while the experiment's store has not changed:
-    one long-lived watching ``ExperimentStore`` per experiment tells (``version()``). A few
-    entries, least recently used dropped first. Thread-safe."""
-
-    def __init__(self, entries: int = 24):
-        self.entries = entries
-        self._items: OrderedDict[Any, tuple[Any, float, Encoded]] = OrderedDict()
-        self._watchers: dict[str, tuple[ExperimentStore, int]] = {}
-        self._lock = threading.Lock()
-
-    def version(self, exp_dir: Path) -> Any:
-        """The store's current version (None: no store there)."""
-        key = str(exp_dir)
-        with self._lock:
-            watcher = self._watchers.get(key)
-            version = watcher[0].version() if watcher else None
-            if version is None or version[0] != watcher[1]:  # new, deleted or replaced
-                if watcher:
-                    watcher[0].close()
-                    del self._watchers[key]
-                try:
-                    store = ExperimentStore(exp_dir)
-                except ExperimentNotFoundError:
-                    return None
-                version = store.version()
-                if version is None:
-                    store.close()
-                    return None
-                self._watchers[key] = (store, version[0])
-            return version
-
-    def get(self, key: Any, version: Any, max_age: float | None) -> Encoded | None:
-        with self._lock:
-            item = self._items.get(key)
-            if version is None or item is None or item[0] != version:
-                return None
-            too_old = max_age is not None and time.monotonic() - item[1] > max_age
-            if item[2].volatile and too_old:
-                return None
-            self._items.move_to_end(key)
-            return item[2]
-
-    def put(self, key: Any, version: Any, body: Encoded) -> None:
-        if version is None:
-            return
-        with self._lock:
-            self._items[key] = (version, time.monotonic(), body)
-            self._items.move_to_end(key)
-            while len(self._items) > self.entries:
-                self._items.popitem(last=False)
-
-    def close(self) -> None:
-        with self._lock:
-            for store, _ in self._watchers.values():
-                store.close()
-            self._watchers.clear()
 
 
 def _trials(store: ExperimentStore, query: dict[str, list[str]]) -> list[dict[str, Any]]:
