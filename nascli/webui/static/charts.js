@@ -18,6 +18,15 @@ function svg(tag, attrs = {}, text) {
   return node;
 }
 
+// Tick labels with as many decimals as the tick spacing needs (near-uniform architecture
+// weights differ in the fourth decimal; uPlot's default would print 0.5 0.5 0.501).
+function tickLabels(u, splits) {
+  const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+  let digits = 0;
+  while (digits < 8 && Math.abs(Math.round(step * 10 ** digits) - step * 10 ** digits) > 1e-6) digits++;
+  return splits.map((v) => (v === null || v === undefined ? "" : v.toFixed(digits)));
+}
+
 // A uPlot line chart that keeps itself across updates: same series → setData, else rebuilt.
 export class LineChart {
   constructor(target, { xTime = false, xInteger = false, xLabel = "", yLabel = "", height = 260,
@@ -73,7 +82,7 @@ export class LineChart {
       axes: [
         { label: this.xLabel, stroke: "#555", grid: { stroke: "#eee" },
           ...(this.xInteger ? { incrs: INTEGER_STEPS } : {}) },
-        { label: this.yLabel, stroke: "#555", grid: { stroke: "#eee" }, size: 60 },
+        { label: this.yLabel, stroke: "#555", grid: { stroke: "#eee" }, size: 60, values: tickLabels },
       ],
       series: [
         { label: this.xLabel || "x" },
