@@ -153,10 +153,11 @@ def stop(
     """Stop an experiment: its manager and every trial process (children too)."""
     from nascli.experiment.control import stop_experiment
     from nascli.experiment.store import ExperimentStore, list_experiment_dirs, open_experiment
+    from nascli.experiment.trials import LIVE_EXPERIMENT
 
     if all_:
         stores = [ExperimentStore(d) for d in list_experiment_dirs()]
-        stores = [s for s in stores if s.experiment().status in ("RUNNING", "NO_MORE_TRIAL")]
+        stores = [s for s in stores if s.experiment().status in LIVE_EXPERIMENT]
         if not stores:
             stdout_console.print("no running experiment")
             return

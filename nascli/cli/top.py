@@ -20,13 +20,14 @@ def _frame(include_ended: bool) -> RenderableType:
 
     from nascli.experiment.report import experiment_summary, trial_rows
     from nascli.experiment.store import ExperimentStore, list_experiment_dirs
+    from nascli.experiment.trials import LIVE_EXPERIMENT
 
     parts: list[RenderableType] = []
     for exp_dir in list_experiment_dirs():
         store = ExperimentStore(exp_dir)
         try:
             summary = experiment_summary(store)
-            if include_ended or summary["status"] in ("RUNNING", "NO_MORE_TRIAL"):
+            if include_ended or summary["status"] in LIVE_EXPERIMENT:
                 parts += [status_view(summary), trials_table(trial_rows(store), 10), Text("")]
         finally:
             store.close()

@@ -9,10 +9,11 @@ import typer
 from nascli.cli.boundary import cli_command, stdout_console
 from nascli.cli.lifecycle import ID_HELP
 from nascli.cli.views import trials_table
+from nascli.experiment.trials import TrialStatus
 
 app = typer.Typer(help="List and cancel trials.", no_args_is_help=True)
 
-_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
+_STATUSES = tuple(status.value for status in TrialStatus)
 
 
 @app.command("ls")

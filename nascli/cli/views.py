@@ -11,6 +11,8 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from nascli.channel import metric_number
+
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
@@ -33,6 +35,7 @@ _STATUS_STYLE = {
     "FAILED": "red",
     "ERROR": "red",
     "USER_CANCELED": "magenta",
+    "EARLY_STOPPED": "yellow",
     "STOPPED": "magenta",
     "NO_MORE_TRIAL": "cyan",
 }
@@ -54,8 +57,7 @@ def format_duration(seconds: float | None) -> str:
 def format_metric(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, dict):
-        value = value.get("default")
+    value = metric_number(value)
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 

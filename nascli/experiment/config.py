@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from nascli._text import did_you_mean
-from nascli.errors import _ProblemList
+from nascli.errors import ConfigError
 
 __all__ = [
     "ConfigError",
@@ -61,17 +61,6 @@ _TUNER_KEYS = {
 }  # fmt: skip
 _TRIAL_KEYS = {"command", "codeDir", "gpuNum", "nasMode"}
 _LOCAL_KEYS = {"gpuIndices", "maxTrialNumPerGpu", "useActiveGpu"}
-
-
-class ConfigError(_ProblemList):
-    """An experiment config is invalid. ``problems`` holds one line per problem, each naming
-    the file and the field."""
-
-    headline = "invalid config"
-
-    def __init__(self, path: str | Path, problems: list[str]):
-        self.path = str(path)
-        super().__init__([f"{self.path}: {p}" for p in problems])
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass
 
 from nascli._text import file_tail
-from nascli.errors import NasCliError, UsageError
+from nascli.errors import ManagerStartError, UsageError
 from nascli.experiment.processes import process_alive, terminate_group, terminate_groups
 from nascli.experiment.store import ExperimentRecord, ExperimentStore
+from nascli.experiment.trials import ACTIVE, LIVE_EXPERIMENT, ExperimentStatus, Ledger, TrialStatus
 
 __all__ = [
     "ManagerStartError",
@@ -33,10 +34,6 @@ __all__ = [
 ]
 
 _READY_TIMEOUT = 15.0
-
-
-class ManagerStartError(NasCliError):
-    """The manager process could not start (its log tail is in the message)."""
 
 
 def manager_alive(exp: ExperimentRecord) -> bool:
@@ -100,7 +97,7 @@ def check_resumable(store: ExperimentStore) -> None:
         raise UsageError(
             f"experiment {exp.id} is running (manager pid {exp.manager_pid}); nothing to resume"
         )
-    if exp.status == "DONE":
+    if exp.status == ExperimentStatus.DONE:
         raise UsageError(
             f"experiment {exp.id} is DONE ({exp.reason or 'budget used'}); nothing to resume"
         )
@@ -119,7 +116,7 @@ def stop_experiment(
     """End the manager and every trial process group; the experiment ends STOPPED and its
     running trials USER_CANCELED before this returns."""
     exp = store.experiment()
-    running_before = store.status_counts()["RUNNING"]
+    running_before = store.status_counts()[TrialStatus.RUNNING.value]
     if manager_alive(exp) and exp.manager_pid is not None:
         with store.transaction():
             store.update_experiment(stop_grace=grace)  # the manager gives trials this long
@@ -133,9 +130,9 @@ def stop_experiment(
                 time.sleep(0.01)
     # Whatever the manager did not get to (it was not running, or it had to be killed).
     with store.exclusive():
-        trials = store.trials(["WAITING", "RUNNING"])
+        trials = store.trials([status.value for status in ACTIVE])
         groups = [
-            t.pid for t in trials if t.pid and t.status == "RUNNING"
+            t.pid for t in trials if t.pid and t.status == TrialStatus.RUNNING
             and process_alive(t.pid, t.pid_token)
         ]  # fmt: skip
         with store.transaction():
@@ -143,19 +140,16 @@ def stop_experiment(
                 store.request_cancel(t.id)
         terminate_groups(groups, grace)
         now = time.time()
+        ledger = Ledger(store)
         with store.transaction():
             for t in trials:
-                store.update_trial(
-                    t.id, status="USER_CANCELED", reason="experiment stopped", ended=now
-                )
-            current = store.experiment()
-            if current.status not in ("STOPPED", "DONE", "ERROR") or trials:
-                store.update_experiment(
-                    status="STOPPED", reason="stopped by the user", ended=now,
-                    manager_pid=None, manager_token=None, wait_reason=None,
+                ledger.cancel(t.id, "experiment stopped", ended=now)
+            if store.experiment_status() in LIVE_EXPERIMENT or trials:
+                ledger.end_experiment(
+                    ExperimentStatus.STOPPED, "stopped by the user", by=" (by `nascli stop`)",
+                    ended=now,
                 )  # fmt: skip
-                store.add_event("manager", "experiment STOPPED (by `nascli stop`)")
-    return StopResult(exp.id, exp.status in ("RUNNING", "NO_MORE_TRIAL"), running_before)
+    return StopResult(exp.id, exp.status in LIVE_EXPERIMENT, running_before)
 
 
 def kill_trial(store: ExperimentStore, trial_id: str, grace: float = 5.0) -> str:
@@ -176,10 +170,8 @@ def kill_trial(store: ExperimentStore, trial_id: str, grace: float = 5.0) -> str
         terminate_group(trial.pid, grace)
     if not manager_alive(store.experiment()):
         with store.exclusive(), store.transaction():
-            store.update_trial(
-                trial_id, status="USER_CANCELED", reason="cancelled by the user", ended=time.time()
-            )
-        return "USER_CANCELED"
+            Ledger(store).cancel(trial_id, "cancelled by the user")
+        return TrialStatus.USER_CANCELED.value
     # The manager records the end; wait for it briefly so the caller sees the final state.
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
@@ -188,4 +180,4 @@ def kill_trial(store: ExperimentStore, trial_id: str, grace: float = 5.0) -> str
             return current.status
         time.sleep(0.02)
     current = store.trial(trial_id)
-    return current.status if current else "USER_CANCELED"
+    return current.status if current else TrialStatus.USER_CANCELED.value

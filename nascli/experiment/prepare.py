@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nascli import space as spaces
 from nascli.errors import SearchSpaceError, TrialCommandError, UsageError
 from nascli.experiment.config import ConfigError, ExperimentConfig, TunerConfig, load_config
 from nascli.experiment.gpu import GpuAllocator, GpuInventory, query_gpus, slot_count
+
+if TYPE_CHECKING:
+    from tuners.base import Tuner
 
 __all__ = ["ExperimentPlan", "prepare_experiment", "build_tuner", "gpu_allocator"]
 
@@ -32,7 +35,7 @@ class ExperimentPlan:
     notes: tuple[str, ...]
 
 
-def build_tuner(tuner: TunerConfig, search_space: dict[str, Any]) -> Any:
+def build_tuner(tuner: TunerConfig, search_space: dict[str, Any]) -> Tuner:
     """The configured tuner, given its search space. Raises ``UsageError`` (tuner errors name
     the ``tuner.*`` field)."""
     from tuners import create_tuner, load_custom_tuner

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nascli import space as spaces
+from nascli.channel import metric_scalar
 from nascli.errors import ParameterError, UsageError
 from nascli.experiment.control import manager_alive
 from nascli.experiment.store import (
@@ -22,7 +23,7 @@ from nascli.experiment.store import (
     TrialRecord,
     list_experiment_dirs,
 )
-from tuners.base import extract_scalar
+from nascli.experiment.trials import LIVE_EXPERIMENT
 
 __all__ = [
     "experiment_summary",
@@ -51,7 +52,7 @@ def best_trial(
     exp = store.experiment()
     sign = -1.0 if optimize_mode(exp.config) == "minimize" else 1.0
     done = [t for t in (trials or store.trials(["SUCCEEDED"])) if t.status == "SUCCEEDED"]
-    scored = [(sign * extract_scalar(t.final), -t.seq, t) for t in done if t.final is not None]
+    scored = [(sign * metric_scalar(t.final), -t.seq, t) for t in done if t.final is not None]
     if not scored:
         return None
     _, _, best = max(scored, key=lambda x: (x[0], x[1]))
@@ -101,7 +102,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "waiting_for": exp.wait_reason,
         "directory": str(store.dir),
     }
-    if exp.status in ("RUNNING", "NO_MORE_TRIAL") and not alive:
+    if exp.status in LIVE_EXPERIMENT and not alive:
         summary["warning"] = (
             f"the manager is not running (it was killed or crashed); "
             f"`nascli resume {exp.id}` continues the experiment"
@@ -171,7 +172,7 @@ def experiment_rows(include_ended: bool = True) -> list[dict[str, Any]]:
             continue
         try:
             exp = store.experiment()
-            active = exp.status in ("RUNNING", "NO_MORE_TRIAL")
+            active = exp.status in LIVE_EXPERIMENT
             if not include_ended and not active:
                 continue
             rows.append(
@@ -237,7 +238,7 @@ def export_csv(store: ExperimentStore) -> str:
                 row["status"],
                 row["parameter_id"],
                 *cells,
-                "" if final is None else extract_scalar(final),
+                "" if final is None else metric_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],
                 duration,
             ]

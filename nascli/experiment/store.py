@@ -27,7 +27,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from nascli.errors import NasCliError, UsageError
+from nascli.errors import ExperimentBusyError, ExperimentNotFoundError
+from nascli.experiment.trials import TERMINAL, ExperimentStatus
 
 __all__ = [
     "ExperimentStore",
@@ -54,9 +55,12 @@ __all__ = [
     "TERMINAL_TRIAL_STATUSES",
 ]
 
-EXPERIMENT_STATUSES = ("RUNNING", "NO_MORE_TRIAL", "DONE", "STOPPED", "ERROR")
+# The stored texts are the enums' values (``trials.py``); these tuples are kept for readers.
+EXPERIMENT_STATUSES = tuple(s.value for s in ExperimentStatus)
+# The statuses ``status_counts`` always lists (EARLY_STOPPED appears once a trial has it, so the
+# counts of stores without early stopping read as they always did).
 TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
-TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED"})
+TERMINAL_TRIAL_STATUSES = frozenset(s.value for s in TERMINAL)
 
 _DB = "experiment.sqlite"
 # 32 symbols (no l, o, 0, 1: ids are read and typed by people), so a random byte maps evenly.
@@ -93,14 +97,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """ + _TUNER_LOG_SCHEMA
-
-
-class ExperimentNotFoundError(UsageError):
-    """No experiment matches the id given (or none exists yet)."""
-
-
-class ExperimentBusyError(NasCliError):
-    """Another manager holds the experiment (it is running)."""
 
 
 @dataclass(frozen=True)
@@ -218,12 +214,19 @@ class ExperimentStore:
         manager dies, even by ``kill -9``)."""
         return FileLock(str(self.dir / "manager.lock"))
 
-    def manager_running(self) -> bool:
-        """Whether some manager holds this experiment's lock right now."""
+    def take_manager_lock(self) -> FileLock | None:
+        """The manager lock, held, if nobody holds it right now; None when someone does."""
         lock = self.manager_lock()
         try:
             lock.acquire(timeout=0)
         except Timeout:
+            return None
+        return lock
+
+    def manager_running(self) -> bool:
+        """Whether some manager holds this experiment's lock right now."""
+        lock = self.take_manager_lock()
+        if lock is None:
             return True
         lock.release()
         return False
@@ -235,13 +238,10 @@ class ExperimentStore:
         Raises:
             ExperimentBusyError: a manager is running it.
         """
-        lock = self.manager_lock()
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise ExperimentBusyError(
-                f"experiment {self.id} is running (its manager holds {lock.lock_file})"
-            ) from None
+        lock = self.take_manager_lock()
+        if lock is None:
+            held = self.manager_lock().lock_file
+            raise ExperimentBusyError(f"experiment {self.id} is running (its manager holds {held})")
         try:
             yield
         finally:
@@ -282,9 +282,14 @@ class ExperimentStore:
         data["tuner_state"] = _loads(data["tuner_state"])
         return ExperimentRecord(**data)
 
+    def experiment_status(self) -> str:
+        """The experiment's status alone (no decoding of its config and tuner state)."""
+        return str(self._conn.execute("SELECT status FROM experiment").fetchone()[0])
+
     def update_experiment(self, **fields: Any) -> None:
         """Set experiment columns (``tuner_state`` is JSON-encoded here; ``tuner_state_json``
-        is stored as given, already encoded)."""
+        is stored as given, already encoded). Not ``status``: ``trials.py`` changes that."""
+        _check_columns(fields, _EXPERIMENT_COLUMNS, "experiment")
         if "tuner_state" in fields:
             fields["tuner_state"] = _dumps(fields["tuner_state"])
         if "tuner_state_json" in fields:
@@ -317,12 +322,40 @@ class ExperimentStore:
         )  # fmt: skip
 
     def update_trial(self, trial_id: str, **fields: Any) -> None:
-        """Set trial columns (``gpus`` and ``final`` are JSON-encoded here)."""
+        """Set trial columns (``gpus`` and ``final`` are JSON-encoded here). Not ``status``:
+        ``trials.py`` changes that, through ``change_trial_status``."""
+        _check_columns(fields, _TRIAL_COLUMNS, "trials")
+        self._update_trial(trial_id, fields)
+
+    def _update_trial(self, trial_id: str, fields: dict[str, Any], where: str = "", args=()) -> int:
         for key in ("gpus", "final"):
             if key in fields:
                 fields[key] = _dumps(fields[key])
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        self._conn.execute(f"UPDATE trials SET {sets} WHERE id = ?", [*fields.values(), trial_id])
+        sets = ", ".join(f"{k} = ?" for k in fields)  # names checked against the schema
+        cur = self._conn.execute(
+            f"UPDATE trials SET {sets} WHERE id = ?{where}", [*fields.values(), trial_id, *args]
+        )
+        return cur.rowcount
+
+    def change_trial_status(
+        self, trial_id: str, sources: Collection[str], target: str, **fields: Any
+    ) -> str | None:
+        """Set the trial's status to ``target`` (and ``fields``) if it is one of ``sources``
+        now, in one statement. Returns None when done, else the status it has (or ``"absent"``).
+        Called by ``trials.py`` only, which checks the transition table."""
+        _check_columns(fields, _TRIAL_COLUMNS, "trials")
+        marks = ", ".join("?" for _ in sources)
+        fields = {"status": target, **fields}
+        if self._update_trial(trial_id, fields, f" AND status IN ({marks})", list(sources)):
+            return None
+        row = self._conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return "absent" if row is None else str(row[0])
+
+    def change_experiment_status(self, target: str, **fields: Any) -> None:
+        """Set the experiment's status (and ``fields``). Called by ``trials.py`` only."""
+        _check_columns(fields, _EXPERIMENT_COLUMNS, "experiment")
+        sets = ", ".join(f"{k} = ?" for k in ("status", *fields))
+        self._conn.execute(f"UPDATE experiment SET {sets}", [target, *fields.values()])
 
     def trial(self, trial_id: str) -> TrialRecord | None:
         row = self._conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
@@ -355,6 +388,7 @@ class ExperimentStore:
         return int(row[0])
 
     def status_counts(self) -> dict[str, int]:
+        """Trials per status: every one of ``TRIAL_STATUSES``, and any other found."""
         counts = dict.fromkeys(TRIAL_STATUSES, 0)
         for status, n in self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
             counts[status] = n
@@ -453,6 +487,19 @@ def _trial_filter(
         clauses.append(f"id IN ({', '.join('?' for _ in ids)})" if ids else "0")
         args += list(ids)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+_TRIAL_COLUMNS = frozenset(TrialRecord.__dataclass_fields__) - {"id", "status"}
+_EXPERIMENT_COLUMNS = (
+    frozenset(ExperimentRecord.__dataclass_fields__) - {"id", "status"} | {"tuner_state_json"}
+)
+
+
+def _check_columns(fields: dict[str, Any], allowed: frozenset[str], table: str) -> None:
+    # Column names go into the SQL text: only the schema's own names get there.
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not settable columns of {table}: {sorted(unknown)}")
 
 
 def _trial(row: sqlite3.Row) -> TrialRecord:

@@ -26,12 +26,12 @@ from nascli import space as spaces
 from nascli.errors import NasCliError
 from nascli.experiment import report
 from nascli.experiment.store import (
-    TRIAL_STATUSES,
     ExperimentNotFoundError,
     ExperimentStore,
     experiment_path,
     nascli_home,
 )
+from nascli.experiment.trials import TrialStatus
 from nascli.webui.cache import Encoded, StoreCache
 from nascli.webui.runlog import RunLogIndex
 
@@ -41,6 +41,7 @@ __all__ = ["ApiError", "Encoded", "Raw", "WebApi", "ROUTES", "to_json"]
 # refused before it could reach a path.
 log = logging.getLogger(__name__)
 
+TRIAL_STATUSES = tuple(status.value for status in TrialStatus)  # as `trial ls --status` takes
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MAX_IDS = 1000
 _DEFAULT_TAIL = 64 * 1024

@@ -2,7 +2,8 @@
 
 ``make_store`` creates an experiment exactly as ``nascli create`` does (``prepare_experiment`` +
 ``create_experiment`` on ``tests/e2e/trials``' config and search space) and then records trials the
-way the manager does (``add_trial``, ``update_trial``, ``add_metric``), without running processes,
+way the manager does (``add_trial``, ``add_metric``, statuses through ``trials.Ledger``), without
+running processes,
 so a 10,000-trial experiment takes seconds. The metric of a trial is a function of its choices
 plus noise, so the per-choice view has something to show.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nascli.experiment.store import ExperimentStore
+from nascli.experiment.trials import ExperimentStatus, Ledger, TrialStatus
 from tests.experiments import make_experiment
 
 SPACE = {
@@ -65,9 +67,10 @@ def make_store(
         maxExecDuration="48h",
     )
     rng = random.Random(seed)
+    ledger = Ledger(store)
     start = time.time() - 10 * (n_trials + running) - 100
-    store.update_experiment(started=start)
     with store.transaction():
+        ledger.start_experiment(resumed=False, started=start)
         for seq in range(n_trials + running):
             trial_id = str(seq)  # as the manager names trials
             params = parameters(rng)
@@ -77,26 +80,22 @@ def make_store(
             is_running = seq >= n_trials
             failed = bool(failed_every) and not is_running and seq % failed_every == 1
             shown = epochs // 2 if is_running else (1 if failed else epochs)
+            ledger.launch(trial_id, pid=0, token=None, started=begin, gpus=None)
             for epoch in range(shown):
                 value = final * (1 - math.exp(-(epoch + 1))) + rng.gauss(0, 0.005)
                 store.add_metric(trial_id, epoch, "PERIODICAL", round(value, 4), begin + epoch)
-            if is_running:
-                store.update_trial(trial_id, status="RUNNING", started=begin, pid=None)
-            elif failed:
-                store.update_trial(
-                    trial_id, status="FAILED", started=begin, ended=begin + 3, exit_code=1,
-                    reason="exit code 1 (RuntimeError: trial crashed on purpose)",
-                )  # fmt: skip
-            else:
+            if failed:
+                ledger.finish(trial_id, TrialStatus.FAILED,
+                              "exit code 1 (RuntimeError: trial crashed on purpose)",
+                              ended=begin + 3, exit_code=1)  # fmt: skip
+            elif not is_running:
                 store.add_metric(trial_id, epochs, "FINAL", final, begin + epochs)
-                store.update_trial(
-                    trial_id, status="SUCCEEDED", started=begin, ended=begin + epochs,
-                    exit_code=0, final=final,
-                )  # fmt: skip
+                ledger.finish(trial_id, TrialStatus.SUCCEEDED, None, ended=begin + epochs,
+                              exit_code=0, final=final)  # fmt: skip
         store.update_experiment(
-            next_parameter_id=n_trials + running,
-            status=status,
-            ended=None if status == "RUNNING" else start + 10 * (n_trials + running),
-            exec_seconds=10.0 * (n_trials + running),
+            next_parameter_id=n_trials + running, exec_seconds=10.0 * (n_trials + running)
         )
+        if status != "RUNNING":
+            ledger.end_experiment(ExperimentStatus(status), None,
+                                  ended=start + 10 * (n_trials + running))  # fmt: skip
     return store

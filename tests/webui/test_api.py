@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nascli.experiment.store import ExperimentStore
+from nascli.experiment.trials import Ledger, TrialStatus
 from tests.helpers import run_nascli
 from tests.webui.conftest import Running, fetch
 from tests.webui.synthetic import make_store, parameters
@@ -79,7 +80,7 @@ def test_trials_are_read_incrementally(webui: Running, tmp_path: Path):
     assert [t["id"] for t in webui.get(f"{base}?status=RUNNING").json()] == ["30", "31"]
     # A running trial ends and a new one starts: the two polls the page makes see both.
     with store.transaction():
-        store.update_trial("30", status="SUCCEEDED", ended=time.time(), final=0.99)
+        Ledger(store).finish("30", TrialStatus.SUCCEEDED, None, time.time(), 0, final=0.99)
         store.add_trial("32", 32, 32, parameters(__import__("random").Random(1)))
     assert [t["id"] for t in webui.get(f"{base}?after=31").json()] == ["32"]
     assert webui.get(f"{base}?ids=30,31").json()[0]["final"] == 0.99

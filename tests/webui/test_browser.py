@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from nascli.experiment.store import ExperimentStore
+from nascli.experiment.trials import Ledger
 from tests.webui.browser import chromium_path, open_browser
 from tests.webui.conftest import Running, start_server
 from tests.webui.synthetic import make_store, parameters
@@ -220,7 +221,7 @@ def test_running_trials_update_live(page: Any, webui: Running, tmp_path: Path):
         with writer.transaction():  # the running trial reports, a new trial starts
             writer.add_metric("8", 40, "PERIODICAL", 0.91, time.time())
             writer.add_trial("9", 9, 9, parameters(__import__("random").Random(2)))
-            writer.update_trial("9", status="RUNNING", started=time.time())
+            Ledger(writer).launch("9", pid=0, token=None, started=time.time(), gpus=None)
             writer.add_metric("9", 0, "PERIODICAL", 0.5, time.time())
     finally:
         writer.close()

@@ -6,20 +6,14 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
-pytest.importorskip("torch")
-pytest.importorskip(
-    "nascli.nas.oneshot.runlog", reason="the one-shot run log writer (issue 17) is not merged"
-)
-
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from nascli.nas.oneshot import DartsTrainer  # noqa: E402
-from tests.oneshot_models import TinyNet, accuracy, tiny_data  # noqa: E402
-from tests.webui.browser import chromium_path, open_browser  # noqa: E402
-from tests.webui.conftest import start_server  # noqa: E402
-from tests.webui.test_browser import painted_pixels  # noqa: E402
+from nascli.nas.oneshot import DartsTrainer
+from tests.oneshot_models import TinyNet, accuracy, tiny_data
+from tests.webui.browser import chromium_path, open_browser
+from tests.webui.conftest import start_server
+from tests.webui.test_browser import painted_pixels
 
 
 @pytest.mark.slow

@@ -24,6 +24,8 @@ from torch import nn
 
 from nascli import space as spaces
 from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.darts_mutator import DartsMutator
+from nascli.nas.oneshot.driven import bind_reset_before_forward, mutator_probabilities
 from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
 from nascli.nas.oneshot.utils import (
     export_decisions,
@@ -32,24 +34,43 @@ from nascli.nas.oneshot.utils import (
     replace_layer_choice,
 )
 
-__all__ = ["DartsTrainer"]
+__all__ = ["DartsTrainer", "DartsMutator"]
 
 
 class DartsTrainer(BaseOneShotTrainer):
     """DARTS. Takes the base trainer's arguments (see ``BaseOneShotTrainer``) and:
 
     Args:
+        mutator: NNI v1.9's: a ``DartsMutator`` (or any ``Mutator`` whose decisions are
+            differentiable functions of its parameters) built on the model. The trainer then
+            optimises the mutator's parameters, calls its ``reset()`` before every forward and
+            exports ``mutator.export()``. Default: the trainer's own mixed modules.
         arc_learning_rate: Adam learning rate of the architecture parameters (3e-4).
         unrolled: second-order architecture gradient (default False: first order).
+
+    Positional arguments follow NNI v1.9: ``(model, loss, metrics, optimizer, num_epochs,
+    dataset_train, dataset_valid, mutator, batch_size, workers, device, log_frequency,
+    callbacks, arc_learning_rate, unrolled)``.
     """
 
-    def __init__(self, *args: Any, arc_learning_rate: float = 3e-4, unrolled: bool = False,
+    def __init__(self, model: nn.Module, loss: Any, metrics: Any, optimizer: Any,
+                 num_epochs: int, dataset_train: Any = None, dataset_valid: Any = None,
+                 mutator: Any = None, batch_size: int = 64, workers: int = 0,
+                 device: Any = None, log_frequency: int | None = None, callbacks: Any = None,
+                 arc_learning_rate: float = 3e-4, unrolled: bool = False,
                  **kwargs: Any):  # fmt: skip
         self.arc_learning_rate = arc_learning_rate
         self.unrolled = unrolled
-        super().__init__(*args, **kwargs)
+        super().__init__(model, loss, metrics, optimizer, num_epochs,
+                         dataset_train=dataset_train, dataset_valid=dataset_valid,
+                         mutator=mutator, batch_size=batch_size,
+                         workers=workers, device=device, log_frequency=log_frequency,
+                         callbacks=callbacks, **kwargs)  # fmt: skip
 
     def _setup(self) -> None:
+        if self.mutator is not None:
+            self._setup_with_mutator()
+            return
         self.alpha: dict[str, nn.Parameter] = {
             key: nn.Parameter(
                 1e-3 * torch.randn(spec.n_candidates, device=self.device, dtype=self.param_dtype)
@@ -63,6 +84,15 @@ class DartsTrainer(BaseOneShotTrainer):
         replace_input_choice(
             self.model, lambda c: MixedInputChoice(c, self._weights(c.key)), self.nas_modules
         )
+        self.ctrl_optim = torch.optim.Adam(
+            list(self.alpha.values()), self.arc_learning_rate, betas=(0.5, 0.999),
+            weight_decay=1e-3,
+        )  # fmt: skip
+
+    def _setup_with_mutator(self) -> None:
+        assert self.mutator is not None
+        self.alpha = dict(self.mutator.named_parameters())
+        bind_reset_before_forward(self.model, self.mutator)
         self.ctrl_optim = torch.optim.Adam(
             list(self.alpha.values()), self.arc_learning_rate, betas=(0.5, 0.999),
             weight_decay=1e-3,
@@ -131,9 +161,13 @@ class DartsTrainer(BaseOneShotTrainer):
     # ------------------------------------------------------------------ results
 
     def arch_probabilities(self) -> dict[str, list[float]]:
+        if self.mutator is not None:
+            return mutator_probabilities(self.mutator)
         return {k: F.softmax(a.detach(), -1).tolist() for k, a in self.alpha.items()}
 
     def _export(self) -> dict[str, Any]:
+        if self.mutator is not None:
+            return self.mutator.export()
         chosen: dict[str, Any] = {}
         for key, spec in self.search_space.items():
             alpha = self.alpha[key].detach()

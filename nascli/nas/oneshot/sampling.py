@@ -17,6 +17,7 @@ from torch import nn
 
 from nascli import space as spaces
 from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
 from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
 from nascli.nas.oneshot.utils import replace_input_choice, replace_layer_choice, to_device
 
@@ -47,10 +48,13 @@ class SinglePathTrainer(BaseOneShotTrainer):
         # Scoring reads data in a fixed order, so a search draws nothing from the data RNG.
         self._bn_loader = self._loader(self.dataset_weights, shuffle=False)
         self._score_loader = self._loader(self.dataset_arch, shuffle=False)
+        self.keys = sorted(self.search_space)
+        if self.mutator is not None:  # the model's choices ask the mutator; paths are set there
+            self.nas_modules = mutator_slots(self.mutator, self.search_space)  # type: ignore
+            return
         self.nas_modules: list[tuple[str, nn.Module]] = []
         replace_layer_choice(self.model, PathSamplingLayerChoice, self.nas_modules)
         replace_input_choice(self.model, PathSamplingInputChoice, self.nas_modules)
-        self.keys = sorted(self.search_space)
 
     # ------------------------------------------------------------------ architectures
 
@@ -89,7 +93,10 @@ class SinglePathTrainer(BaseOneShotTrainer):
         self.set_architecture(self.dist.broadcast(self.sample_for_step()))
 
     def sample_for_step(self) -> Arch:
-        """The path trained at the next step (uniform by default)."""
+        """The path trained at the next step (uniform by default; the mutator's ``reset()``
+        when the trainer was given one)."""
+        if self.mutator is not None:
+            return sample_from_mutator(self.mutator, self.search_space)
         return self.sample_uniform()
 
     # ------------------------------------------------------------------ scoring
@@ -169,6 +176,11 @@ class SinglePathTrainer(BaseOneShotTrainer):
 
     def arch_probabilities(self) -> dict[str, list[float]]:
         return {}
+
+    def snapshot_export(self) -> dict[str, Any] | None:
+        """The best architecture a search has found so far; None before any search (exporting
+        would run one, which must not happen in the middle of training)."""
+        return self.export_top_models(1)[0] if self.best else None
 
     def _extra_state(self) -> dict[str, Any]:
         return {"best": self.best}

@@ -10,7 +10,7 @@ import { el, clear, fmtDuration, fmtMetric, fmtNum, getJSON, hideBanner, HttpErr
 import { LineChart, PALETTE, choiceBoxPlot } from "../charts.js";
 import { TrialTable } from "./trialtable.js";
 
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "USER_CANCELED"]);
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED"]);
 const ENDED_EXPERIMENT = new Set(["DONE", "STOPPED", "ERROR"]);
 
 export function experimentPage(root, expId) {
@@ -70,7 +70,7 @@ export function experimentPage(root, expId) {
     const s = state.summary;
     const counts = s.trials || {};
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    const ended = (counts.SUCCEEDED || 0) + (counts.FAILED || 0) + (counts.USER_CANCELED || 0);
+    const ended = [...TERMINAL].reduce((n, status) => n + (counts[status] || 0), 0);
     const pct = s.max_trial_num ? Math.min(100, (100 * ended) / s.max_trial_num) : 0;
     const unusable = state.rows.filter((r) => r.status === "SUCCEEDED" && scalar(r.final) === null).length;
     const timePct = s.max_exec_duration ? Math.min(100, (100 * s.exec_seconds) / s.max_exec_duration) : 0;

@@ -4,7 +4,7 @@ import { el, clear, choiceText, fmtDuration, fmtMetric, fmtTime, scalar, statusB
   watch } from "../util.js";
 import { LineChart } from "../charts.js";
 
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "USER_CANCELED"]);
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED"]);
 
 export function trialPage(root, expId, trialId) {
   const url = `/api/experiments/${encodeURIComponent(expId)}/trials/${encodeURIComponent(trialId)}`;

@@ -5,7 +5,7 @@
 import { el, clear, archText, duration, fmtDuration, fmtMetric, fmtNum, fmtTime, scalar,
   statusBadge } from "../util.js";
 
-const STATUSES = ["WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED"];
+const STATUSES = ["WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED", "EARLY_STOPPED"];
 const COLUMNS = [
   ["seq", "Trial"], ["status", "Status"], ["final", "Final"], ["arch", "Architecture"],
   ["inter", "Intermediate"], ["duration", "Duration"], ["started", "Started"], ["reason", "Reason"],
