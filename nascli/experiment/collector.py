@@ -23,7 +23,7 @@ from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuAllocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
-from nascli.experiment.services.base import TrainingService, TrialExited
+from nascli.experiment.services.base import TrainingService, TrialExited, TrialPlaced
 from nascli.experiment.store import ExperimentStore, TrialRecord
 from nascli.experiment.trials import Ledger, TrialStatus, judge_exit
 
@@ -61,13 +61,19 @@ class RunningTrials:
         self.proposals: Proposals | None = None  # set by the manager once the tuner is restored
         self.active: dict[str, ActiveTrial] = {}
         self.ended: list[TrialRecord] = []  # since the observer last saw them
-        self.to_stop: list[str] = []  # early-stopped this turn, signalled once it commits
+        self.to_stop: list[str] = []  # to be stopped, signalled once this turn commits
+        self._cancels_passed_on: set[str] = set()
+        self.assessment: Any = None  # the manager's Assessment: told every trial's end
 
     def __len__(self) -> int:
         return len(self.active)
 
     def __contains__(self, trial_id: object) -> bool:
         return trial_id in self.active
+
+    def busy(self) -> int:
+        """Trials holding a slot: an early-stopped one gave its slot up while it exits."""
+        return sum(not a.early_stopped for a in self.active.values())
 
     def groups(self) -> set[int]:
         return {a.record.pid for a in self.active.values() if a.record.pid}
@@ -82,7 +88,8 @@ class RunningTrials:
         its exit as its files tell it, for ``on_exit``."""
         self.add(trial, trial.metrics_offset, trial.bad_metric_lines)
         trial_dir = self.store.trial_paths(trial.id).dir
-        if trial.pid and service.adopt(trial.id, trial.pid, trial.pid_token, trial_dir):
+        handle = trial.pid or trial.pid_token  # a remote trial has a token and no local pid
+        if handle and service.adopt(trial.id, trial.pid or 0, trial.pid_token, trial_dir):
             if trial.gpus:
                 self.gpus.adopt(trial.id, trial.gpus)
             message = f"trial {trial.id} still running (pid {trial.pid})"
@@ -92,6 +99,15 @@ class RunningTrials:
         code, end = read_exit_marker(trial_dir) or (None, time.time())
         return TrialExited(trial.id, code, end)
 
+    def placed(self, placed: TrialPlaced) -> None:
+        """Record where a trial runs (and its new handle for adoption, if placing changed it)."""
+        fields: dict[str, object] = {"node": placed.host}
+        if placed.token is not None:
+            fields["pid_token"] = placed.token
+            if (active := self.active.get(placed.trial_id)) is not None:
+                active.record = replace(active.record, pid_token=placed.token)
+        self.store.update_trial(placed.trial_id, **fields)
+
     def cancel_all(self, reason: str) -> list[str]:
         """Mark every running trial as being cancelled for ``reason``; returns their ids."""
         for active in self.active.values():
@@ -100,7 +116,13 @@ class RunningTrials:
 
     def read_intermediate(self) -> None:
         """Collect every running trial's new metrics and hand them to the assessor, if any.
-        Also records a trial's process token once it can be read (for adoption on resume)."""
+        Also records a trial's process token once it can be read (for adoption on resume), and
+        passes on cancellations ``nascli trial kill`` recorded (``to_stop``): the command
+        signals a local trial itself, a remote trial is reached only through its service."""
+        for tid in self.store.running_cancel_requests():
+            if tid in self.active and tid not in self._cancels_passed_on:
+                self._cancels_passed_on.add(tid)
+                self.to_stop.append(tid)
         for tid, active in self.active.items():
             if active.record.pid and active.record.pid_token is None:
                 token = process_token(active.record.pid)
@@ -153,9 +175,17 @@ class RunningTrials:
             stderr = self.store.trial_paths(trial.id).stderr
             status, reason = judge_exit(code, final, cancel, stderr)
             self.ledger.finish(trial.id, status, reason, exited.end_time, code, final, **counters)
+        if self.assessment is not None:
+            self.assessment.ended(
+                trial.id, status == TrialStatus.SUCCEEDED,
+                [r.value for r in records if r.type != FINAL], stopped=active.early_stopped,
+            )  # fmt: skip
         assert self.proposals is not None
         if status == TrialStatus.FAILED and trial.attempt <= self.config.max_trial_retries:
             self.proposals.retry(replace(trial, status=status.value))
+        elif active.early_stopped:  # includeIntermediateResults: its last result, as NNI does
+            include = self.config.tuner.include_intermediate_results
+            self.proposals.tell(trial, False, final, with_result=include and final is not None)
         else:
             self.proposals.tell(trial, status == TrialStatus.SUCCEEDED, final)
         log.info("trial %s %s%s", trial.id, status.value, f" ({reason})" if reason else "")

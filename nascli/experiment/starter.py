@@ -50,6 +50,8 @@ class TrialStarter:
         # Like Ray Tune: concurrent trials share the cores instead of each starting one
         # OpenMP thread per core (on 2 cores, 2 torch trials run ~1.8x slower oversubscribed).
         threads = max(1, (os.cpu_count() or 1) // self.config.trial_concurrency)
+        if self.config.ray is not None:  # on a node: the CPUs the trial holds there
+            threads = max(1, int(self.config.ray.cpus_per_trial))
         env.setdefault("OMP_NUM_THREADS", str(threads))
         return env
 
@@ -63,8 +65,8 @@ class TrialStarter:
         """Reserve the trial's GPUs (always True when GPUs are not managed). While none fit,
         the reason is recorded once (``wait_reason`` and a ``waiting`` event) and the GPUs are
         looked at again after ``_GPU_RETRY`` seconds."""
-        if not self.config.trial.gpu_num:
-            return True
+        if not self.config.trial.gpu_num or self.config.platform != "local":
+            return True  # not managed here (a remote service's cluster assigns GPUs)
         if time.monotonic() < self._gpu_retry_at:
             return False
         try:
@@ -102,7 +104,7 @@ class TrialStarter:
         )  # fmt: skip
         env = dict(self._base_env)
         env.update(context.environment())
-        if self.config.trial.gpu_num is not None:
+        if self.config.trial.gpu_num is not None and self.config.platform == "local":
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, self.gpus.assigned.get(trial.id) or ()))
         spec = TrialSpec(
             trial.id, self.config.trial.command, code_dir=Path(self.config.trial.code_dir),

@@ -115,9 +115,9 @@ def judge_exit(
             "exited 0 without reporting a final result "
             "(the trial must call nascli.report_final_result)"
         )
-    if exit_code is None:
-        return T.FAILED, "ended while no manager watched it; no exit code left"
-    if exit_code < 0:
+    if exit_code is None:  # the service's last word, if any, is the last line of stderr
+        what = "no exit code left (it ended while no manager watched it, or its node was lost)"
+    elif exit_code < 0:
         try:
             what = f"killed by {signal.Signals(-exit_code).name}"
         except ValueError:

@@ -12,6 +12,7 @@ and documented in docs/webui.md.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -51,8 +52,9 @@ ROUTES = {
     "running ones (as `experiment list --json`)",
     "/api/experiments/{id}": "status, trial counts, budget, best trial (as `status --json`)",
     "/api/experiments/{id}/space": "the search space: per key its type, candidates, n_chosen",
-    "/api/experiments/{id}/trials": "trials in launch order (as `trial ls --json`); ?after=TRIAL "
-    "(only trials launched after it), ?status=S, ?ids=A,B, ?limit=N",
+    "/api/experiments/{id}/trials": "trials (as `trial ls --json`), in launch order or "
+    "?sort=launch|newest|best; ?after=TRIAL (only those after it in that order), ?status=S[,S2], "
+    "?ids=A,B, ?limit=N",
     "/api/experiments/{id}/trials/{trial}": "one trial: its row, every metric with its time, "
     "stdout/stderr tails (?tail=BYTES), directory",
     "/api/experiments/{id}/export?type=csv|json": "as `experiment export --type csv|json`",
@@ -117,8 +119,8 @@ class WebApi:
             kind = _one(query, "type") or "json"
             if kind not in ("csv", "json"):
                 raise ApiError(400, f"type must be 'csv' or 'json', got {kind!r}")
-            make = report.export_csv if kind == "csv" else report.export_json
-            text = self._with_store(exp_id, make)
+            write = report.export_csv if kind == "csv" else report.export_json
+            text = self._with_store(exp_id, lambda store: _written(write, store))
             mime = "text/csv" if kind == "csv" else "application/json"
             return Raw(f"{mime}; charset=utf-8", text, f"{exp_id}.{kind}")
         if rest[0] == "trials" and len(rest) == 1:
@@ -179,23 +181,37 @@ class WebApi:
 
 
 def _trials(store: ExperimentStore, query: dict[str, list[str]]) -> list[dict[str, Any]]:
-    status = _one(query, "status")
-    if status is not None:
-        status = status.upper()
-        if status not in TRIAL_STATUSES:
-            raise ApiError(
-                400, f"status must be one of {', '.join(TRIAL_STATUSES)}, got {status!r}"
-            )
+    """One part of the trial list, read through the store's indexed page query (the cost
+    follows the rows returned, not the experiment's size)."""
+    statuses = None
+    if (raw_status := _one(query, "status")) is not None:
+        statuses = [s.strip().upper() for s in raw_status.split(",") if s.strip()] or None
+        for status in statuses or ():
+            if status not in TRIAL_STATUSES:
+                raise ApiError(
+                    400, f"status must be one of {', '.join(TRIAL_STATUSES)}, got {status!r}"
+                )
+    sort = (_one(query, "sort") or "launch").lower()
+    if sort not in report.TRIAL_SORTS:
+        raise ApiError(400, f"sort must be one of {', '.join(report.TRIAL_SORTS)}, got {sort!r}")
     after = _one(query, "after")
     if after is not None:
         after = _checked_id(after, "trial", 400)
+        if store.trial(after) is None:
+            raise ApiError(404, f"experiment {store.id} has no trial {after!r}")
     ids = None
     if (raw_ids := _one(query, "ids")) is not None:
         ids = [_checked_id(i, "trial", 400) for i in raw_ids.split(",") if i]
         if len(ids) > _MAX_IDS:
             raise ApiError(400, f"ids: at most {_MAX_IDS} trial ids at once, got {len(ids)}")
     limit = _int(query, "limit", None, 1, 1_000_000)
-    return report.trial_rows(store, status, after=after, limit=limit, ids=ids)
+    return list(report.iter_trial_rows(store, statuses, sort, limit, after, ids=ids))
+
+
+def _written(write: Callable[[ExperimentStore, io.StringIO], int], store: ExperimentStore) -> str:
+    out = io.StringIO()
+    write(store, out)
+    return out.getvalue()
 
 
 def trial_detail(store: ExperimentStore, trial_id: str, tail: int) -> dict[str, Any]:

@@ -48,6 +48,9 @@ def test_api_returns_what_the_cli_json_commands_print(
     assert len(trials) == 6 and [t["status"] for t in trials].count("FAILED") == 1
     failed = webui.get(f"/api/experiments/{exp}/trials?status=failed").json()
     assert failed == cli_json("trial", "ls", exp, "--status", "FAILED", "--json")
+    for sort in ("best", "newest"):
+        page = webui.get(f"/api/experiments/{exp}/trials?sort={sort}&limit=3").json()
+        assert page == cli_json("trial", "ls", exp, "--sort", sort, "--limit", "3", "--json")
     # The failed trial's page data: its reason and the traceback at the end of its stderr.
     detail = webui.get(f"/api/experiments/{exp}/trials/{failed[0]['id']}").json()
     assert detail["status"] == "FAILED" and detail["reason"]
@@ -78,6 +81,10 @@ def test_trials_are_read_incrementally(webui: Running, tmp_path: Path):
     assert webui.get(f"{base}?after=9&limit=5").json() == every[10:15]
     assert webui.get(f"{base}?ids=3,30,31").json() == [every[3], every[30], every[31]]
     assert [t["id"] for t in webui.get(f"{base}?status=RUNNING").json()] == ["30", "31"]
+    assert webui.get(f"{base}?sort=newest&after=29&limit=2").json() == every[27:29][::-1]
+    assert webui.get(f"{base}?sort=newest&ids=3,30").json() == [every[30], every[3]]
+    both = webui.get(f"{base}?status=running,succeeded").json()
+    assert both == [t for t in every if t["status"] in ("RUNNING", "SUCCEEDED")]
     # A running trial ends and a new one starts: the two polls the page makes see both.
     with store.transaction():
         Ledger(store).finish("30", TrialStatus.SUCCEEDED, None, time.time(), 0, final=0.99)
@@ -96,6 +103,7 @@ def test_trials_are_read_incrementally(webui: Running, tmp_path: Path):
     [
         ("after=nosuchtrial", 404, "no trial 'nosuchtrial'"),
         ("status=DONE", 400, "status must be one of"),
+        ("sort=worst", 400, "sort must be one of"),
         ("limit=0", 400, "limit must be between"),
         ("limit=ten", 400, "limit must be an integer"),
         ("after=../x", 400, "not valid"),
@@ -238,7 +246,7 @@ def test_non_finite_and_missing_metrics_are_valid_json(webui: Running, tmp_path:
     store.add_metric("1", 99, "PERIODICAL", float("nan"), time.time())
     store.add_metric("2", 99, "PERIODICAL", float("inf"), time.time())
     conn = sqlite3.connect(store.dir / "experiment.sqlite")
-    conn.execute("UPDATE trials SET final = 'NaN' WHERE id = '3'")
+    conn.execute("UPDATE trials SET final = '1e999' WHERE id = '3'")  # valid JSON, infinite
     conn.execute("UPDATE trials SET final = NULL, status = 'SUCCEEDED' WHERE id = '0'")
     conn.commit()
     conn.close()

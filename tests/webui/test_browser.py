@@ -181,7 +181,7 @@ def test_odd_data_is_shown_escaped_and_the_page_says_what_is_missing(
     params = parameters(__import__("random").Random(5))
     params["conv1"] = {"_value": hostile, "_idx": 9}  # not in the search space
     conn.execute(
-        "UPDATE trials SET parameters = ?, final = 'NaN' WHERE id = '3'", (json.dumps(params),)
+        "UPDATE trials SET parameters = ?, final = '1e999' WHERE id = '3'", (json.dumps(params),)
     )
     conn.execute("UPDATE trials SET final = NULL WHERE id = '5'")
     conn.commit()

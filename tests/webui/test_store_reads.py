@@ -14,15 +14,16 @@ from nascli.experiment.store import ExperimentNotFoundError, ExperimentStore, ex
 from tests.webui.synthetic import make_store
 
 
-def test_trials_after_limit_ids(tmp_path: Path):
+def test_trials_page_after_limit_ids(tmp_path: Path):
     store = make_store(tmp_path, 12, failed_every=4)
     ids = lambda trials: [t.id for t in trials]  # noqa: E731
-    assert ids(store.trials(after_seq=9)) == ["10", "11"]
-    assert ids(store.trials(after_seq=2, limit=3)) == ["3", "4", "5"]
-    assert ids(store.trials(ids=["7", "1", "nope"])) == ["1", "7"]
-    assert ids(store.trials(ids=[])) == []
-    assert ids(store.trials(["FAILED"], after_seq=4)) == ["5", "9"]
-    assert store.trial_seq("7") == 7 and store.trial_seq("nope") is None
+    assert ids(store.trials_page(after="9")) == ["10", "11"]
+    assert ids(store.trials_page(after="2", limit=3)) == ["3", "4", "5"]
+    assert ids(store.trials_page(ids=["7", "1", "nope"])) == ["1", "7"]
+    assert ids(store.trials_page(ids=[])) == []
+    assert ids(store.trials_page("newest", ids=["7", "1", "3"], limit=2)) == ["7", "3"]
+    assert ids(store.trials_page(statuses=["FAILED"], after="4")) == ["5", "9"]
+    assert ids(store.trials_page(ids=[str(i) for i in range(5000)])) == [str(i) for i in range(12)]
     whole = report.trial_rows(store)
     assert report.trial_rows(store, after="3", limit=4) == whole[4:8]
     assert report.trial_rows(store, ids=["11", "0"]) == [whole[0], whole[11]]

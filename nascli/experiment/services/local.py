@@ -34,7 +34,7 @@ __all__ = ["LocalTrainingService"]
 _ADOPTED_POLL = 0.05
 
 
-def _launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
+def launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
     marker = shlex.quote(str(trial_dir / EXIT_FILE))
     return (
         f"cd {shlex.quote(str(code_dir))} || exit 126\n"
@@ -58,7 +58,7 @@ class LocalTrainingService:
     def launch(self, spec: TrialSpec) -> TrialProcess:
         with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
             popen = subprocess.Popen(
-                ["/bin/sh", "-c", _launcher_script(spec.command, spec.code_dir, spec.trial_dir)],
+                ["/bin/sh", "-c", launcher_script(spec.command, spec.code_dir, spec.trial_dir)],
                 cwd=spec.trial_dir,
                 env=dict(spec.env),
                 stdin=subprocess.DEVNULL,

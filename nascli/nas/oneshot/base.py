@@ -466,7 +466,7 @@ class BaseOneShotTrainer:
 
     def _log_end(self) -> None:
         if self._run_log is not None:
-            self._run_log.end(self.export())
+            self._run_log.end(self.snapshot_export())
 
     # ------------------------------------------------------------------ TensorBoard
 
