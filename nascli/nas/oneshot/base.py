@@ -457,15 +457,15 @@ class BaseOneShotTrainer:
                 for key, spec in sorted(self.search_space.items())}  # fmt: skip
 
     def _log_start(self) -> None:
-        if self._run_log is not None:
+        if getattr(self, "_run_log", None) is not None:
             self._run_log.start(type(self).__name__, self.num_epochs, self.search_space)
 
     def _log_epoch(self, epoch: int, stats: Mapping[str, float]) -> None:
-        if self._run_log is not None:
+        if getattr(self, "_run_log", None) is not None:
             self._run_log.epoch(epoch, stats, self.run_log_weights(), self.snapshot_export())
 
     def _log_end(self) -> None:
-        if self._run_log is not None:
+        if getattr(self, "_run_log", None) is not None:
             self._run_log.end(self.snapshot_export())
 
     # ------------------------------------------------------------------ TensorBoard
@@ -499,14 +499,16 @@ def _logged_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
         return fit
 
     def wrapper(self: BaseOneShotTrainer, *args: Any, **kwargs: Any) -> Any:
-        outermost = self._fit_depth == 0
+        # getattr: a custom trainer may skip BaseOneShotTrainer.__init__ (NNI's guide's does)
+        depth = getattr(self, "_fit_depth", 0)
+        outermost = depth == 0
         if outermost:
             self._log_start()
-        self._fit_depth += 1
+        self._fit_depth = depth + 1
         try:
             result = fit(self, *args, **kwargs)
         finally:
-            self._fit_depth -= 1
+            self._fit_depth = depth
         if outermost:
             self._log_end()
         return result
