@@ -217,46 +217,39 @@ def test_bad_inputs_exit_2_through_the_cli(tmp_path: Path) -> None:
     assert "internal error" not in result.output and "searchSpacePath" in result.output
 
 
-# ------------------------------------------------------------------ 15: custom tuner paths
+# ------------------------------------------------------------------ 15: custom tuner/assessor paths
 
 
-@pytest.mark.parametrize("name", ["../evil_tuner.py", "ABSOLUTE"])
-def test_a_custom_tuner_must_load_from_inside_its_code_dir(tmp_path: Path, name: str) -> None:
-    from tuners import load_custom_tuner
-    from tuners.base import TunerArgumentError
+def _custom_loader(section: str):  # noqa: ANN202 - (load function, its error type)
+    if section == "tuner":
+        from tuners import load_custom_tuner
+        from tuners.base import TunerArgumentError
 
-    code_dir = tmp_path / "tuner"
-    code_dir.mkdir()
-    evil = tmp_path / "evil_tuner.py"
-    ran = tmp_path / "ran"
-    evil.write_text(f"open({str(ran)!r}, 'w').write('x')\nclass T: pass\n")
-    name = str(evil) if name == "ABSOLUTE" else name
-    doc = yaml.safe_load(quick_config(tmp_path).read_text())
-    doc["tuner"] = {"codeDir": str(code_dir), "classFileName": name, "className": "T"}
-    with pytest.raises(ConfigError, match="tuner.classFileName: must be a file inside"):
-        load_config(_config(tmp_path, yaml.safe_dump(doc)))
-    with pytest.raises(TunerArgumentError, match="inside tuner.codeDir"):
-        load_custom_tuner(code_dir, name, "T")
-    assert not ran.exists()
-
-
-@pytest.mark.parametrize("name", ["../evil_assessor.py", "ABSOLUTE"])
-def test_a_custom_assessor_must_load_from_inside_its_code_dir(tmp_path: Path, name: str) -> None:
+        return load_custom_tuner, TunerArgumentError
     from nascli.assessor import AssessorArgumentError
     from nascli.assessors import load_custom_assessor
 
-    code_dir = tmp_path / "assessor"
+    return load_custom_assessor, AssessorArgumentError
+
+
+@pytest.mark.parametrize("section", ["tuner", "assessor"])
+@pytest.mark.parametrize("where", ["PARENT", "ABSOLUTE"])
+def test_a_custom_class_must_load_from_inside_its_code_dir(
+    tmp_path: Path, section: str, where: str
+) -> None:
+    load, error = _custom_loader(section)
+    code_dir = tmp_path / section
     code_dir.mkdir()
-    evil = tmp_path / "evil_assessor.py"
+    evil = tmp_path / f"evil_{section}.py"
     ran = tmp_path / "ran"
-    evil.write_text(f"open({str(ran)!r}, 'w').write('x')\nclass A: pass\n")
-    name = str(evil) if name == "ABSOLUTE" else name
+    evil.write_text(f"open({str(ran)!r}, 'w').write('x')\nclass C: pass\n")
+    name = str(evil) if where == "ABSOLUTE" else f"../{evil.name}"
     doc = yaml.safe_load(quick_config(tmp_path).read_text())
-    doc["assessor"] = {"codeDir": str(code_dir), "classFileName": name, "className": "A"}
-    with pytest.raises(ConfigError, match="assessor.classFileName: must be a file inside"):
+    doc[section] = {"codeDir": str(code_dir), "classFileName": name, "className": "C"}
+    with pytest.raises(ConfigError, match=f"{section}.classFileName: must be a file inside"):
         load_config(_config(tmp_path, yaml.safe_dump(doc)))
-    with pytest.raises(AssessorArgumentError, match="inside assessor.codeDir"):
-        load_custom_assessor(code_dir, name, "A")
+    with pytest.raises(error, match=f"inside {section}.codeDir"):
+        load(code_dir, name, "C")
     assert not ran.exists()
 
 
