@@ -68,7 +68,8 @@ def trial_processes(cluster) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"trial.py" in cmdline:
+        argv = cmdline.split(b"\0")
+        if b"trial.py" in argv and b"python" in argv[0]:  # the trial, not its /bin/sh launcher
             found.append(pid)
     return found
 
