@@ -11,6 +11,7 @@ from nascli.nas.oneshot.callbacks import (
 from nascli.nas.oneshot.darts import DartsTrainer
 from nascli.nas.oneshot.enas import EnasTrainer
 from nascli.nas.oneshot.experiment import OneShotExperiment
+from nascli.nas.oneshot.gdas import GumbelDartsTrainer
 from nascli.nas.oneshot.proxyless import ProxylessTrainer
 from nascli.nas.oneshot.random import RandomTrainer
 from nascli.nas.oneshot.sampling import SinglePathTrainer
@@ -21,6 +22,7 @@ __all__ = [
     "BaseOneShotTrainer",
     "DartsTrainer",
     "EnasTrainer",
+    "GumbelDartsTrainer",
     "ProxylessTrainer",
     "SPOSTrainer",
     "RandomTrainer",
