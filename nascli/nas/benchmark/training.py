@@ -28,8 +28,8 @@ __all__ = ["Splits", "digits_splits", "train_and_measure", "count_flops", "cpu_l
 Splits = tuple[tuple[torch.Tensor, torch.Tensor], ...]
 SPLIT_SEED = 0
 N_TRAIN, N_VALID = 1000, 400
-RECIPE = {"optimizer": "Adam", "lr": 0.03, "schedule": "cosine", "batch_size": 200,
-          "epochs": 10, "channels": 8, "cells_per_stage": 1}  # fmt: skip
+RECIPE = {"optimizer": "Adam", "lr": 0.01, "schedule": "cosine", "batch_size": 50,
+          "epochs": 8, "channels": 8, "cells_per_stage": 1}  # fmt: skip
 
 
 def digits_splits(cache: str | Path | None = None) -> Splits:
