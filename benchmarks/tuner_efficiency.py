@@ -1,6 +1,7 @@
 """Search efficiency of every tuner on the tabular benchmark (look-ups only, no training).
 
     python benchmarks/tuner_efficiency.py [--budget 150 --seeds 30]
+    python benchmarks/tuner_efficiency.py --benchmark cell   # on the cell benchmark's table
 
 Each tuner proposes ``budget`` architectures per seed; a query returns the architecture's
 validation accuracy from ``benchmarks/nas_table/digits_table.json`` (what a trial would report).
@@ -30,6 +31,30 @@ CHECKPOINTS = (10, 25, 50, 75, 100, 150)
 
 def _arch_key(arch: dict) -> str:
     return json.dumps(arch, sort_keys=True)
+
+
+def cell_benchmark_table(path: Path | None = None) -> dict:
+    """The cell benchmark (``nascli.nas.benchmark``, 4,096 cells) in this script's table shape:
+    every cell with its isomorphism class's mean validation / test accuracy.
+
+    Raises:
+        SystemExit: the table does not hold every class yet (tuners may propose any cell).
+    """
+    from nascli.nas.benchmark.cell_graph import all_cells, canonical_key
+    from nascli.nas.benchmark.table import load_benchmark, search_space
+
+    bench = load_benchmark(path)
+    missing = len(bench.class_size) - len(bench.rows)
+    if missing:
+        raise SystemExit(f"--benchmark cell: {bench.source} lacks {missing} of "
+                         f"{len(bench.class_size)} classes; finish it first "
+                         "(benchmarks/cell_benchmark/generate.py)")  # fmt: skip
+    rows = []
+    for cell in all_cells():
+        row = bench.rows[canonical_key(cell)]
+        rows.append({"architecture": cell, "valid_accuracy": row["val"],
+                     "test_accuracy": row["test"]})  # fmt: skip
+    return {"search_space": spaces.search_space_to_json(search_space()), "architectures": rows}
 
 
 def run_search(
@@ -63,10 +88,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=150)
     parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--table", type=Path, default=None)
+    parser.add_argument("--benchmark", choices=["digits", "cell"], default="digits",
+                        help="digits: benchmarks/nas_table; cell: nascli.nas.benchmark")
     args = parser.parse_args()
 
-    table = json.loads(args.table.read_text())
+    if args.benchmark == "cell":
+        table = cell_benchmark_table(args.table)
+    else:
+        table = json.loads((args.table or TABLE).read_text())
     space = spaces.parse_search_space(table["search_space"])
     rows = table["architectures"]
     lookup = {_arch_key(r["architecture"]): r for r in rows}
