@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nascli.errors import ArchitectureError
+from nascli.errors import ArchitectureError, UsageError
 from nascli.nas.oneshot import (
     DartsTrainer,
     EnasTrainer,
@@ -189,7 +189,11 @@ def main() -> None:
     for name in args.trainers.split(","):
         pcts, below = [], 0
         for seed in range(args.seeds):
-            found = search(name, space, seed, args.epochs)
+            try:
+                found = search(name, space, seed, args.epochs)
+            except UsageError as exc:  # the trainer does not support this space
+                summary.append(f"{name:10s} does not support this space: {exc}")
+                break
             judged = space.judge(found["export"])
             rows.append({"trainer": name, "seed": seed, **found, **judged})
             arch = json.dumps(found["export"], sort_keys=True)

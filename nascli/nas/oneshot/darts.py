@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascli import space as spaces
+from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
 from nascli.nas.oneshot.utils import (
@@ -39,15 +40,34 @@ class DartsTrainer(BaseOneShotTrainer):
     """DARTS. Takes the base trainer's arguments (see ``BaseOneShotTrainer``) and:
 
     Args:
-        arc_learning_rate: Adam learning rate of the architecture parameters (3e-4).
+        arc_learning_rate: Adam learning rate of the architecture parameters (default: DARTS's
+            3e-4 scaled to the run's length, ``nascli.nas.oneshot.defaults``).
         unrolled: second-order architecture gradient (default False: first order).
+        warmup_epochs: weight-only epochs (on the uniform mixture) before architecture steps
+            begin, so that parametrised candidates are trained before alpha compares them with
+            parameter-free ones (default: a quarter of ``num_epochs``).
     """
 
-    def __init__(self, *args: Any, arc_learning_rate: float = 3e-4, unrolled: bool = False,
+    def __init__(self, *args: Any, arc_learning_rate: float | None = None,
+                 unrolled: bool = False, warmup_epochs: int | None = None,
                  **kwargs: Any):  # fmt: skip
-        self.arc_learning_rate = arc_learning_rate
+        self._arc_learning_rate = arc_learning_rate
         self.unrolled = unrolled
+        self._warmup_epochs = warmup_epochs
         super().__init__(*args, **kwargs)
+
+    @property
+    def warmup_epochs(self) -> int:
+        if self._warmup_epochs is None:
+            return defaults.warmup_epochs(self.num_epochs)
+        return self._warmup_epochs
+
+    @property
+    def arc_learning_rate(self) -> float:
+        if self._arc_learning_rate is not None:
+            return self._arc_learning_rate
+        steps = (self.num_epochs - self.warmup_epochs) * len(self.train_loader)
+        return defaults.arch_learning_rate(steps)
 
     def _setup(self) -> None:
         self.alpha: dict[str, nn.Parameter] = {
@@ -74,6 +94,8 @@ class DartsTrainer(BaseOneShotTrainer):
     # ------------------------------------------------------------------ steps
 
     def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
+        if epoch < self.warmup_epochs:
+            return
         val_batch = self.next_arch_batch()
         self.ctrl_optim.zero_grad(set_to_none=True)
         self.arch_backward((x, y), val_batch)

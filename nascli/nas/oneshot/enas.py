@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from nascli import space as spaces
+from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
 from nascli.nas.oneshot.utils import export_decisions, to_device
 
@@ -30,8 +31,11 @@ __all__ = ["EnasTrainer", "Controller"]
 class Controller(nn.Module):
     """The decision LSTM over a search space (keys in sorted order)."""
 
-    def __init__(self, space: spaces.SearchSpace, hidden: int = 64):
+    def __init__(self, space: spaces.SearchSpace, hidden: int = 64,
+                 temperature: float | None = None, tanh_constant: float | None = None):  # fmt: skip
         super().__init__()
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
         self.space = space
         self.steps = spaces.decision_steps(space)
         sizes = [n for _, n in self.steps]
@@ -55,6 +59,12 @@ class Controller(nn.Module):
         for t, (key, _) in enumerate(self.steps):
             state = self.cell(x, state)
             logits = self.heads[t](state[0])[0]
+            # ENAS's sampling temperature and tanh constant: logits bounded, so the controller
+            # cannot become certain early (the collapse ENAS counters).
+            if self.temperature is not None:
+                logits = logits / self.temperature
+            if self.tanh_constant is not None:
+                logits = self.tanh_constant * torch.tanh(logits)
             spec = self.space[key]
             if isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is not None:
                 for picked in actions.get(key, []):
@@ -81,11 +91,17 @@ class EnasTrainer(SinglePathTrainer):
     Args:
         reward_function: ``(output, target) -> float``, larger is better (e.g. accuracy).
         entropy_weight: weight of the controller's entropy in the reward (1e-4).
-        baseline_decay: decay of the reward's moving average (0.999).
-        ctrl_lr: Adam learning rate of the controller (3.5e-4).
-        ctrl_steps_aggregate: samples per controller update (20).
+        baseline_decay: decay of the reward's moving average (0.95: the baseline follows the
+            rewards within a few dozen samples; NNI's 0.999 hardly leaves the first reward in a
+            run of a few hundred).
+        ctrl_lr: Adam learning rate of the controller (default: ENAS's 3.5e-4 scaled to the
+            run's number of controller updates, at most 5e-3; ``nascli.nas.oneshot.defaults``).
+        ctrl_steps_aggregate: samples per controller update (default: 20, or half the
+            architecture-split batches of an epoch when fewer, so every epoch updates twice).
         ctrl_steps: controller samples per epoch (default: one per architecture-split batch).
         lstm_size: the controller's width (64).
+        temperature / tanh_constant: the controller's logits become tanh_constant x
+            tanh(logits / temperature) (ENAS: 5.0 and 2.5; None: off).
     """
 
     def __init__(
@@ -98,26 +114,46 @@ class EnasTrainer(SinglePathTrainer):
         num_epochs: int,
         *args: Any,
         entropy_weight: float = 1e-4,
-        baseline_decay: float = 0.999,
-        ctrl_lr: float = 3.5e-4,
-        ctrl_steps_aggregate: int = 20,
+        baseline_decay: float = 0.95,
+        ctrl_lr: float | None = None,
+        ctrl_steps_aggregate: int | None = None,
         ctrl_steps: int | None = None,
         lstm_size: int = 64,
+        temperature: float | None = 5.0,
+        tanh_constant: float | None = 2.5,
         **kwargs: Any,
     ):
         self.reward_function = reward_function
         self.entropy_weight = entropy_weight
         self.baseline_decay = baseline_decay
-        self.ctrl_lr = ctrl_lr
-        self.ctrl_steps_aggregate = ctrl_steps_aggregate
+        self._ctrl_lr = ctrl_lr
+        self._ctrl_steps_aggregate = ctrl_steps_aggregate
         self.ctrl_steps = ctrl_steps
         self.lstm_size = lstm_size
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
         self.baseline: float | None = None
         super().__init__(model, loss, metrics, optimizer, num_epochs, *args, **kwargs)
 
+    @property
+    def ctrl_steps_aggregate(self) -> int:
+        if self._ctrl_steps_aggregate is not None:
+            return self._ctrl_steps_aggregate
+        return max(1, min(20, (self.ctrl_steps or len(self.arch_loader)) // 2))
+
+    @property
+    def ctrl_lr(self) -> float:
+        if self._ctrl_lr is not None:
+            return self._ctrl_lr
+        per_epoch = -(-(self.ctrl_steps or len(self.arch_loader)) // self.ctrl_steps_aggregate)
+        updates = self.num_epochs * per_epoch
+        # ENAS: 2,000 controller samples per epoch, 20 per update, 150 epochs
+        return min(5e-3, defaults.arch_learning_rate(updates, (3.5e-4, 150 * 100)))
+
     def _setup(self) -> None:
         super()._setup()
-        self.controller = Controller(self.search_space, self.lstm_size).to(self.device)
+        self.controller = Controller(self.search_space, self.lstm_size, self.temperature,
+                                     self.tanh_constant).to(self.device)  # fmt: skip
         self.ctrl_optim = torch.optim.Adam(self.controller.parameters(), self.ctrl_lr)
         self.ctrl_generator = torch.Generator().manual_seed(self.seed + 1)
 

@@ -86,7 +86,8 @@ class GumbelDartsTrainer(DartsTrainer):
     """GDAS. Takes the base trainer's arguments (see ``BaseOneShotTrainer``) and:
 
     Args:
-        arc_learning_rate: Adam learning rate of alpha (3e-4, as DARTS).
+        arc_learning_rate: Adam learning rate of alpha (default: as DARTS, 3e-4 scaled to the
+            run's length).
         tau_max / tau_min: the Gumbel-softmax temperature at the first / last epoch (10, 0.1).
         warmup_epochs: epochs of weight training on uniformly drawn paths before alpha moves
             (default: a quarter of ``num_epochs``).
@@ -94,7 +95,7 @@ class GumbelDartsTrainer(DartsTrainer):
 
     single_path_weight_steps = True
 
-    def __init__(self, *args: Any, arc_learning_rate: float = 3e-4, tau_max: float = 10.0,
+    def __init__(self, *args: Any, arc_learning_rate: float | None = None, tau_max: float = 10.0,
                  tau_min: float = 0.1, warmup_epochs: int | None = None,
                  **kwargs: Any):  # fmt: skip
         if not 0 < tau_min <= tau_max:
@@ -103,18 +104,13 @@ class GumbelDartsTrainer(DartsTrainer):
             )
         if warmup_epochs is not None and (not isinstance(warmup_epochs, int) or warmup_epochs < 0):
             raise UsageError(f"warmup_epochs must be a non-negative integer, got {warmup_epochs!r}")
+        if kwargs.pop("unrolled", False):
+            raise UsageError("GumbelDartsTrainer has no second-order (unrolled) gradient")
         self.tau_max = tau_max
         self.tau_min = tau_min
-        self._warmup = warmup_epochs
         self._draws: dict[str, Draw] = {}
-        self._final = False
-        super().__init__(*args, arc_learning_rate=arc_learning_rate, unrolled=False, **kwargs)
-        if self.unrolled:
-            raise UsageError("GumbelDartsTrainer has no second-order (unrolled) gradient")
-
-    @property
-    def warmup_epochs(self) -> int:
-        return self.num_epochs // 4 if self._warmup is None else self._warmup
+        super().__init__(*args, arc_learning_rate=arc_learning_rate, warmup_epochs=warmup_epochs,
+                         **kwargs)  # fmt: skip
 
     def _setup(self) -> None:
         self.alpha: dict[str, nn.Parameter] = {
