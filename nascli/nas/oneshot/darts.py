@@ -71,22 +71,25 @@ class DartsTrainer(BaseOneShotTrainer):
 
     def _setup(self) -> None:
         self.alpha: dict[str, nn.Parameter] = {
-            key: nn.Parameter(
-                1e-3 * torch.randn(spec.n_candidates, device=self.device, dtype=self.param_dtype)
-            )
+            key: nn.Parameter(self._initial_alpha(spec.n_candidates))
             for key, spec in sorted(self.search_space.items())
         }
         self.nas_modules: list[tuple[str, nn.Module]] = []
-        replace_layer_choice(
-            self.model, lambda c: MixedLayerChoice(c, self._weights(c.key)), self.nas_modules
-        )
-        replace_input_choice(
-            self.model, lambda c: MixedInputChoice(c, self._weights(c.key)), self.nas_modules
-        )
+        layer_module, input_module = self._choice_modules()
+        replace_layer_choice(self.model, layer_module, self.nas_modules)
+        replace_input_choice(self.model, input_module, self.nas_modules)
         self.ctrl_optim = torch.optim.Adam(
             list(self.alpha.values()), self.arc_learning_rate, betas=(0.5, 0.999),
             weight_decay=1e-3,
         )  # fmt: skip
+
+    def _initial_alpha(self, n: int) -> torch.Tensor:
+        return 1e-3 * torch.randn(n, device=self.device, dtype=self.param_dtype)
+
+    def _choice_modules(self) -> tuple[Any, Any]:
+        """Factories of the modules put in place of layer and input choices."""
+        return (lambda c: MixedLayerChoice(c, self._weights(c.key)),
+                lambda c: MixedInputChoice(c, self._weights(c.key)))  # fmt: skip
 
     def _weights(self, key: str) -> Any:
         return lambda: F.softmax(self.alpha[key], dim=-1)
@@ -156,6 +159,10 @@ class DartsTrainer(BaseOneShotTrainer):
         return {k: F.softmax(a.detach(), -1).tolist() for k, a in self.alpha.items()}
 
     def _export(self) -> dict[str, Any]:
+        return export_decisions(self.search_space, self.chosen_indices())
+
+    def chosen_indices(self) -> dict[str, Any]:
+        """Per key, the index (layer choice) or indices (input choice) the export names."""
         chosen: dict[str, Any] = {}
         for key, spec in self.search_space.items():
             alpha = self.alpha[key].detach()
@@ -166,7 +173,7 @@ class DartsTrainer(BaseOneShotTrainer):
                 chosen[key] = [i for i, p in enumerate(probs.tolist()) if p >= 1 / len(probs)]
             else:
                 chosen[key] = sorted(alpha.topk(spec.n_chosen).indices.tolist())
-        return export_decisions(self.search_space, chosen)
+        return chosen
 
     def _extra_state(self) -> dict[str, Any]:
         return {

@@ -28,7 +28,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nascli import space as spaces
 from nascli.errors import UsageError
@@ -36,7 +35,7 @@ from nascli.nas.mutables import InputChoice, LayerChoice
 from nascli.nas.mutator import reduce_outputs
 from nascli.nas.oneshot.darts import DartsTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates
-from nascli.nas.oneshot.utils import gradients, replace_input_choice, replace_layer_choice
+from nascli.nas.oneshot.utils import gradients
 
 __all__ = ["GumbelDartsTrainer", "GumbelLayerChoice", "GumbelInputChoice"]
 
@@ -112,23 +111,15 @@ class GumbelDartsTrainer(DartsTrainer):
         super().__init__(*args, arc_learning_rate=arc_learning_rate, warmup_epochs=warmup_epochs,
                          **kwargs)  # fmt: skip
 
+    def _initial_alpha(self, n: int) -> torch.Tensor:
+        return torch.zeros(n, device=self.device, dtype=self.param_dtype)
+
+    def _choice_modules(self) -> tuple[Any, Any]:
+        return (lambda c: GumbelLayerChoice(c, self._drawn(c.key)),
+                lambda c: GumbelInputChoice(c, self._drawn(c.key)))  # fmt: skip
+
     def _setup(self) -> None:
-        self.alpha: dict[str, nn.Parameter] = {
-            key: nn.Parameter(torch.zeros(spec.n_candidates, device=self.device,
-                                          dtype=self.param_dtype))
-            for key, spec in sorted(self.search_space.items())
-        }  # fmt: skip
-        self.nas_modules: list[tuple[str, nn.Module]] = []
-        replace_layer_choice(
-            self.model, lambda c: GumbelLayerChoice(c, self._drawn(c.key)), self.nas_modules
-        )
-        replace_input_choice(
-            self.model, lambda c: GumbelInputChoice(c, self._drawn(c.key)), self.nas_modules
-        )
-        self.ctrl_optim = torch.optim.Adam(
-            list(self.alpha.values()), self.arc_learning_rate, betas=(0.5, 0.999),
-            weight_decay=1e-3,
-        )  # fmt: skip
+        super()._setup()
         self.gumbel_generator = torch.Generator().manual_seed(self.seed + 2)
         self._draw_all(tau=self.tau_max, uniform=True, grad=False)
 
@@ -165,16 +156,11 @@ class GumbelDartsTrainer(DartsTrainer):
         return kept or [int(perturbed.argmax())]
 
     def _set_final(self) -> None:
-        for key, decision in self._argmax_decisions().items():
+        for key, chosen in self.chosen_indices().items():
+            decision = [chosen] if isinstance(chosen, int) else list(chosen)
             weights = torch.zeros_like(self.alpha[key]).detach()
             weights[decision] = 1.0
             self._draws[key] = (decision, weights)
-
-    def _argmax_decisions(self) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for key, chosen in self._chosen().items():
-            out[key] = [chosen] if isinstance(chosen, int) else list(chosen)
-        return out
 
     # ------------------------------------------------------------------ steps
 
@@ -200,27 +186,6 @@ class GumbelDartsTrainer(DartsTrainer):
             yield
         finally:
             self._draws = saved
-
-    # ------------------------------------------------------------------ results
-
-    def _chosen(self) -> dict[str, Any]:
-        chosen: dict[str, Any] = {}
-        for key, spec in self.search_space.items():
-            alpha = self.alpha[key].detach()
-            if isinstance(spec, spaces.LayerChoiceSpec):
-                chosen[key] = int(alpha.argmax())
-            elif spec.n_chosen is None:
-                probs = F.softmax(alpha, -1)
-                kept = [i for i, p in enumerate(probs.tolist()) if p >= 1 / len(probs)]
-                chosen[key] = kept or [int(alpha.argmax())]
-            else:
-                chosen[key] = sorted(alpha.topk(spec.n_chosen).indices.tolist())
-        return chosen
-
-    def _export(self) -> dict[str, Any]:
-        from nascli.nas.oneshot.utils import export_decisions
-
-        return export_decisions(self.search_space, self._chosen())
 
     def _extra_state(self) -> dict[str, Any]:
         return {
