@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nascli.experiment import channel
+from nascli import channel
 
 __all__ = [
     "report_intermediate_result",

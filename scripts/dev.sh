@@ -30,7 +30,8 @@ setup() {
       fi
       rm -rf "$wheels"
     fi
-    pip_quiet install -e ".[dev]"
+    # The Ray extra too: the Ray training service's tests start a real local cluster.
+    pip_quiet install -e ".[dev,ray]"
     touch "$stamp"
   fi
   export PATH="$PWD/$venv/bin:$PATH"

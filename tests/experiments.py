@@ -43,3 +43,16 @@ def make_experiment(tmp_path: Path, **overrides: Any) -> ExperimentStore:
     return create_experiment(
         cfg.to_dict(), plan.config_text, plan.search_space, cfg.experiment_name, cfg.author_name
     )
+
+
+def failing_tuner(tmp_path: Path) -> dict[str, str]:
+    """A ``tuner`` config section for a custom tuner that fails when told a result."""
+    code = tmp_path / "tuner"
+    code.mkdir()
+    (code / "bad.py").write_text(
+        "from tuners import RandomTuner\n"
+        "class Bad(RandomTuner):\n"
+        "    def receive_trial_result(self, *a, **k):\n"
+        "        raise ValueError('tuner bug')\n"
+    )
+    return {"codeDir": str(code), "classFileName": "bad.py", "className": "Bad"}

@@ -31,28 +31,14 @@ from itertools import combinations, product
 from typing import Any
 
 from nascli import space as spaces
-from nascli.errors import UsageError
+from nascli.channel import metric_scalar as extract_scalar
+from nascli.errors import NoMoreTrialError, TunerArgumentError
 
 __all__ = ["Tuner", "NoMoreTrialError", "TunerArgumentError", "extract_scalar", "Architecture"]
 
-# A tuner's internal architecture: per key (sorted), an int (layer choice) or a sorted tuple of
-# chosen input indices.
+# A tuner's internal architecture: ``space.Chosen`` (the one internal decision form) as a tuple
+# in key order (hashable): per key an int (layer choice) or a sorted tuple of input indices.
 Architecture = tuple[Any, ...]
-
-
-class NoMoreTrialError(Exception):
-    """Raised by ``generate_parameters`` when the tuner has nothing more to propose."""
-
-
-class TunerArgumentError(UsageError):
-    """A tuner's ``classArgs`` are invalid."""
-
-
-def extract_scalar(value: Any) -> float:
-    """The number a metric stands for: itself, or its ``default`` entry."""
-    if isinstance(value, Mapping):
-        value = value["default"]
-    return float(value)
 
 
 class Tuner:
@@ -129,6 +115,15 @@ class Tuner:
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         """A trial ended (always called once per trial)."""
         self.proposed.pop(parameter_id, None)
+
+    def record_proposal(self, parameter_id: int, parameters: Mapping[str, Any]) -> None:
+        """Take ``parameters`` as what ``generate_parameters(parameter_id)`` proposed: a trial
+        runs them. The experiment manager calls it when replaying its tuner log on resume gives
+        a proposal other than the one recorded (not expected of a ``replayable`` tuner), so the
+        tuner goes on from what really runs."""
+        arch = self.from_parameters(parameters)
+        self.proposed[parameter_id] = arch
+        self.tried.add(arch)
 
     def import_data(self, data: Sequence[Mapping[str, Any]]) -> None:
         """Feed finished trials: ``[{"parameter": parameters, "value": metric}, ...]``."""
@@ -220,14 +215,9 @@ class Tuner:
         return spaces.parameters_from_indices(self.space, dict(zip(self.keys, arch, strict=True)))
 
     def from_parameters(self, parameters: Mapping[str, Any]) -> Architecture:
-        decisions = spaces.parse_parameters(self.space, parameters)
-        values = []
-        for key in self.keys:
-            chosen = tuple(i for i, v in enumerate(decisions[key]) if v)
-            values.append(
-                chosen[0] if isinstance(self.space[key], spaces.LayerChoiceSpec) else chosen
-            )
-        return tuple(values)
+        """Decode parameters (validated) into this tuner's ``Architecture``."""
+        chosen = spaces.decode_parameters(self.space, parameters)
+        return tuple(chosen[key] for key in self.keys)
 
 
 def _arch(values: Sequence[Any]) -> Architecture:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from typing import Any
 
@@ -71,6 +73,7 @@ class TpeTuner(Tuner):
         self.gamma = float(gamma)
         self.prior_weight = float(prior_weight)
         self._factors: list[tuple[int, int | None, list[Any]]] = []
+        self._reset_statistics()
 
     def update_search_space(self, search_space: Any) -> None:
         super().update_search_space(search_space)
@@ -81,14 +84,89 @@ class TpeTuner(Tuner):
                 self._factors.extend((pos, i, [False, True]) for i in range(spec.n_candidates))
             else:
                 self._factors.append((pos, None, self.choice_values(key)))
+        self._reset_statistics()
+        for arch, reward in self.history:  # results imported before the space was set
+            self._add(arch, reward)
+
+    # ------------------------------------------------------------------ statistics
+
+    def _reset_statistics(self) -> None:
+        """Empty statistics for the current factors (then fed every result in history order)."""
+        self._index = [
+            {value: i for i, value in enumerate(values)} for _, _, values in self._factors
+        ]
+        self._ranked: list[tuple[float, int]] = []  # (-reward, arrival), best first
+        self._codes: list[list[int]] = []  # per arrival, the architecture's codes
+        self._good = [[0] * len(values) for _, _, values in self._factors]
+        self._bad = [[0] * len(values) for _, _, values in self._factors]
+        self._n_good = 0
+        self._pseudo = [self.prior_weight]  # prior + 1.0 + 1.0 ... (m times), see _distribution
+        self._model: tuple[list[list[float]], list[list[float]], list[float]] | None = None
+
+    def _on_result(self, parameter_id: int, arch: Architecture, reward: float) -> None:
+        self._add(arch, reward)
+
+    def _add(self, arch: Architecture, reward: float) -> None:
+        """Count one result in the good or the bad statistics, and move the results that the
+        new ranking pushes across the ``gamma`` boundary (at most two): O(factors) plus one
+        insertion into the ranking, whatever the history's length."""
+        arrival = len(self._codes)
+        self._codes.append(self._encode(arch))
+        # The ranking sorted(history, key=reward, reverse=True) makes: best first, ties in
+        # arrival order. NaN ranks last (sorted() gives it no consistent place).
+        key = (math.inf if math.isnan(reward) else -reward, arrival)
+        position = bisect.bisect(self._ranked, key)
+        self._ranked.insert(position, key)
+        if position < self._n_good:  # it enters the good set and pushes the last one out
+            self._count(arrival, self._good, 1)
+            pushed = self._ranked[self._n_good][1]
+            self._count(pushed, self._good, -1)
+            self._count(pushed, self._bad, 1)
+        else:
+            self._count(arrival, self._bad, 1)
+        wanted = max(1, math.ceil(self.gamma * len(self._ranked)))
+        while self._n_good < wanted:  # the good set grows by the best of the bad ones
+            moved = self._ranked[self._n_good][1]
+            self._count(moved, self._bad, -1)
+            self._count(moved, self._good, 1)
+            self._n_good += 1
+        self._model = None
+
+    def _count(self, arrival: int, counts: list[list[int]], delta: int) -> None:
+        for factor, code in enumerate(self._codes[arrival]):
+            counts[factor][code] += delta
+
+    def _distribution(self, counts: list[int]) -> list[float]:
+        # Smoothed frequencies, bit for bit as summing prior_weight and 1.0 per observation
+        # gives them (so that proposals do not depend on how the statistics were kept).
+        pseudo = self._pseudo
+        while len(pseudo) <= max(counts):
+            pseudo.append(pseudo[-1] + 1.0)
+        smoothed = [pseudo[c] for c in counts]
+        total = sum(smoothed)
+        return [c / total for c in smoothed]
+
+    def _fitted(self) -> tuple[list[list[float]], list[list[float]], list[float]]:
+        """Per factor: l's cumulative weights, log l - log g per category, and l's total;
+        computed once per batch of results."""
+        if self._model is None:
+            cumulative, log_ratio, totals = [], [], []
+            for good, bad in zip(self._good, self._bad, strict=True):
+                l_dist, g_dist = self._distribution(good), self._distribution(bad)
+                cumulative.append(list(itertools.accumulate(l_dist)))
+                totals.append(cumulative[-1][-1] + 0.0)
+                log_ratio.append(
+                    [math.log(lp) - math.log(gp) for lp, gp in zip(l_dist, g_dist, strict=True)]
+                )
+            self._model = (cumulative, log_ratio, totals)
+        return self._model
+
+    # ------------------------------------------------------------------ architectures
 
     def _encode(self, arch: Architecture) -> list[int]:
         codes = []
-        for pos, index, values in self._factors:
-            if index is None:
-                codes.append(values.index(arch[pos]))
-            else:
-                codes.append(int(index in arch[pos]))
+        for (pos, index, _), lookup in zip(self._factors, self._index, strict=True):
+            codes.append(lookup[arch[pos]] if index is None else int(index in arch[pos]))
         return codes
 
     def _decode(self, codes: list[int]) -> Architecture:
@@ -104,29 +182,28 @@ class TpeTuner(Tuner):
     def _propose(self, parameter_id: int) -> Architecture:
         if len(self.history) < self.n_startup_trials:
             return self.sample_new()
-        ranked = sorted(self.history, key=lambda item: item[1], reverse=True)
-        n_good = max(1, math.ceil(self.gamma * len(ranked)))
-        good = [self._encode(a) for a, _ in ranked[:n_good]]
-        bad = [self._encode(a) for a, _ in ranked[n_good:]]
-        l_dist = [self._categorical(good, f) for f in range(len(self._factors))]
-        g_dist = [self._categorical(bad, f) for f in range(len(self._factors))]
-        best, best_score = None, -math.inf
+        cumulative, log_ratio, totals = self._fitted()
+        random, best, best_score = self.rng.random, None, -math.inf
         for _ in range(self.n_ei_candidates):
-            codes = [self.rng.choices(range(len(p)), weights=p)[0] for p in l_dist]
+            # What rng.choices(range(k), weights=l)[0] draws, without rebuilding the weights.
+            codes = [
+                bisect.bisect(cum, random() * total, 0, len(cum) - 1)
+                for cum, total in zip(cumulative, totals, strict=True)
+            ]
             arch = self._decode(codes)
             if arch in self.tried:
                 continue
-            score = sum(
-                math.log(l_dist[f][c]) - math.log(g_dist[f][c]) for f, c in enumerate(codes)
-            )
+            score = sum(log_ratio[f][c] for f, c in enumerate(codes))
             if score > best_score:
                 best, best_score = arch, score
         return best if best is not None else self.sample_new()
 
-    def _categorical(self, observations: list[list[int]], factor: int) -> list[float]:
-        k = len(self._factors[factor][2])
-        counts = [self.prior_weight] * k
-        for codes in observations:
-            counts[codes[factor]] += 1.0
-        total = sum(counts)
-        return [c / total for c in counts]
+    # ------------------------------------------------------------------ checkpoint
+
+    def load_checkpoint(self, state: Any) -> None:
+        """The statistics are not in the checkpoint: they are rebuilt from the history it
+        holds (once, on resume), so the checkpoint is no bigger than the base tuner's."""
+        super().load_checkpoint(state)
+        self._reset_statistics()
+        for arch, reward in self.history:
+            self._add(arch, reward)

@@ -17,13 +17,14 @@ app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_
 def _list_rows(include_ended: bool) -> list[dict]:
     from nascli.experiment.control import manager_alive
     from nascli.experiment.store import ExperimentStore, list_experiment_dirs
+    from nascli.experiment.trials import LIVE_EXPERIMENT
 
     rows = []
     for exp_dir in list_experiment_dirs():
         store = ExperimentStore(exp_dir)
         try:
             exp = store.experiment()
-            active = exp.status in ("RUNNING", "NO_MORE_TRIAL")
+            active = exp.status in LIVE_EXPERIMENT
             if not include_ended and not active:
                 continue
             rows.append(
@@ -92,12 +93,14 @@ def export(
     if kind not in ("csv", "json"):
         raise UsageError(f"--type must be 'csv' or 'json', got {kind!r}")
     store = open_experiment(experiment_id)
-    text = export_csv(store) if kind == "csv" else export_json(store)
+    write = export_csv if kind == "csv" else export_json
     try:
-        file.write_text(text)
+        # Rows are written as they are read: memory stays flat however many trials there are.
+        with open(file, "w", newline="" if kind == "csv" else None) as out:
+            count = write(store, out)
     except OSError as exc:
         raise UsageError(f"--file: cannot write {str(file)!r}: {exc.strerror or exc}") from None
-    stdout_console.print(f"wrote {len(store.trials())} trial(s) of {store.id} to {file}")
+    stdout_console.print(f"wrote {count} trial(s) of {store.id} to {file}")
 
 
 @app.command("delete")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 
 from nascli.cli.boundary import cli_command, stderr_console, stdout_console
-from nascli.cli.views import architecture_text, format_metric, status_view, trials_table
+from nascli.cli.views import architecture_text, format_metric, status_view
 
 ID_HELP = "Experiment id (a unique prefix is enough); the latest experiment when omitted."
 
@@ -70,26 +69,14 @@ def create(
 
 def _run_foreground(store) -> None:  # noqa: ANN001
     from nascli.experiment.manager import Manager
-    from nascli.experiment.report import experiment_summary, trial_rows
 
     if stdout_console.is_terminal:
-        from rich.console import Group
-        from rich.live import Live
+        from nascli.cli.live import ForegroundView
 
-        def frame() -> Group:
-            summary = experiment_summary(store)
-            return Group(status_view(summary), trials_table(trial_rows(store), 15))
-
-        last = [0.0]
-        with Live(frame(), console=stdout_console.console, auto_refresh=False) as live:
-
-            def redraw(_ended: list) -> None:
-                if time.monotonic() - last[0] >= 0.25:
-                    last[0] = time.monotonic()
-                    live.update(frame(), refresh=True)
-
-            status = Manager(store, observer=redraw).run()
-            live.update(frame(), refresh=True)
+        # The view draws from its own thread and connection; the manager's thread only runs
+        # the experiment (no observer), as when detached.
+        with ForegroundView(store.dir, stdout_console.console):
+            status = Manager(store).run()
     else:
 
         def report_ended(ended: list) -> None:
@@ -152,10 +139,11 @@ def stop(
     """Stop an experiment: its manager and every trial process (children too)."""
     from nascli.experiment.control import stop_experiment
     from nascli.experiment.store import ExperimentStore, list_experiment_dirs, open_experiment
+    from nascli.experiment.trials import LIVE_EXPERIMENT
 
     if all_:
         stores = [ExperimentStore(d) for d in list_experiment_dirs()]
-        stores = [s for s in stores if s.experiment().status in ("RUNNING", "NO_MORE_TRIAL")]
+        stores = [s for s in stores if s.experiment().status in LIVE_EXPERIMENT]
         if not stores:
             stdout_console.print("no running experiment")
             return

@@ -41,13 +41,13 @@ def _trial_file(experiment_id: str | None, trial_id: str | None, which: str, tai
     from nascli.experiment.store import open_experiment
 
     store = open_experiment(experiment_id)
-    trials = store.trials()
+    recent = [t.id for t in store.trials_page("newest", limit=10)][::-1]  # not every trial
     if trial_id is None:
-        if not trials:
+        if not recent:
             raise UsageError(f"experiment {store.id} has no trials yet")
-        trial_id = trials[-1].id
+        trial_id = recent[-1]
     elif store.trial(trial_id) is None:
-        known = ", ".join(t.id for t in trials[-10:]) or "none"
+        known = ", ".join(recent) or "none"
         raise UsageError(f"experiment {store.id} has no trial {trial_id!r} (recent: {known})")
     paths = store.trial_paths(trial_id)
 

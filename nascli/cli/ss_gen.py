@@ -10,6 +10,9 @@ from nascli import space as spaces
 from nascli.cli.boundary import cli_command, stdout_console
 from nascli.experiment.search_space_gen import DEFAULT_TIMEOUT, generate_search_space
 
+#: what ``nnictl ss_gen`` wrote without ``--file``
+DEFAULT_FILE = "nni_auto_gen_search_space.json"
+
 
 @cli_command
 def ss_gen(
@@ -24,7 +27,11 @@ def ss_gen(
         Path("."), "--trial_dir", "--trial-dir", "-d", help="Directory the command runs in."
     ),
     file: Path = typer.Option(
-        Path("search_space.json"), "--file", "-f", help="Where to write the search space."
+        Path(DEFAULT_FILE),
+        "--file",
+        "-f",
+        help="Where to write the search space (relative to the current directory; NNI's "
+        "default name, so scripts that look for it work).",
     ),
     timeout: float = typer.Option(
         DEFAULT_TIMEOUT, "--timeout", min=0.1, help="Seconds before the command is killed."

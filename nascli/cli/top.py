@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,24 +15,74 @@ from nascli.cli.views import status_view, trials_table
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+_LATEST = 10
 
-def _frame(include_ended: bool) -> RenderableType:
-    from rich.console import Group
-    from rich.text import Text
 
-    from nascli.experiment.report import experiment_summary, trial_rows
-    from nascli.experiment.store import ExperimentStore, list_experiment_dirs
+class TopFrames:
+    """Builds ``top``'s frames. Each experiment costs a few indexed reads (its row, counts,
+    best trial, latest trials), never a read of all its trials; an ended experiment is dropped
+    after reading its row alone (without ``--all``), and one whose database files have not
+    changed since the last frame is not read again (its part of the frame is reused; a resume
+    changes the files)."""
 
-    parts: list[RenderableType] = []
-    for exp_dir in list_experiment_dirs():
+    def __init__(self, include_ended: bool):
+        self.include_ended = include_ended
+        self._cache: dict[Path, tuple[tuple[int, ...], list[Any]]] = {}
+
+    def frame(self) -> RenderableType:
+        from rich.console import Group
+        from rich.text import Text
+
+        from nascli.experiment.store import list_experiment_dirs
+
+        parts: list[RenderableType] = []
+        for exp_dir in list_experiment_dirs():
+            stamp = _stamp(exp_dir)
+            cached = self._cache.get(exp_dir)
+            if cached is not None and cached[0] == stamp:
+                parts += cached[1]
+                continue
+            ended, mine = self._parts(exp_dir)
+            if ended:  # a running one is read each frame: its manager may die unnoticed
+                self._cache[exp_dir] = (stamp, mine)
+            parts += mine
+        if parts:
+            return Group(*parts)
+        return Text("no running experiment (nascli top --all shows all)")
+
+    def _parts(self, exp_dir: Path) -> tuple[bool, list[Any]]:
+        """Whether the experiment has ended, and its part of the frame."""
+        from rich.text import Text
+
+        from nascli.experiment.report import experiment_summary, iter_trial_rows
+        from nascli.experiment.store import ExperimentStore
+        from nascli.experiment.trials import LIVE_EXPERIMENT
+
         store = ExperimentStore(exp_dir)
         try:
+            if not self.include_ended and store.experiment().status not in LIVE_EXPERIMENT:
+                return True, []
             summary = experiment_summary(store)
-            if include_ended or summary["status"] in ("RUNNING", "NO_MORE_TRIAL"):
-                parts += [status_view(summary), trials_table(trial_rows(store), 10), Text("")]
+            ended = summary["status"] not in LIVE_EXPERIMENT
+            if ended and not self.include_ended:
+                return True, []
+            latest = list(iter_trial_rows(store, sort="newest", limit=_LATEST))[::-1]
+            return ended, [status_view(summary), trials_table(latest), Text("")]
         finally:
             store.close()
-    return Group(*parts) if parts else Text("no running experiment (nascli top --all shows all)")
+
+
+def _stamp(exp_dir: Path) -> tuple[int, ...]:
+    """What changes when the experiment's database does (WAL: the -wal file takes the writes).
+    A running experiment's manager also counts: its liveness shows in the frame."""
+    stamp = []
+    for name in ("experiment.sqlite", "experiment.sqlite-wal"):
+        try:
+            st = os.stat(exp_dir / name)
+            stamp += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            stamp += [0, 0]
+    return tuple(stamp)
 
 
 @cli_command
@@ -40,16 +92,17 @@ def top(
     all_: bool = typer.Option(False, "--all", "-a", help="Include ended experiments."),
 ) -> None:
     """Live view of running experiments (Ctrl-C leaves)."""
+    frames = TopFrames(all_)
     if once or not stdout_console.is_terminal:
-        stdout_console.print(_frame(all_))
+        stdout_console.print(frames.frame())
         return
     from rich.live import Live
 
     console = stdout_console.console
-    with Live(_frame(all_), console=console, auto_refresh=False, screen=False) as live:
+    with Live(frames.frame(), console=console, auto_refresh=False, screen=False) as live:
         try:
             while True:
                 time.sleep(interval)
-                live.update(_frame(all_), refresh=True)
+                live.update(frames.frame(), refresh=True)
         except KeyboardInterrupt:
             return

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-import json
+import sys
 
 import typer
 
-from nascli.cli.boundary import cli_command, stdout_console
+from nascli.cli.boundary import cli_command, stderr_console, stdout_console
 from nascli.cli.lifecycle import ID_HELP
-from nascli.cli.views import trials_table
+from nascli.cli.views import streamed_trials_tables, trials_table
+from nascli.experiment.trials import TrialStatus
 
 app = typer.Typer(help="List and cancel trials.", no_args_is_help=True)
 
-_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
+_STATUSES = tuple(status.value for status in TrialStatus)
+_SORTS = ("launch", "newest", "best")
+
+
+def _one_of(option: str, value: str, allowed: tuple[str, ...], what: str) -> str:
+    from nascli._text import did_you_mean
+    from nascli.errors import UsageError
+
+    if value not in allowed:
+        raise UsageError(
+            f"{option}: {value!r} is not {what}{did_you_mean(value, allowed)} "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    return value
 
 
 @app.command("ls")
@@ -22,28 +36,64 @@ def ls(
     status: str = typer.Option(
         None, "--status", "-s", help=f"Only trials in: {', '.join(_STATUSES)}."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    sort: str = typer.Option(
+        None,
+        "--sort",
+        help="launch (launch order), newest (newest first) or best (best final metric first, "
+        "by the tuner's optimize_mode). Default: newest for the table, launch for --json.",
+    ),
+    limit: int = typer.Option(
+        None, "--limit", "-n", min=1, help="At most N trials (the table: a screenful)."
+    ),
+    all_: bool = typer.Option(False, "--all", "-a", help="Every trial (streamed as read)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON for scripts (every trial unless --limit)."
+    ),
 ) -> None:
-    """An experiment's trials: status, final metric, architecture, GPUs, duration."""
-    from nascli._text import did_you_mean
+    """An experiment's trials: status, final metric, architecture, GPUs, duration.
+
+    The table shows the newest screenful; --all streams every trial, --limit N shows N,
+    --sort best the best first. --json prints every trial in launch order unless told
+    otherwise, written as it is read."""
     from nascli.errors import UsageError
-    from nascli.experiment.report import trial_rows
+    from nascli.experiment.report import iter_trial_rows, write_json_array
     from nascli.experiment.store import open_experiment
 
     if status is not None:
-        status = status.upper()
-        if status not in _STATUSES:
-            raise UsageError(
-                f"--status: {status!r} is not a trial status{did_you_mean(status, _STATUSES)} "
-                f"(allowed: {', '.join(_STATUSES)})"
-            )
-    rows = trial_rows(open_experiment(experiment_id), status)
+        status = _one_of("--status", status.upper(), _STATUSES, "a trial status")
+    if sort is not None:
+        sort = _one_of("--sort", sort.lower(), _SORTS, "an order")
+    if all_ and limit is not None:
+        raise UsageError("--all and --limit contradict each other: give one of them")
+    store = open_experiment(experiment_id)
+    statuses = [status] if status else None
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-    elif not rows:
+        rows = iter_trial_rows(store, statuses, sort or "launch", limit)
+        write_json_array(rows, sys.stdout)
+        sys.stdout.write("\n")
+        return
+    sort = sort or "newest"
+    counts = store.status_counts()
+    total = counts[status] if status else sum(counts.values())
+    if not total:
         stdout_console.print("no trials" + (f" with status {status}" if status else ""))
-    else:
-        stdout_console.print(trials_table(rows))
+        return
+    if all_:
+        from nascli.experiment.report import trial_table_widths
+
+        widths = trial_table_widths(store)
+        for table in streamed_trials_tables(iter_trial_rows(store, statuses, sort), widths):
+            stdout_console.print(table)
+        return
+    shown = limit or max(5, stdout_console.console.height - 6)
+    stdout_console.print(trials_table(list(iter_trial_rows(store, statuses, sort, shown))))
+    if total > shown:
+        order = {"launch": "in launch order", "newest": "newest first", "best": "best first"}
+        stderr_console.print(
+            f"{shown} of {total} trials shown ({order[sort]}); --all for every one, "
+            "--limit N for more, --sort best for the best",
+            style="dim",
+        )
 
 
 @app.command("kill")

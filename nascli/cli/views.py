@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from nascli.channel import metric_number
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "status_view",
     "trials_table",
+    "streamed_trials_tables",
     "experiments_table",
     "format_time",
     "format_metric",
@@ -33,6 +37,7 @@ _STATUS_STYLE = {
     "FAILED": "red",
     "ERROR": "red",
     "USER_CANCELED": "magenta",
+    "EARLY_STOPPED": "yellow",
     "STOPPED": "magenta",
     "NO_MORE_TRIAL": "cyan",
 }
@@ -54,8 +59,7 @@ def format_duration(seconds: float | None) -> str:
 def format_metric(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, dict):
-        value = value.get("default")
+    value = metric_number(value)
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -103,6 +107,12 @@ def status_view(summary: dict[str, Any]) -> RenderableType:
         f"{format_duration(summary['max_exec_duration'])}",
     )
     grid.add_row("tuner", f"{summary['tuner']} ({summary['optimize_mode']})")
+    assessor = summary.get("assessor")
+    if assessor:
+        text = Text(assessor["name"])
+        if assessor.get("error"):
+            text.append(f"  error: {assessor['error']}", style="red")
+        grid.add_row("assessor", text)
     grid.add_row("started", format_time(summary["started"]))
     if summary.get("ended"):
         grid.add_row("ended", format_time(summary["ended"]))
@@ -125,30 +135,66 @@ def status_view(summary: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
+_TRIAL_COLUMNS = ("trial", "status", "final", "architecture", "gpus", "duration", "note")
+
+
+def _trial_cells(row: dict[str, Any], now: float) -> list[Any]:
+    started, ended = row["started"], row["ended"]
+    duration = (ended or now) - started if started else None
+    note = row["reason"] or ""
+    if row.get("attempt", 1) > 1:
+        note = f"attempt {row['attempt']}" + (f"; {note}" if note else "")
+    return [
+        row["id"],
+        _status(row["status"]),
+        format_metric(row["final"]),
+        architecture_text(row["architecture"]),
+        ",".join(map(str, row["gpus"])) if row["gpus"] else "-",
+        format_duration(duration),
+        note,
+    ]
+
+
 def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
+    """One table of ``rows`` (the last ``limit`` of them), columns sized to their contents."""
     from rich.table import Table
 
     table = Table(show_edge=False, pad_edge=False)
-    for name in ("trial", "status", "final", "architecture", "gpus", "duration", "note"):
+    for name in _TRIAL_COLUMNS:
         table.add_column(name, no_wrap=name in ("trial", "status"))
     shown = rows[-limit:] if limit else rows
     now = time.time()
     for row in shown:
-        started, ended = row["started"], row["ended"]
-        duration = (ended or now) - started if started else None
-        note = row["reason"] or ""
-        if row.get("attempt", 1) > 1:
-            note = f"attempt {row['attempt']}" + (f"; {note}" if note else "")
-        table.add_row(
-            row["id"],
-            _status(row["status"]),
-            format_metric(row["final"]),
-            architecture_text(row["architecture"]),
-            ",".join(map(str, row["gpus"])) if row["gpus"] else "-",
-            format_duration(duration),
-            note,
-        )
+        table.add_row(*_trial_cells(row, now))
     return table
+
+
+def streamed_trials_tables(
+    rows: Iterable[dict[str, Any]], widths: dict[str, int], chunk: int = 200
+) -> Iterator[Table]:
+    """``rows`` as consecutive tables of ``chunk`` rows that print as one: every column has
+    the fixed width given in ``widths`` (by column name; a longer cell wraps inside it) and only
+    the first shows the header. Rows are read a chunk at a time, so any number print with
+    flat memory, the first ones at once."""
+    from rich.table import Table
+
+    def new_table(first: bool) -> Table:
+        table = Table(show_edge=False, pad_edge=False, show_header=first)
+        for name in _TRIAL_COLUMNS:
+            table.add_column(name, width=max(len(name), widths.get(name, len(name))),
+                             no_wrap=name in ("trial", "status"))  # fmt: skip
+        return table
+
+    table, count, first = new_table(True), 0, True
+    now = time.time()
+    for row in rows:
+        table.add_row(*_trial_cells(row, now))
+        count += 1
+        if count == chunk:
+            yield table
+            table, count, first = new_table(False), 0, False
+    if count or first:
+        yield table
 
 
 def experiments_table(rows: list[dict[str, Any]]) -> Table:

@@ -8,8 +8,9 @@ the tuner class, GPUs) are done by ``nascli.experiment.prepare``.
 
 Keys NNI accepted but that mean nothing for a local nascli experiment (``multiThread``,
 ``logLevel``, ...) are accepted with a warning in ``ExperimentConfig.warnings``; keys asking for
-something nascli does not do (``assessor``, ``advisor``, annotations) are errors, so a config never
-silently loses a meaning.
+something nascli does not do (``advisor``, annotations) are errors, so a config never silently
+loses a meaning. The ``assessor`` section (early stopping) is checked here for its shape; its name
+and ``classArgs`` are checked by building it (``prepare``).
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from typing import Any
 import yaml
 
 from nascli._text import did_you_mean
-from nascli.errors import _ProblemList
+from nascli.errors import ConfigError
 
 __all__ = [
     "ConfigError",
     "ExperimentConfig",
     "TunerConfig",
+    "AssessorConfig",
     "TrialConfig",
     "LocalConfig",
+    "RayConfig",
     "load_config",
     "parse_config",
     "parse_duration",
@@ -43,7 +46,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOP_KEYS = {
     "authorName", "experimentName", "description", "trialConcurrency", "maxExecDuration",
     "maxTrialNum", "maxTrialRetries", "trainingServicePlatform", "searchSpacePath",
-    "useAnnotation", "tuner", "trial", "localConfig",
+    "useAnnotation", "tuner", "assessor", "trial", "localConfig", "rayConfig",
 }  # fmt: skip
 # NNI keys with no effect on a local nascli experiment: accepted, with a warning.
 _IGNORED_TOP_KEYS = {
@@ -51,7 +54,6 @@ _IGNORED_TOP_KEYS = {
     "logCollection",
 }  # fmt: skip
 _UNSUPPORTED_TOP_KEYS = {
-    "assessor": "assessors (early stopping) are not supported; remove the 'assessor' section",
     "advisor": "advisors are not supported; use a 'tuner' section",
     "logDir": "nascli keeps experiments under $NASCLI_HOME; set that variable instead",
 }
@@ -59,19 +61,11 @@ _TUNER_KEYS = {
     "builtinTunerName", "codeDir", "classFileName", "className", "classArgs",
     "includeIntermediateResults", "gpuIndices",
 }  # fmt: skip
+_ASSESSOR_KEYS = {"builtinAssessorName", "codeDir", "classFileName", "className", "classArgs"}
 _TRIAL_KEYS = {"command", "codeDir", "gpuNum", "nasMode"}
 _LOCAL_KEYS = {"gpuIndices", "maxTrialNumPerGpu", "useActiveGpu"}
-
-
-class ConfigError(_ProblemList):
-    """An experiment config is invalid. ``problems`` holds one line per problem, each naming
-    the file and the field."""
-
-    headline = "invalid config"
-
-    def __init__(self, path: str | Path, problems: list[str]):
-        self.path = str(path)
-        super().__init__([f"{self.path}: {p}" for p in problems])
+_RAY_KEYS = {"address", "cpusPerTrial", "excludes", "orphanTimeout", "connectTimeout"}
+PLATFORMS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -84,6 +78,22 @@ class TunerConfig:
     class_name: str | None = None
     class_args: dict[str, Any] = field(default_factory=dict)
     include_intermediate_results: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.builtin_name or f"{self.class_name} ({self.class_file_name})"
+
+
+@dataclass(frozen=True)
+class AssessorConfig:
+    """``assessor`` (early stopping): a built-in name, or a custom class from
+    ``codeDir/classFileName``."""
+
+    builtin_name: str | None = None
+    code_dir: str | None = None
+    class_file_name: str | None = None
+    class_name: str | None = None
+    class_args: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -110,6 +120,25 @@ class LocalConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """``rayConfig`` of the Ray training service (``trainingServicePlatform: ray``).
+
+    ``address``: ``auto`` (the cluster this machine belongs to, as ``ray start`` recorded it) or
+    ``HOST:PORT`` of the head's GCS; ``cpus_per_trial``: Ray's ``num_cpus`` for each trial (its
+    ``num_gpus`` is ``trial.gpuNum``); ``excludes``: patterns left out of the ``codeDir`` copy Ray
+    ships to the nodes (``.gitignore`` is honoured as well); ``orphan_timeout``: seconds a trial's
+    runner keeps an ended trial's files for a manager that died before collecting them;
+    ``connect_timeout``: seconds ``create`` waits for the cluster to answer.
+    """
+
+    address: str = "auto"
+    cpus_per_trial: float = 1.0
+    excludes: tuple[str, ...] = ()
+    orphan_timeout: int = 600
+    connect_timeout: int = 30
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A checked experiment config. Paths are absolute; durations are seconds."""
 
@@ -126,6 +155,9 @@ class ExperimentConfig:
     trial: TrialConfig
     local: LocalConfig
     warnings: tuple[str, ...] = ()
+    assessor: AssessorConfig | None = None
+    platform: str = "local"
+    ray: RayConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (stored with the experiment so resume needs no config file)."""
@@ -136,6 +168,9 @@ class ExperimentConfig:
         local = dict(doc["local"])
         if local.get("gpu_indices") is not None:
             local["gpu_indices"] = tuple(local["gpu_indices"])
+        ray = doc.get("ray")
+        if ray is not None:
+            ray = RayConfig(**{**ray, "excludes": tuple(ray.get("excludes", ()))})
         return cls(
             **{
                 **doc,
@@ -143,6 +178,8 @@ class ExperimentConfig:
                 "trial": TrialConfig(**doc["trial"]),
                 "local": LocalConfig(**local),
                 "warnings": tuple(doc.get("warnings", ())),
+                "assessor": AssessorConfig(**doc["assessor"]) if doc.get("assessor") else None,
+                "ray": ray,
             }
         )
 
@@ -334,10 +371,11 @@ class _Checker:
                     f"(e.g. 90s, 30m, 2h, 1d), got {_show(doc['maxExecDuration'])}",
                 )
         platform = doc.get("trainingServicePlatform", "local")
-        if platform != "local":
+        if platform not in PLATFORMS:
             self.fail(
                 "trainingServicePlatform",
-                f"only 'local' is supported, got {_show(platform)}",
+                f"must be one of {', '.join(PLATFORMS)}, got {_show(platform)}"
+                f"{did_you_mean(str(platform), set(PLATFORMS))}",
             )
         if doc.get("useAnnotation") not in (None, False):
             self.fail(
@@ -361,8 +399,18 @@ class _Checker:
                 else:
                     search_space_path = str(resolved)
         tuner = self.tuner(self.section(doc, "tuner", required=True))
+        assessor = self.assessor(self.section(doc, "assessor", required=False))
         trial = self.trial(self.section(doc, "trial", required=True))
         local = self.local(self.section(doc, "localConfig", required=False))
+        ray_doc = self.section(doc, "rayConfig", required=False)
+        ray = None
+        if platform == "ray":
+            ray = self.ray(ray_doc or {})
+            if doc.get("localConfig") is not None:
+                self.fail("localConfig", "applies to trainingServicePlatform local, not ray "
+                          "(Ray assigns GPUs: set trial.gpuNum)")  # fmt: skip
+        elif ray_doc is not None:
+            self.fail("rayConfig", f"applies to trainingServicePlatform ray, not {platform!r}")
         if self.problems:
             return None
         return {
@@ -375,65 +423,86 @@ class _Checker:
             "max_trial_retries": retries,
             "search_space_path": search_space_path,
             "tuner": tuner,
+            "assessor": assessor,
             "trial": trial,
             "local": local,
+            "platform": platform,
+            "ray": ray,
+        }
+
+    def assessor(self, doc: Mapping[str, Any] | None) -> AssessorConfig | None:
+        if doc is None:
+            return None
+        self.unknown_keys(doc, _ASSESSOR_KEYS, "assessor")
+        fields = self.class_source(
+            doc, "assessor", "builtinAssessorName", "Medianstop, Curvefitting or ASHA"
+        )
+        return None if fields is None else AssessorConfig(**fields)
+
+    def class_source(
+        self, doc: Mapping[str, Any], section: str, name_key: str, examples: str
+    ) -> dict[str, Any] | None:
+        """A tuner's or assessor's class: a built-in name, or ``codeDir`` + ``classFileName`` +
+        ``className``; with its ``classArgs``. None when the section cannot say which."""
+        class_args = doc.get("classArgs") or {}
+        if not isinstance(class_args, Mapping) or not all(isinstance(k, str) for k in class_args):
+            self.fail(
+                f"{section}.classArgs", f"must be a mapping of arguments, got {_show(class_args)}"
+            )
+            class_args = {}
+        custom = [k for k in ("codeDir", "classFileName", "className") if k in doc]
+        if name_key in doc:
+            if custom:
+                self.fail(
+                    section,
+                    f"give either {name_key} or codeDir + classFileName + className, "
+                    f"not both (found {name_key} and {', '.join(custom)})",
+                )
+                return None
+            name = self.text(doc, name_key, f"{section}.{name_key}")
+            return {"builtin_name": name, "class_args": dict(class_args)}
+        if not custom:
+            self.fail(
+                section,
+                f"needs {name_key} (a built-in {section}: {examples}) or "
+                f"codeDir + classFileName + className (a custom {section})",
+            )
+            return None
+        code_dir = self.text(doc, "codeDir", f"{section}.codeDir")
+        class_file = self.text(doc, "classFileName", f"{section}.classFileName")
+        class_name = self.text(doc, "className", f"{section}.className")
+        if code_dir is not None:
+            resolved = self.path(code_dir)
+            if not resolved.is_dir():
+                self.fail(
+                    f"{section}.codeDir", f"{code_dir!r} is not a directory (looked for {resolved})"
+                )
+            elif class_file is not None and not (resolved / class_file).is_file():
+                self.fail(
+                    f"{section}.classFileName", f"{class_file!r} does not exist in {resolved}"
+                )
+            code_dir = str(resolved)
+        return {
+            "code_dir": code_dir,
+            "class_file_name": class_file,
+            "class_name": class_name,
+            "class_args": dict(class_args),
         }
 
     def tuner(self, doc: Mapping[str, Any] | None) -> TunerConfig | None:
         if doc is None:
             return None
         self.unknown_keys(doc, _TUNER_KEYS, "tuner")
-        class_args = doc.get("classArgs") or {}
-        if not isinstance(class_args, Mapping) or not all(isinstance(k, str) for k in class_args):
-            self.fail("tuner.classArgs", f"must be a mapping of arguments, got {_show(class_args)}")
-            class_args = {}
         include = self.boolean(
             doc, "includeIntermediateResults", "tuner.includeIntermediateResults", False
         )
         if doc.get("gpuIndices") is not None:
             self.gpu_indices(doc["gpuIndices"], "tuner.gpuIndices")
             self.warnings.append("tuner.gpuIndices: ignored (tuners run on the CPU)")
-        custom = [k for k in ("codeDir", "classFileName", "className") if k in doc]
-        if "builtinTunerName" in doc:
-            if custom:
-                self.fail(
-                    "tuner",
-                    f"give either builtinTunerName or codeDir + classFileName + className, "
-                    f"not both (found builtinTunerName and {', '.join(custom)})",
-                )
-                return None
-            name = self.text(doc, "builtinTunerName", "tuner.builtinTunerName")
-            return TunerConfig(
-                builtin_name=name,
-                class_args=dict(class_args),
-                include_intermediate_results=include,
-            )
-        if not custom:
-            self.fail(
-                "tuner",
-                "needs builtinTunerName (a built-in tuner, e.g. Random) or "
-                "codeDir + classFileName + className (a custom tuner)",
-            )
+        fields = self.class_source(doc, "tuner", "builtinTunerName", "e.g. Random")
+        if fields is None:
             return None
-        code_dir = self.text(doc, "codeDir", "tuner.codeDir")
-        class_file = self.text(doc, "classFileName", "tuner.classFileName")
-        class_name = self.text(doc, "className", "tuner.className")
-        if code_dir is not None:
-            resolved = self.path(code_dir)
-            if not resolved.is_dir():
-                self.fail(
-                    "tuner.codeDir", f"{code_dir!r} is not a directory (looked for {resolved})"
-                )
-            elif class_file is not None and not (resolved / class_file).is_file():
-                self.fail("tuner.classFileName", f"{class_file!r} does not exist in {resolved}")
-            code_dir = str(resolved)
-        return TunerConfig(
-            code_dir=code_dir,
-            class_file_name=class_file,
-            class_name=class_name,
-            class_args=dict(class_args),
-            include_intermediate_results=include,
-        )
+        return TunerConfig(**fields, include_intermediate_results=include)
 
     def trial(self, doc: Mapping[str, Any] | None) -> TrialConfig | None:
         if doc is None:
@@ -459,6 +528,43 @@ class _Checker:
         if command is None:
             return None
         return TrialConfig(command=command, code_dir=str(code_dir), gpu_num=gpu_num)
+
+    def ray(self, doc: Mapping[str, Any]) -> RayConfig:
+        self.unknown_keys(doc, _RAY_KEYS, "rayConfig")
+        address = self.text(doc, "address", "rayConfig.address", default="auto") or "auto"
+        if address != "auto" and not re.match(r"^[^\s:/]+:[0-9]{1,5}$", address):
+            self.fail("rayConfig.address",
+                      f"must be auto or HOST:PORT of the Ray head (e.g. 10.0.0.5:6379), "
+                      f"got {_show(address)}")  # fmt: skip
+        cpus = doc.get("cpusPerTrial", 1)
+        if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not 0 < cpus <= 1024:
+            self.fail("rayConfig.cpusPerTrial",
+                      f"must be a number of CPUs above 0 and at most 1024 (fractions allowed), "
+                      f"got {_show(cpus)}")  # fmt: skip
+            cpus = 1
+        excludes = doc.get("excludes") or []
+        if not isinstance(excludes, list) or not all(
+            isinstance(e, str) and e for e in excludes
+        ):
+            self.fail("rayConfig.excludes",
+                      f"must be a list of path patterns, got {_show(excludes)}")  # fmt: skip
+            excludes = []
+        timeouts = {}
+        for key, default in (("orphanTimeout", "10m"), ("connectTimeout", "30s")):
+            try:
+                timeouts[key] = parse_duration(doc.get(key, default))
+            except ValueError:
+                self.fail(f"rayConfig.{key}",
+                          "must be a positive whole number followed by s, m, h or d "
+                          f"(e.g. 30s, 10m), got {_show(doc.get(key))}")  # fmt: skip
+                timeouts[key] = parse_duration(default)
+        return RayConfig(
+            address=address,
+            cpus_per_trial=float(cpus),
+            excludes=tuple(excludes),
+            orphan_timeout=timeouts["orphanTimeout"],
+            connect_timeout=timeouts["connectTimeout"],
+        )
 
     def local(self, doc: Mapping[str, Any] | None) -> LocalConfig:
         if doc is None:

@@ -18,9 +18,10 @@ import time
 from dataclasses import dataclass
 
 from nascli._text import file_tail
-from nascli.errors import NasCliError, UsageError
+from nascli.errors import ManagerStartError, NasCliError, UsageError
 from nascli.experiment.processes import process_alive, terminate_group, terminate_groups
-from nascli.experiment.store import ExperimentRecord, ExperimentStore
+from nascli.experiment.store import ExperimentRecord, ExperimentStore, TrialRecord
+from nascli.experiment.trials import ACTIVE, LIVE_EXPERIMENT, ExperimentStatus, Ledger, TrialStatus
 
 __all__ = [
     "ManagerStartError",
@@ -33,10 +34,6 @@ __all__ = [
 ]
 
 _READY_TIMEOUT = 15.0
-
-
-class ManagerStartError(NasCliError):
-    """The manager process could not start (its log tail is in the message)."""
 
 
 def manager_alive(exp: ExperimentRecord) -> bool:
@@ -100,7 +97,7 @@ def check_resumable(store: ExperimentStore) -> None:
         raise UsageError(
             f"experiment {exp.id} is running (manager pid {exp.manager_pid}); nothing to resume"
         )
-    if exp.status == "DONE":
+    if exp.status == ExperimentStatus.DONE:
         raise UsageError(
             f"experiment {exp.id} is DONE ({exp.reason or 'budget used'}); nothing to resume"
         )
@@ -119,7 +116,7 @@ def stop_experiment(
     """End the manager and every trial process group; the experiment ends STOPPED and its
     running trials USER_CANCELED before this returns."""
     exp = store.experiment()
-    running_before = store.status_counts()["RUNNING"]
+    running_before = store.status_counts()[TrialStatus.RUNNING.value]
     if manager_alive(exp) and exp.manager_pid is not None:
         with store.transaction():
             store.update_experiment(stop_grace=grace)  # the manager gives trials this long
@@ -133,29 +130,54 @@ def stop_experiment(
                 time.sleep(0.01)
     # Whatever the manager did not get to (it was not running, or it had to be killed).
     with store.exclusive():
-        trials = store.trials(["WAITING", "RUNNING"])
+        trials = store.trials([status.value for status in ACTIVE])
+        # early-stopped (recorded) but perhaps never signalled when the manager died
+        stopping = [t for t in store.trials([TrialStatus.EARLY_STOPPED.value]) if t.ended is None]
         groups = [
-            t.pid for t in trials if t.pid and t.status == "RUNNING"
+            t.pid for t in trials + stopping if t.pid and t.status != TrialStatus.WAITING
             and process_alive(t.pid, t.pid_token)
         ]  # fmt: skip
         with store.transaction():
             for t in trials:
                 store.request_cancel(t.id)
         terminate_groups(groups, grace)
+        remote_error = _end_remote_trials(store, trials, grace)
         now = time.time()
+        ledger = Ledger(store)
         with store.transaction():
             for t in trials:
-                store.update_trial(
-                    t.id, status="USER_CANCELED", reason="experiment stopped", ended=now
-                )
-            current = store.experiment()
-            if current.status not in ("STOPPED", "DONE", "ERROR") or trials:
-                store.update_experiment(
-                    status="STOPPED", reason="stopped by the user", ended=now,
-                    manager_pid=None, manager_token=None, wait_reason=None,
+                ledger.cancel(t.id, "experiment stopped", ended=now)
+            for t in stopping:  # its status stays: only its end is recorded
+                store.update_trial(t.id, ended=now)
+            if store.experiment_status() in LIVE_EXPERIMENT or trials:
+                ledger.end_experiment(
+                    ExperimentStatus.STOPPED, "stopped by the user", by=" (by `nascli stop`)",
+                    ended=now,
                 )  # fmt: skip
-                store.add_event("manager", "experiment STOPPED (by `nascli stop`)")
-    return StopResult(exp.id, exp.status in ("RUNNING", "NO_MORE_TRIAL"), running_before)
+    if remote_error is not None:
+        raise NasCliError(f"experiment {exp.id} is STOPPED, but {remote_error}")
+    return StopResult(exp.id, exp.status in LIVE_EXPERIMENT, running_before)
+
+
+def _end_remote_trials(
+    store: ExperimentStore, trials: list[TrialRecord], grace: float
+) -> str | None:
+    """End trials that run on a remote service's nodes (no local process), when no manager
+    runs to do it. Returns what went wrong (the records are written regardless), or None."""
+    from nascli.experiment.services.ray import TOKEN_PREFIX
+
+    tokens = [t.pid_token for t in trials if t.pid_token and t.pid_token.startswith(TOKEN_PREFIX)]
+    if not tokens:
+        return None
+    from nascli.experiment.config import ExperimentConfig
+    from nascli.experiment.services.ray import ray_settings, stop_remote_trials
+
+    config = ExperimentConfig.from_dict(store.experiment().config)
+    try:
+        stop_remote_trials(ray_settings(config, store.id), tokens, grace)
+    except NasCliError as exc:
+        return f"its {len(tokens)} trial(s) on the Ray cluster could not be reached: {exc}"
+    return None
 
 
 def kill_trial(store: ExperimentStore, trial_id: str, grace: float = 5.0) -> str:
@@ -175,11 +197,11 @@ def kill_trial(store: ExperimentStore, trial_id: str, grace: float = 5.0) -> str
     if trial.pid and process_alive(trial.pid, trial.pid_token):
         terminate_group(trial.pid, grace)
     if not manager_alive(store.experiment()):
+        if (problem := _end_remote_trials(store, [trial], grace)) is not None:
+            raise NasCliError(f"trial {trial_id}: {problem}")
         with store.exclusive(), store.transaction():
-            store.update_trial(
-                trial_id, status="USER_CANCELED", reason="cancelled by the user", ended=time.time()
-            )
-        return "USER_CANCELED"
+            Ledger(store).cancel(trial_id, "cancelled by the user")
+        return TrialStatus.USER_CANCELED.value
     # The manager records the end; wait for it briefly so the caller sees the final state.
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
@@ -188,4 +210,4 @@ def kill_trial(store: ExperimentStore, trial_id: str, grace: float = 5.0) -> str
             return current.status
         time.sleep(0.02)
     current = store.trial(trial_id)
-    return current.status if current else "USER_CANCELED"
+    return current.status if current else TrialStatus.USER_CANCELED.value

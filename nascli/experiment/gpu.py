@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
+from nascli.errors import GpuUnavailable
 from nascli.experiment.processes import terminate_group
 
 __all__ = ["Gpu", "GpuInventory", "GpuAllocator", "GpuUnavailable", "query_gpus", "slot_count"]
@@ -49,10 +50,6 @@ class GpuInventory:
 
     def by_index(self) -> dict[int, Gpu]:
         return {g.index: g for g in self.gpus}
-
-
-class GpuUnavailable(Exception):
-    """No GPU set fits the request right now; ``str()`` says which GPUs and why."""
 
 
 def query_gpus(timeout: float = 5.0) -> GpuInventory:

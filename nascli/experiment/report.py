@@ -1,26 +1,41 @@
-"""What ``status``, ``trial ls``, ``experiment list`` and ``export`` show, as plain data.
+"""What ``status``, ``trial ls``, ``experiment list``, ``export`` and ``top`` show, as plain data.
 
-Pure readers of the store: they never change an experiment, so they are safe while its manager
-runs and on a copied experiment directory. The CLI renders these dicts as tables or JSON.
+Pure readers of the store: they never change an experiment (but for adding a missing read index,
+see ``ExperimentStore.ensure_read_indexes``), so they are safe while its manager runs and on a
+copied experiment directory. The CLI renders these dicts as tables or JSON; the web UI's API
+serves the same functions.
+
+Cost: ``experiment_summary`` and ``best_trial`` read a few rows through indexes, whatever the
+number of trials; ``iter_trial_rows`` reads the trials it yields, as they are consumed, and the
+writers (``write_json_array``, ``export_json``, ``export_csv``) write each row as it is read, so
+memory stays flat in the number of trials.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import json
-from typing import Any
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from nascli import space as spaces
+from nascli.channel import metric_scalar
 from nascli.errors import ParameterError
 from nascli.experiment.control import manager_alive
-from nascli.experiment.store import ExperimentStore, TrialRecord
-from tuners.base import extract_scalar
+from nascli.experiment.jsonstream import write_json_array
+from nascli.experiment.store import TRIAL_SORTS, ExperimentStore
+from nascli.experiment.trials import LIVE_EXPERIMENT
 
 __all__ = [
     "experiment_summary",
     "trial_rows",
+    "iter_trial_rows",
+    "trials_page",
+    "trial_table_widths",
+    "TrialsPage",
+    "TRIAL_SORTS",
     "best_trial",
+    "write_json_array",
     "export_json",
     "export_csv",
     "optimize_mode",
@@ -32,21 +47,19 @@ def optimize_mode(config: dict[str, Any]) -> str:
 
 
 def best_trial(
-    store: ExperimentStore, trials: list[TrialRecord] | None = None
+    store: ExperimentStore, space: spaces.SearchSpace | None = None
 ) -> dict[str, Any] | None:
-    """The succeeded trial with the best final metric (by the tuner's ``optimize_mode``)."""
+    """The succeeded trial with the best final metric (by the tuner's ``optimize_mode``; the
+    earliest launched of equals), or None. Indexed: costs the same at any number of trials."""
     exp = store.experiment()
-    sign = -1.0 if optimize_mode(exp.config) == "minimize" else 1.0
-    done = [t for t in (trials or store.trials(["SUCCEEDED"])) if t.status == "SUCCEEDED"]
-    scored = [(sign * extract_scalar(t.final), -t.seq, t) for t in done if t.final is not None]
-    if not scored:
+    best = store.best_trial(maximize=optimize_mode(exp.config) != "minimize")
+    if best is None:
         return None
-    _, _, best = max(scored, key=lambda x: (x[0], x[1]))
     return {
         "id": best.id,
         "parameter_id": best.parameter_id,
         "parameters": best.parameters,
-        "architecture": architecture(best.parameters, _space(store)),
+        "architecture": architecture(best.parameters, space or _space(store)),
         "metric": best.final,
     }
 
@@ -61,10 +74,50 @@ def architecture(parameters: dict[str, Any], space: spaces.SearchSpace) -> dict[
     return spaces.human_architecture(space, decisions)
 
 
+class Architectures:
+    """``architecture`` for the many trials of one search space, remembering each key's
+    answer per parameter entry: a key has few distinct entries (its candidates), so each is
+    checked and named once instead of once per trial. The memo is bounded (cleared when it
+    grows past ``MEMO``), so memory stays flat."""
+
+    MEMO = 65536
+
+    def __init__(self, space: spaces.SearchSpace):
+        self.space = space
+        self._keys = set(space)
+        self._memo: dict[tuple[str, str], tuple[bool, Any]] = {}
+
+    def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(parameters, dict) or parameters.keys() != self._keys:
+            return architecture(parameters, self.space)
+        result = {}
+        for key in sorted(parameters):
+            entry = parameters[key]
+            # repr: cheap, and tells apart what compares equal but is not (True, 1, 1.0)
+            memo_key = (key, repr(entry))
+            known = self._memo.get(memo_key)
+            if known is None:
+                known = self._one(key, entry)
+                if len(self._memo) >= self.MEMO:
+                    self._memo.clear()
+                self._memo[memo_key] = known
+            if not known[0]:  # invalid for this key: the whole answer is the fallback
+                return architecture(parameters, self.space)
+            result[key] = known[1]
+        return result
+
+    def _one(self, key: str, entry: Any) -> tuple[bool, Any]:
+        spec = self.space[key]
+        try:
+            decisions = spaces.parse_parameters({key: spec}, {key: entry})
+        except ParameterError:
+            return False, None
+        return True, spaces.human_readable(spec, decisions[key])
+
+
 def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
     """``status --json``: id, status, trial counts by status, best trial, budget, manager."""
     exp = store.experiment()
-    trials = store.trials()
     counts = store.status_counts()
     alive = manager_alive(exp)
     config = exp.config
@@ -83,12 +136,13 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "max_exec_duration": config["max_exec_duration"],
         "tuner": config["tuner"]["builtin_name"] or config["tuner"]["class_name"],
         "optimize_mode": optimize_mode(config),
-        "best": best_trial(store, trials),
+        "assessor": _assessor(store, config),
+        "best": best_trial(store),
         "manager": {"pid": exp.manager_pid, "alive": alive},
         "waiting_for": exp.wait_reason,
         "directory": str(store.dir),
     }
-    if exp.status in ("RUNNING", "NO_MORE_TRIAL") and not alive:
+    if exp.status in LIVE_EXPERIMENT and not alive:
         summary["warning"] = (
             f"the manager is not running (it was killed or crashed); "
             f"`nascli resume {exp.id}` continues the experiment"
@@ -96,45 +150,137 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
     return summary
 
 
+def _assessor(store: ExperimentStore, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The assessor's name and its last error (None: no early stopping)."""
+    section = config.get("assessor")
+    if not section:
+        return None
+    name = section["builtin_name"] or f"{section['class_name']} ({section['class_file_name']})"
+    return {"name": name, "error": store.assessor_error()}
+
+
+def _row(t: dict[str, Any], names: Architectures) -> dict[str, Any]:
+    return {
+        "id": t["id"],
+        "status": t["status"],
+        "parameter_id": t["parameter_id"],
+        "attempt": t["attempt"],
+        "parameters": t["parameters"],
+        "architecture": names(t["parameters"]),
+        "final": t["final"],
+        "intermediate": t["intermediate"],
+        "exit_code": t["exit_code"],
+        "reason": t["reason"],
+        "gpus": t["gpus"],
+        "pid": t["pid"],
+        "node": t.get("node"),
+        "started": t["started"],
+        "ended": t["ended"],
+    }
+
+
+def iter_trial_rows(
+    store: ExperimentStore,
+    statuses: Sequence[str] | None = None,
+    sort: str = "launch",
+    limit: int | None = None,
+    after: str | None = None,
+    space: spaces.SearchSpace | None = None,
+) -> Iterator[dict[str, Any]]:
+    """``trial ls --json`` rows (id, status, parameters, architecture, final and intermediate
+    results, exit code, reason, GPUs, pid, times), read as they are consumed.
+
+    Args:
+        statuses: only trials with one of these statuses (all when None or empty).
+        sort: one of ``TRIAL_SORTS``: ``launch`` order, ``newest`` first, or ``best`` final
+            result first by the experiment's ``optimize_mode`` (trials without one after,
+            newest first).
+        limit: at most this many rows.
+        after: the id of the last row of the previous page (keyset paging).
+        space: the search space, if the caller has it loaded.
+
+    Raises:
+        UsageError: an unknown ``sort``.
+    """
+    names = Architectures(space or _space(store))
+    maximize = optimize_mode(store.experiment().config) != "minimize"
+    for trial in store.trial_dicts(sort, statuses, limit, after, maximize):
+        yield _row(trial, names)
+
+
 def trial_rows(
     store: ExperimentStore, status: str | None = None, space: spaces.SearchSpace | None = None
 ) -> list[dict[str, Any]]:
-    """``trial ls --json``: one dict per trial, in launch order."""
-    metrics: dict[str, list[Any]] = {}
-    for trial_id, _, kind, value, _ in store.metrics():
-        if kind != "FINAL":
-            metrics.setdefault(trial_id, []).append(value)
-    rows = []
+    """Every trial's row in launch order (``iter_trial_rows``, as a list)."""
+    return list(iter_trial_rows(store, [status] if status else None, space=space))
+
+
+@dataclass(frozen=True)
+class TrialsPage:
+    """One page of trial rows: ``next_after`` is what to pass as ``after`` for the next page
+    (None on the last one); ``total`` counts the trials matching the status filter."""
+
+    rows: list[dict[str, Any]]
+    next_after: str | None
+    total: int
+
+
+def trials_page(
+    store: ExperimentStore,
+    sort: str = "launch",
+    statuses: Sequence[str] | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> TrialsPage:
+    """A page of ``limit`` rows (see ``iter_trial_rows``) for views that page (the web UI)."""
+    rows = list(iter_trial_rows(store, statuses, sort, limit + 1, after))
+    counts = store.status_counts()
+    total = sum(n for s, n in counts.items() if not statuses or s in statuses)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return TrialsPage(rows, rows[-1]["id"] if more and rows else None, total)
+
+
+def trial_table_widths(
+    store: ExperimentStore, space: spaces.SearchSpace | None = None
+) -> dict[str, int]:
+    """Column widths that fit every trial of the table ``trial ls --all`` streams, without
+    reading the trials one by one: the longest id, GPU list and note (from one aggregate
+    query), the longest architecture the search space allows, and fixed widths for the
+    status, the metric and the duration."""
     space = space or _space(store)
-    for t in store.trials([status] if status else None):
-        rows.append(
-            {
-                "id": t.id,
-                "status": t.status,
-                "parameter_id": t.parameter_id,
-                "attempt": t.attempt,
-                "parameters": t.parameters,
-                "architecture": architecture(t.parameters, space),
-                "final": t.final,
-                "intermediate": metrics.get(t.id, []),
-                "exit_code": t.exit_code,
-                "reason": t.reason,
-                "gpus": t.gpus,
-                "pid": t.pid,
-                "started": t.started,
-                "ended": t.ended,
-            }
-        )
-    return rows
+    longest_id, longest_gpus, longest_reason, retried = store.text_lengths()
+    parts = []
+    for key, spec in space.items():
+        lengths = sorted((len(str(name)) for name in spec.names), reverse=True)
+        if isinstance(spec, spaces.InputChoiceSpec):  # key=[a,b]
+            chosen = lengths[: spec.n_chosen or len(lengths)]
+            parts.append(len(key) + 3 + sum(chosen) + max(0, len(chosen) - 1))
+        else:
+            parts.append(len(key) + 1 + (lengths[0] if lengths else 0))
+    arch = sum(parts) + max(0, len(parts) - 1)
+    note = longest_reason + (len("attempt 99; ") if retried else 0)
+    return {
+        "trial": longest_id,
+        "status": len("USER_CANCELED"),
+        "final": 10,
+        "architecture": arch,
+        "gpus": max(1, longest_gpus),
+        "duration": len("99h59m59s"),
+        "note": note,
+    }
 
 
-def export_json(store: ExperimentStore) -> str:
-    """NNI's export shape (``[{"parameter", "value", "id"}]``) plus status and timing."""
-    data = [
+def export_json(store: ExperimentStore, out: TextIO) -> int:
+    """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status (with
+    ``reason``: why a trial did not succeed, e.g. its early stop) and timing, trial by trial in
+    launch order. Returns the number of trials written."""
+    rows = (
         {
             "id": row["id"],
             "parameter_id": row["parameter_id"],
             "status": row["status"],
+            "reason": row["reason"],
             "parameter": row["parameters"],
             "architecture": row["architecture"],
             "value": row["final"],
@@ -142,43 +288,43 @@ def export_json(store: ExperimentStore) -> str:
             "started": row["started"],
             "ended": row["ended"],
         }
-        for row in trial_rows(store)
-    ]
-    return json.dumps(data, indent=2)
+        for row in iter_trial_rows(store)
+    )
+    return write_json_array(rows, out)
 
 
-def export_csv(store: ExperimentStore) -> str:
-    """One row per trial; one column per search-space key holding the chosen candidate(s) (not
-    NNI's ``{_value,_idx}`` cells), the final metric (``default`` and any other entries)."""
+def export_csv(store: ExperimentStore, out: TextIO) -> int:
+    """Write one row per trial in launch order; one column per search-space key holding the
+    chosen candidate(s) (not NNI's ``{_value,_idx}`` cells), the final metric (``default`` and
+    any other entries, as columns in the order they first appear), the duration and the reason
+    a trial did not succeed (e.g. its early stop). Returns the trial count."""
     space = _space(store)
-    rows = trial_rows(store, space=space)
     keys = sorted(space)
-    extra: list[str] = []
-    for row in rows:
-        if isinstance(row["final"], dict):
-            extra += [k for k in row["final"] if k != "default" and k not in extra]
-    out = io.StringIO()
+    extra = store.final_keys()
     writer = csv.writer(out)
-    writer.writerow(["id", "status", "parameter_id", *keys, "final", *extra, "duration_s"])
-    for row in rows:
-        arch = row["architecture"]
-        final = row["final"]
-        cells = [_cell(arch.get(k)) for k in keys]
-        duration = (
-            round(row["ended"] - row["started"], 3) if row["ended"] and row["started"] else ""
-        )
+    writer.writerow(
+        ["id", "status", "parameter_id", *keys, "final", *extra, "duration_s", "reason"]
+    )
+    count = 0
+    names = Architectures(space)
+    for t in store.trial_dicts("launch", intermediate=False):
+        arch = names(t["parameters"])
+        final = t["final"]
+        started, ended = t["started"], t["ended"]
         writer.writerow(
             [
-                row["id"],
-                row["status"],
-                row["parameter_id"],
-                *cells,
-                "" if final is None else extract_scalar(final),
+                t["id"],
+                t["status"],
+                t["parameter_id"],
+                *[_cell(arch.get(k)) for k in keys],
+                "" if final is None else metric_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],
-                duration,
+                round(ended - started, 3) if ended and started else "",
+                t["reason"] or "",
             ]
         )
-    return out.getvalue()
+        count += 1
+    return count
 
 
 def _space(store: ExperimentStore) -> spaces.SearchSpace:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from nascli import space as spaces
 from nascli._text import file_tail
+from nascli.channel import ENV_GEN_SEARCH_SPACE
 from nascli.errors import SearchSpaceError, TrialCommandError, UsageError
-from nascli.experiment.channel import ENV_GEN_SEARCH_SPACE
 from nascli.experiment.processes import terminate_group
 
 __all__ = ["generate_search_space", "DEFAULT_TIMEOUT"]

@@ -27,7 +27,7 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from nascli.errors import NasCliError, UsageError
+from nascli.channel import INTERMEDIATE
+from nascli.errors import ExperimentBusyError, ExperimentNotFoundError, UsageError
+from nascli.experiment.trials import TERMINAL, ExperimentStatus
 
 __all__ = [
     "ExperimentStore",
@@ -51,11 +53,15 @@ __all__ = [
     "EXPERIMENT_STATUSES",
     "TRIAL_STATUSES",
     "TERMINAL_TRIAL_STATUSES",
+    "TRIAL_SORTS",
 ]
 
-EXPERIMENT_STATUSES = ("RUNNING", "NO_MORE_TRIAL", "DONE", "STOPPED", "ERROR")
-TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
-TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED"})
+# The stored texts are the enums' values (``trials.py``); these tuples are kept for readers.
+EXPERIMENT_STATUSES = tuple(s.value for s in ExperimentStatus)
+# The statuses ``status_counts`` always lists (EARLY_STOPPED appears once a trial has it, so the
+# counts of stores without early stopping read as they always did).
+TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "EARLY_STOPPED", "USER_CANCELED")
+TERMINAL_TRIAL_STATUSES = frozenset(s.value for s in TERMINAL)
 
 _DB = "experiment.sqlite"
 # 32 symbols (no l, o, 0, 1: ids are read and typed by people), so a random byte maps evenly.
@@ -63,11 +69,43 @@ _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 # The tuner calls made since the tuner checkpoint in the experiment row, one row per manager
 # turn (see Manager: the checkpoint grows with the history, the calls of a turn do not).
+# The assessor's checkpoint and the calls made since (as for the tuner), and its last error.
+_ASSESSOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assessor (
+    id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT, error TEXT
+);
+INSERT OR IGNORE INTO assessor (id) VALUES (0);
+CREATE TABLE IF NOT EXISTS assessor_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL
+);
+"""
+
 _TUNER_LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tuner_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL);
 """
 
-_SCHEMA = """
+#: The number a trial's final result stands for, in SQL (``tuners.base.extract_scalar``: the
+#: value, or its ``default`` entry); NULL for a trial without one. Only SUCCEEDED trials keep a
+#: final result, so this is also "has a score".
+_SCORE = (
+    "(CASE json_type(final) WHEN 'object' THEN json_extract(final, '$.default') "
+    "ELSE json_extract(final, '$') END)"
+)
+
+# What the reading commands need to answer without scanning every trial: the best trial (one
+# index probe, either optimize mode) and best-first pages. Made with new stores; stores made
+# before it get it from ``ensure_read_indexes`` (the manager at start, or the first reader that
+# can write); until then the same queries scan, and answer the same.
+_READ_INDEXES = f"""
+CREATE INDEX IF NOT EXISTS trials_score ON trials (status, {_SCORE}, seq);
+"""
+
+#: ``trials_page`` orders: launch order, newest first, best final result first (then the trials
+#: without one, newest first).
+TRIAL_SORTS = ("launch", "newest", "best")
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS experiment (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, author TEXT, status TEXT NOT NULL, reason TEXT,
     created REAL NOT NULL, started REAL, ended REAL, exec_seconds REAL NOT NULL DEFAULT 0,
@@ -80,7 +118,7 @@ CREATE TABLE IF NOT EXISTS trials (
     reason TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, gpus TEXT, pid INTEGER,
     pid_token TEXT, created REAL NOT NULL, started REAL, ended REAL, exit_code INTEGER,
     final TEXT, metrics_offset INTEGER NOT NULL DEFAULT 0, bad_metric_lines INTEGER NOT NULL
-    DEFAULT 0
+    DEFAULT 0, node TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     trial_id TEXT NOT NULL, sequence INTEGER NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
@@ -91,15 +129,11 @@ CREATE TABLE IF NOT EXISTS events (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
-""" + _TUNER_LOG_SCHEMA
-
-
-class ExperimentNotFoundError(UsageError):
-    """No experiment matches the id given (or none exists yet)."""
-
-
-class ExperimentBusyError(NasCliError):
-    """Another manager holds the experiment (it is running)."""
+"""
+    + _TUNER_LOG_SCHEMA
+    + _READ_INDEXES
+    + _ASSESSOR_SCHEMA
+)
 
 
 @dataclass(frozen=True)
@@ -142,6 +176,7 @@ class TrialRecord:
     final: Any
     metrics_offset: int
     bad_metric_lines: int
+    node: str | None = None  # where it ran, for services with more than one machine
 
     @property
     def terminal(self) -> bool:
@@ -189,6 +224,8 @@ class ExperimentStore:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA busy_timeout = 30000")
         self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._has_read_indexes: bool | None = None
+        self.ensure_node_column()
 
     # ------------------------------------------------------------------ paths
 
@@ -217,12 +254,19 @@ class ExperimentStore:
         manager dies, even by ``kill -9``)."""
         return FileLock(str(self.dir / "manager.lock"))
 
-    def manager_running(self) -> bool:
-        """Whether some manager holds this experiment's lock right now."""
+    def take_manager_lock(self) -> FileLock | None:
+        """The manager lock, held, if nobody holds it right now; None when someone does."""
         lock = self.manager_lock()
         try:
             lock.acquire(timeout=0)
         except Timeout:
+            return None
+        return lock
+
+    def manager_running(self) -> bool:
+        """Whether some manager holds this experiment's lock right now."""
+        lock = self.take_manager_lock()
+        if lock is None:
             return True
         lock.release()
         return False
@@ -234,13 +278,10 @@ class ExperimentStore:
         Raises:
             ExperimentBusyError: a manager is running it.
         """
-        lock = self.manager_lock()
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise ExperimentBusyError(
-                f"experiment {self.id} is running (its manager holds {lock.lock_file})"
-            ) from None
+        lock = self.take_manager_lock()
+        if lock is None:
+            held = self.manager_lock().lock_file
+            raise ExperimentBusyError(f"experiment {self.id} is running (its manager holds {held})")
         try:
             yield
         finally:
@@ -269,9 +310,14 @@ class ExperimentStore:
         data["tuner_state"] = _loads(data["tuner_state"])
         return ExperimentRecord(**data)
 
+    def experiment_status(self) -> str:
+        """The experiment's status alone (no decoding of its config and tuner state)."""
+        return str(self._conn.execute("SELECT status FROM experiment").fetchone()[0])
+
     def update_experiment(self, **fields: Any) -> None:
         """Set experiment columns (``tuner_state`` is JSON-encoded here; ``tuner_state_json``
-        is stored as given, already encoded)."""
+        is stored as given, already encoded). Not ``status``: ``trials.py`` changes that."""
+        _check_columns(fields, _EXPERIMENT_COLUMNS, "experiment")
         if "tuner_state" in fields:
             fields["tuner_state"] = _dumps(fields["tuner_state"])
         if "tuner_state_json" in fields:
@@ -304,37 +350,68 @@ class ExperimentStore:
         )  # fmt: skip
 
     def update_trial(self, trial_id: str, **fields: Any) -> None:
-        """Set trial columns (``gpus`` and ``final`` are JSON-encoded here)."""
+        """Set trial columns (``gpus`` and ``final`` are JSON-encoded here). Not ``status``:
+        ``trials.py`` changes that, through ``change_trial_status``."""
+        _check_columns(fields, _TRIAL_COLUMNS, "trials")
+        self._update_trial(trial_id, fields)
+
+    def _update_trial(self, trial_id: str, fields: dict[str, Any], where: str = "", args=()) -> int:
         for key in ("gpus", "final"):
             if key in fields:
                 fields[key] = _dumps(fields[key])
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        self._conn.execute(f"UPDATE trials SET {sets} WHERE id = ?", [*fields.values(), trial_id])
+        sets = ", ".join(f"{k} = ?" for k in fields)  # names checked against the schema
+        cur = self._conn.execute(
+            f"UPDATE trials SET {sets} WHERE id = ?{where}", [*fields.values(), trial_id, *args]
+        )
+        return cur.rowcount
+
+    def change_trial_status(
+        self, trial_id: str, sources: Collection[str], target: str, **fields: Any
+    ) -> str | None:
+        """Set the trial's status to ``target`` (and ``fields``) if it is one of ``sources``
+        now, in one statement. Returns None when done, else the status it has (or ``"absent"``).
+        Called by ``trials.py`` only, which checks the transition table."""
+        _check_columns(fields, _TRIAL_COLUMNS, "trials")
+        marks = ", ".join("?" for _ in sources)
+        fields = {"status": target, **fields}
+        if self._update_trial(trial_id, fields, f" AND status IN ({marks})", list(sources)):
+            return None
+        row = self._conn.execute("SELECT status FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        return "absent" if row is None else str(row[0])
+
+    def change_experiment_status(self, target: str, **fields: Any) -> None:
+        """Set the experiment's status (and ``fields``). Called by ``trials.py`` only."""
+        _check_columns(fields, _EXPERIMENT_COLUMNS, "experiment")
+        sets = ", ".join(f"{k} = ?" for k in ("status", *fields))
+        self._conn.execute(f"UPDATE experiment SET {sets}", [target, *fields.values()])
 
     def trial(self, trial_id: str) -> TrialRecord | None:
-        row = self._conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        row = self._conn.execute(
+            f"SELECT {_TRIAL_SELECT} FROM trials WHERE id = ?", (trial_id,)
+        ).fetchone()
         return None if row is None else _trial(row)
 
     def trials(self, statuses: Sequence[str] | None = None) -> list[TrialRecord]:
         """Trials in launch order, optionally only those with one of ``statuses``."""
-        if statuses:
-            marks = ", ".join("?" for _ in statuses)
-            rows = self._conn.execute(
-                f"SELECT * FROM trials WHERE status IN ({marks}) ORDER BY seq", list(statuses)
-            )
-        else:
-            rows = self._conn.execute("SELECT * FROM trials ORDER BY seq")
-        return [_trial(r) for r in rows]
+        return list(self.trials_page("launch", statuses))
 
     def next_trial_seq(self) -> int:
         row = self._conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM trials").fetchone()
         return int(row[0])
 
     def status_counts(self) -> dict[str, int]:
+        """Trials per status: every one of ``TRIAL_STATUSES``, and any other found."""
         counts = dict.fromkeys(TRIAL_STATUSES, 0)
         for status, n in self._conn.execute("SELECT status, COUNT(*) FROM trials GROUP BY status"):
             counts[status] = n
         return counts
+
+    def running_cancel_requests(self) -> list[str]:
+        """Ids of RUNNING trials whose cancellation was requested (``nascli trial kill``)."""
+        rows = self._conn.execute(
+            "SELECT id FROM trials WHERE status = 'RUNNING' AND cancel_requested = 1"
+        )
+        return [row[0] for row in rows]
 
     def cancel_requested(self, trial_id: str) -> bool:
         row = self._conn.execute(
@@ -377,8 +454,21 @@ class ExperimentStore:
     # ------------------------------------------------------------------ tuner log
 
     def ensure_tuner_log(self) -> None:
-        """Create the tuner log of an experiment made before it existed (writer only)."""
+        """Create the tuner log of an experiment made before it existed (writer only), and the
+        reading indexes it may lack as well."""
         self._conn.executescript(_TUNER_LOG_SCHEMA)
+        self.ensure_read_indexes()
+
+    def ensure_node_column(self) -> None:
+        """Add ``trials.node`` to a store made before it existed (once, when such a store is
+        first opened; a store being created has no trials table yet)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(trials)")}
+        if columns and "node" not in columns:
+            try:
+                self._conn.execute("ALTER TABLE trials ADD COLUMN node TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     def append_tuner_calls(self, calls: list[Any]) -> None:
         """Record one turn's tuner calls (JSON-serialisable lists), after the checkpoint."""
@@ -393,20 +483,255 @@ class ExperimentStore:
         """Forget the log (a new checkpoint holds what it recorded)."""
         self._conn.execute("DELETE FROM tuner_log")
 
+    # ------------------------------------------------------------------ assessor
+
+    def ensure_assessor_tables(self) -> None:
+        """Create the assessor's tables in an experiment made before they existed (writer
+        only)."""
+        self._conn.executescript(_ASSESSOR_SCHEMA)
+
+    def assessor_checkpoint(self) -> tuple[Any, list[Any]]:
+        """The assessor's saved state (None: none saved) and the calls logged after it."""
+        row = self._conn.execute("SELECT state FROM assessor").fetchone()
+        rows = self._conn.execute("SELECT calls FROM assessor_log ORDER BY seq")
+        calls = [call for (text,) in rows for call in json.loads(text)]
+        return _loads(row[0] if row else None), calls
+
+    def save_assessor_state(self, state_json: str) -> None:
+        """A new checkpoint (JSON text): the calls logged before it are forgotten."""
+        self._conn.execute("UPDATE assessor SET state = ?", (state_json,))
+        self._conn.execute("DELETE FROM assessor_log")
+
+    def append_assessor_calls(self, calls: list[Any]) -> None:
+        """One turn's assessor calls (JSON-serialisable lists), after the checkpoint."""
+        self._conn.execute("INSERT INTO assessor_log (calls) VALUES (?)", (json.dumps(calls),))
+
+    def set_assessor_error(self, message: str | None) -> None:
+        self._conn.execute("UPDATE assessor SET error = ?", (message,))
+
+    def assessor_error(self) -> str | None:
+        """The assessor's last recorded error (None for none, or an experiment made before
+        assessors existed)."""
+        try:
+            row = self._conn.execute("SELECT error FROM assessor").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
+    def intermediate_results(self, trial_id: str) -> list[Any]:
+        """A trial's intermediate results, in report order."""
+        rows = self._conn.execute(
+            "SELECT value FROM metrics WHERE trial_id = ? AND type = ? ORDER BY sequence",
+            (trial_id, INTERMEDIATE),
+        )
+        return [json.loads(value) for (value,) in rows]
+
     def events(self, limit: int = 50) -> list[tuple[float, str | None, str, str]]:
         rows = self._conn.execute(
             "SELECT time, trial_id, kind, message FROM events ORDER BY id DESC LIMIT ?", (limit,)
         ).fetchall()
         return [tuple(r) for r in reversed(rows)]  # type: ignore[misc]
 
+    # ------------------------------------------------------------------ reading at scale
 
-def _trial(row: sqlite3.Row) -> TrialRecord:
-    data = dict(row)
+    def ensure_read_indexes(self) -> bool:
+        """Create the reading indexes a store made by an older nascli lacks. Safe while a
+        manager runs (one short write transaction); a read-only store is left as it is (its
+        reads scan). True if the indexes are there afterwards."""
+        if self._has_read_indexes is not None:
+            return self._has_read_indexes
+        found = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'trials_score'"
+        ).fetchone()
+        if found is None:
+            # A reader must not wait long for a busy writer: the queries work without it.
+            self._conn.execute("PRAGMA busy_timeout = 200")
+            try:
+                self._conn.execute(_READ_INDEXES)
+            except sqlite3.OperationalError:  # read-only file or directory, or a busy writer
+                self._has_read_indexes = False  # not tried again by this connection
+                return False
+            finally:
+                self._conn.execute("PRAGMA busy_timeout = 30000")
+        self._has_read_indexes = True
+        return True
+
+    def data_version(self) -> int:
+        """A number that changes when another connection commits a change to the database
+        (SQLite's ``data_version``): a cheap "anything new?" for views that poll."""
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def best_trial(self, maximize: bool = True) -> TrialRecord | None:
+        """The SUCCEEDED trial with the best final result (the earliest launched of equals);
+        two probes of the score index, however many trials there are."""
+        self.ensure_read_indexes()
+        pick = "MAX" if maximize else "MIN"
+        (best,) = self._conn.execute(
+            f"SELECT {pick}({_SCORE}) FROM trials WHERE status = 'SUCCEEDED'"
+        ).fetchone()
+        if best is None:
+            return None
+        row = self._conn.execute(
+            f"SELECT {_TRIAL_SELECT} FROM trials WHERE status = 'SUCCEEDED' AND {_SCORE} = ? "
+            "ORDER BY seq LIMIT 1",
+            (best,),
+        ).fetchone()
+        return None if row is None else _trial(row)
+
+    def trials_page(
+        self,
+        sort: str = "launch",
+        statuses: Sequence[str] | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+        maximize: bool = True,
+    ) -> Iterator[TrialRecord]:
+        """Trials in ``sort`` order (one of ``TRIAL_SORTS``; ``best`` by ``maximize``), read as
+        they are iterated (memory stays flat however many there are).
+
+        Args:
+            statuses: only trials with one of these statuses.
+            limit: at most this many (all when None).
+            after: a trial id: start just after it in this order (keyset paging: pass the last
+                id of the previous page; unaffected by trials added meanwhile). An id of no
+                trial gives nothing.
+
+        Raises:
+            UsageError: an unknown ``sort``.
+        """
+        return (_trial(r) for r in self._page(sort, statuses, limit, after, maximize, False))
+
+    def trial_dicts(
+        self,
+        sort: str = "launch",
+        statuses: Sequence[str] | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+        maximize: bool = True,
+        intermediate: bool = True,
+    ) -> Iterator[dict[str, Any]]:
+        """``trials_page`` as plain dicts, for listings that serialise every trial (cheaper
+        than records): the ``TrialRecord`` fields decoded, and with ``intermediate`` the
+        trial's intermediate values in report order (read in the same query)."""
+        rows = self._page(sort, statuses, limit, after, maximize, intermediate)
+        if not intermediate:
+            return (_decoded(r) for r in rows)
+        return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
+
+    def _page(
+        self,
+        sort: str,
+        statuses: Sequence[str] | None,
+        limit: int | None,
+        after: str | None,
+        maximize: bool,
+        intermediate: bool,
+    ) -> Iterable[sqlite3.Row]:
+        if sort not in TRIAL_SORTS:
+            raise UsageError(f"sort must be one of {', '.join(TRIAL_SORTS)}, got {sort!r}")
+        where: list[str] = []
+        args: list[Any] = []
+        if statuses:
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            args += list(statuses)
+        if sort == "best":
+            self.ensure_read_indexes()
+            order = (
+                f"{_SCORE} IS NULL, {_SCORE} {'DESC' if maximize else 'ASC'}, "
+                f"CASE WHEN {_SCORE} IS NULL THEN -seq ELSE seq END"
+            )
+        else:
+            order = "seq" if sort == "launch" else "seq DESC"
+        if after is not None:
+            mark = self._conn.execute(
+                f"SELECT seq, {_SCORE} FROM trials WHERE id = ?", (after,)
+            ).fetchone()
+            if mark is None:
+                return ()
+            seq, score = mark
+            if sort == "launch":
+                where.append("seq > ?")
+                args.append(seq)
+            elif sort == "newest":
+                where.append("seq < ?")
+                args.append(seq)
+            elif score is None:  # into the unscored tail, newest first
+                where.append(f"{_SCORE} IS NULL AND seq < ?")
+                args.append(seq)
+            else:
+                worse = "<" if maximize else ">"
+                where.append(
+                    f"({_SCORE} IS NULL OR {_SCORE} {worse} ? OR ({_SCORE} = ? AND seq > ?))"
+                )
+                args += [score, score, seq]
+        columns = _TRIAL_SELECT
+        if intermediate:
+            # The values are stored as JSON text: joined, they make a JSON array, parsed once.
+            columns += (
+                ", (SELECT '[' || group_concat(value, ',') || ']' FROM metrics "
+                "WHERE trial_id = trials.id AND type != 'FINAL') AS intermediate"
+            )
+        sql = f"SELECT {columns} FROM trials"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(max(0, int(limit)))
+        return self._conn.execute(sql, args)
+
+    def text_lengths(self) -> tuple[int, int, int, bool]:
+        """The longest trial id, ``gpus`` value (as stored) and reason, and whether any trial
+        is a retry (one aggregate query, for laying out a table before reading its rows)."""
+        row = self._conn.execute(
+            "SELECT MAX(length(id)), MAX(length(gpus)), MAX(length(reason)), MAX(attempt) > 1 "
+            "FROM trials"
+        ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), bool(row[3])
+
+    def final_keys(self) -> list[str]:
+        """The entries of dict final results other than ``default``, in the order they first
+        appear (launch order, then the result's own order)."""
+        rows = self._conn.execute(
+            "SELECT j.key FROM trials AS t, json_each(t.final) AS j "
+            "WHERE json_type(t.final) = 'object' AND j.key != 'default' "
+            "GROUP BY j.key ORDER BY MIN(t.seq * 1000000 + j.id)"
+        )
+        return [key for (key,) in rows]
+
+
+_TRIAL_COLUMNS = frozenset(TrialRecord.__dataclass_fields__) - {"id", "status"}
+_EXPERIMENT_COLUMNS = (
+    frozenset(ExperimentRecord.__dataclass_fields__) - {"id", "status"} | {"tuner_state_json"}
+)
+
+
+def _check_columns(fields: dict[str, Any], allowed: frozenset[str], table: str) -> None:
+    # Column names go into the SQL text: only the schema's own names get there.
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"not settable columns of {table}: {sorted(unknown)}")
+
+
+_TRIAL_SELECT = (
+    "id, seq, parameter_id, attempt, parameters, status, reason, cancel_requested, gpus, pid, "
+    "pid_token, created, started, ended, exit_code, final, metrics_offset, bad_metric_lines, node"
+)
+_TRIAL_NAMES = tuple(name.strip() for name in _TRIAL_SELECT.split(","))
+_TRIAL_FIELDS = len(_TRIAL_NAMES)
+
+
+def _decoded(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(zip(_TRIAL_NAMES, row, strict=False))  # stops at the trial's own columns
     data["parameters"] = json.loads(data["parameters"])
     data["gpus"] = _loads(data["gpus"])
     data["final"] = _loads(data["final"])
     data["cancel_requested"] = bool(data["cancel_requested"])
-    return TrialRecord(**data)
+    return data
+
+
+def _trial(row: sqlite3.Row) -> TrialRecord:
+    return TrialRecord(**_decoded(row))
 
 
 # --------------------------------------------------------------------------- experiments

@@ -1,7 +1,7 @@
 """Classic (multi-trial) NAS, trial side: ``get_and_apply_next_architecture(model)``.
 
 Called once in the trial script, right after the model is built. What it does depends on how the
-script runs (read from the environment, see ``nascli.experiment.channel``):
+script runs (read from the environment, see ``nascli.channel``):
 
 * under ``nascli ss_gen`` (``NASCLI_GEN_SEARCH_SPACE`` set): writes the model's search space there
   and ends the process with exit code 0, so nothing after the model's construction runs;
@@ -22,8 +22,8 @@ import logging
 
 import torch.nn as nn
 
+from nascli import channel
 from nascli import space as spaces
-from nascli.experiment import channel
 from nascli.nas.fixed import FixedArchitecture
 from nascli.nas.mutator import model_search_space
 
@@ -59,9 +59,9 @@ def get_and_apply_next_architecture(model: nn.Module, prune: bool = True) -> Fix
                 "the trial environment",
             )
         _, parameters, path = channel.read_parameters(context.trial_dir)
-        decisions = spaces.parse_parameters(space, parameters, str(path))
+        decisions = spaces.parse_parameters(space, parameters, str(path))  # the one parse
         source = str(path)
-    mutator = FixedArchitecture(model, decisions, source=source)
+    mutator = FixedArchitecture(model, decisions, source=source, normalized=True)
     if prune:
         mutator.replace_layer_choice()
     return mutator

@@ -46,6 +46,9 @@ class FixedArchitecture(Mutator):
         strict: when False, keys of ``fixed_arc`` the model does not have are ignored (a missing
             key is always an error).
         source: names the architecture in error messages (e.g. the JSON file's path).
+        normalized: ``fixed_arc`` is already one decision per key of the model's search space
+            (as ``space.parse_parameters`` returns, validated against it): taken as is, not
+            parsed a second time.
 
     Raises:
         ArchitectureError: listing every mismatch between ``fixed_arc`` and the search space.
@@ -57,8 +60,14 @@ class FixedArchitecture(Mutator):
         fixed_arc: Mapping[str, Any],
         strict: bool = True,
         source: str = "architecture",
+        *,
+        normalized: bool = False,
     ):
         super().__init__(model)
+        if normalized:
+            self._fixed_arc = dict(fixed_arc)
+            self.reset()
+            return
         try:
             self._fixed_arc = spaces.normalize_architecture(
                 self.search_space(), _plain(fixed_arc, source), source, strict

@@ -205,7 +205,7 @@ def test_a_crashing_trial_is_recorded_and_the_experiment_goes_on(
     summary = wait_for(lambda: finished(exp_id), what="the experiment to end")
     assert summary["status"] == "DONE"
     assert summary["trials"] == {"WAITING": 0, "RUNNING": 0, "SUCCEEDED": 4, "FAILED": 2,
-                                 "USER_CANCELED": 0}  # fmt: skip
+                                 "EARLY_STOPPED": 0, "USER_CANCELED": 0}  # fmt: skip
     failed = nascli_json("trial", "ls", exp_id, "--status", "failed")
     assert [t["id"] for t in failed] == ["0", "3"]
     assert all(t["exit_code"] == 1 and "crashes on purpose" in t["reason"] for t in failed)

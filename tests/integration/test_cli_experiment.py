@@ -110,6 +110,15 @@ def test_reading_commands_do_not_import_torch(finished) -> None:
     assert torch_modules_after(*calls) == []
 
 
+def test_reading_commands_import_no_tuner_module(finished) -> None:
+    calls = (
+        ["status", "--json"], ["status"], ["trial", "ls"], ["trial", "ls", "--json"],
+        ["experiment", "list", "--all"],
+        ["experiment", "export", finished.id, "--type", "csv", "-f", str(finished.dir / "e.csv")],
+    )  # fmt: skip
+    assert modules_after("tuners", *calls) == []
+
+
 def test_commands_for_scripts_do_not_import_rich(finished) -> None:
     calls = (["status", "--json"], ["trial", "ls", "--json"], ["experiment", "list", "--json"])
     assert modules_after("rich", *calls) == []

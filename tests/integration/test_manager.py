@@ -14,7 +14,7 @@ import pytest
 from nascli.experiment.manager import Manager
 from nascli.experiment.report import experiment_summary
 from nascli.experiment.store import ExperimentStore
-from tests.experiments import make_experiment
+from tests.experiments import failing_tuner, make_experiment
 from tests.fake_gpus import install, path_with
 from tests.helpers import pid_alive
 
@@ -188,18 +188,7 @@ def test_gpu_num_zero_hides_gpus(tmp_path: Path) -> None:
 
 
 def test_a_failing_tuner_ends_the_experiment_in_error(tmp_path: Path) -> None:
-    code = tmp_path / "tuner"
-    code.mkdir()
-    (code / "bad.py").write_text(
-        "from tuners import RandomTuner\n"
-        "class Bad(RandomTuner):\n"
-        "    def receive_trial_result(self, *a, **k):\n"
-        "        raise ValueError('tuner bug')\n"
-    )
-    store = make_experiment(
-        tmp_path,
-        tuner={"codeDir": str(code), "classFileName": "bad.py", "className": "Bad"},
-    )
+    store = make_experiment(tmp_path, tuner=failing_tuner(tmp_path))
     assert run(store) == "ERROR"
     exp = store.experiment()
     assert exp.reason == "the tuner failed: ValueError: tuner bug"

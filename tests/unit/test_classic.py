@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import nascli
+from nascli import channel
 from nascli.errors import MetricError, ParameterError
-from nascli.experiment import channel
 from nascli.nas import get_and_apply_next_architecture
 from tests.models import NaiveSpace, forward_backward
 

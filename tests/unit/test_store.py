@@ -40,7 +40,7 @@ def test_trial_rows_and_status_counts(tmp_path: Path) -> None:
         added = store.add_trial("0", 0, 0, PARAMS)
         store.add_trial("1", 1, 1, PARAMS)
     assert added == store.trial("0")  # the record returned is what a read gives
-    store.update_trial("1", status="SUCCEEDED", final={"default": 0.5}, gpus=[1, 3])
+    store.change_trial_status("1", ["WAITING"], "SUCCEEDED", final={"default": 0.5}, gpus=[1, 3])
     assert [t.id for t in store.trials()] == ["0", "1"]
     done = store.trials(["SUCCEEDED"])
     assert len(done) == 1 and done[0].final == {"default": 0.5} and done[0].gpus == [1, 3]
@@ -105,7 +105,7 @@ def test_readers_do_not_wait_for_a_writer(tmp_path: Path) -> None:
     writer = make_experiment(tmp_path)
     seen: list[str] = []
     with writer.transaction():
-        writer.update_experiment(status="DONE")
+        writer.change_experiment_status("DONE")
         thread = threading.Thread(
             target=lambda: seen.append(ExperimentStore(writer.dir).experiment().status)
         )

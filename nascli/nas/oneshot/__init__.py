@@ -8,14 +8,20 @@ from nascli.nas.oneshot.callbacks import (
     LRSchedulerCallback,
     ModelCheckpoint,
 )
-from nascli.nas.oneshot.darts import DartsTrainer
-from nascli.nas.oneshot.enas import EnasTrainer
+from nascli.nas.oneshot.darts import DartsMutator, DartsTrainer
+from nascli.nas.oneshot.enas import EnasMutator, EnasTrainer
 from nascli.nas.oneshot.experiment import OneShotExperiment
 from nascli.nas.oneshot.gdas import GumbelDartsTrainer
-from nascli.nas.oneshot.proxyless import ProxylessTrainer
+from nascli.nas.oneshot.pdarts import PdartsTrainer
+from nascli.nas.oneshot.proxyless import ProxylessNasTrainer, ProxylessTrainer
 from nascli.nas.oneshot.random import RandomTrainer
 from nascli.nas.oneshot.sampling import SinglePathTrainer
-from nascli.nas.oneshot.spos import SPOSTrainer
+from nascli.nas.oneshot.spos import (
+    SPOSEvolution,
+    SPOSSupernetTrainer,
+    SPOSSupernetTrainingMutator,
+    SPOSTrainer,
+)
 from nascli.nas.oneshot.utils import replace_input_choice, replace_layer_choice
 
 __all__ = [
@@ -28,6 +34,13 @@ __all__ = [
     "RandomTrainer",
     "SinglePathTrainer",
     "OneShotExperiment",
+    "DartsMutator",
+    "EnasMutator",
+    "PdartsTrainer",
+    "ProxylessNasTrainer",
+    "SPOSSupernetTrainer",
+    "SPOSSupernetTrainingMutator",
+    "SPOSEvolution",
     "Callback",
     "LRSchedulerCallback",
     "ArchitectureCheckpoint",

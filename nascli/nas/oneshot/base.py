@@ -29,9 +29,12 @@ TensorBoard, exports to files and saves checkpoints; every rank can load one to 
 Extras every trainer gets: ``device`` (default cuda when available), ``workers``, ``amp``
 (``"fp16"`` / ``"bf16"``: the forward of weight steps under ``torch.autocast``, with a grad
 scaler for fp16 on CUDA; architecture steps stay in fp32), ``grad_clip`` (honoured),
+``mutator`` (NNI v1.9's: a mutator built on the model that the trainer steers instead of its
+own modules, see ``nascli.nas.oneshot.driven``; DARTS and the single-path trainers take one),
 ``log_frequency`` (logging every N steps, logger ``nascli.oneshot``), ``progress`` (a rich
 progress bar on stderr), ``tensorboard_dir`` (scalars each epoch plus the architecture
-weights / sampling probabilities from ``arch_probabilities()``).
+weights / sampling probabilities from ``arch_probabilities()``), ``log_dir`` (the one-shot run
+log, ``nascli.nas.oneshot.runlog``; ``enable_visualization()`` turns it on in a fresh directory).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ from nascli.errors import UsageError
 from nascli.nas.mutator import model_search_space
 from nascli.nas.oneshot.agreement import all_reduce_sums, shard_for_evaluation
 from nascli.nas.oneshot.distributed import join_process_group
+from nascli.nas.oneshot.driven import check_mutator, mutator_probabilities
+from nascli.nas.oneshot.runlog import RunLog, default_log_dir, uniform_probabilities
 from nascli.nas.oneshot.utils import to_device
 
 __all__ = ["BaseOneShotTrainer", "Metrics"]
@@ -94,6 +99,8 @@ class BaseOneShotTrainer:
         tensorboard_dir: str | os.PathLike[str] | None = None,
         progress: bool = False,
         distributed: bool | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
+        mutator: Any = None,
     ):
         if dataset is None:
             dataset = dataset_train
@@ -115,6 +122,10 @@ class BaseOneShotTrainer:
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
         self.model = model
+        self.mutator = None if mutator is None else check_mutator(type(self).__name__, mutator,
+                                                                  model)  # fmt: skip
+        if self.mutator is not None:
+            self.mutator.to(self.device)
         self.loss = loss
         self.metrics = metrics
         self.optimizer = optimizer
@@ -141,8 +152,18 @@ class BaseOneShotTrainer:
         self.model.to(self.device)
         self.train_model = self._wrap(self.model)
         self._writer = self._tensorboard(tensorboard_dir) if self.dist.main else None
+        self.log_dir: Path | None = None
+        self._run_log: RunLog | None = None
+        self._fit_depth = 0
+        if log_dir is not None:
+            self._open_run_log(Path(log_dir))
         for callback in self.callbacks:
             callback.build(self)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fit" in cls.__dict__:
+            cls.fit = _logged_fit(cls.__dict__["fit"])  # type: ignore[method-assign]
 
     # ------------------------------------------------------------------ data
 
@@ -225,6 +246,8 @@ class BaseOneShotTrainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def _metric_values(self, output: Any, target: Any) -> dict[str, float]:
+        if isinstance(output, (tuple, list)):  # (logits, aux_logits): metrics see the logits
+            output = output[0]
         with torch.no_grad():
             return {k: float(v) for k, v in self.metrics(output.detach(), target).items()}
 
@@ -258,6 +281,7 @@ class BaseOneShotTrainer:
                 shown = "  ".join(f"{k} {v:.4f}" for k, v in stats.items())
                 log.info("epoch %d/%d  %s", epoch + 1, self.num_epochs, shown)
             self._write_tensorboard(epoch, stats)
+            self._log_epoch(epoch, stats)
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch)
 
@@ -409,6 +433,48 @@ class BaseOneShotTrainer:
             raise UsageError(f"checkpoint {str(path)!r} does not exist") from None
         self.load_state_dict(state)
 
+    # ------------------------------------------------------------------ the run log
+
+    def enable_visualization(self) -> None:
+        """NNI v1.9's switch for its NAS UI: turn on the one-shot run log (what nascli's web UI
+        shows) in a fresh directory ``$NASCLI_HOME/oneshot/<run id>``, unless ``log_dir`` was
+        given. The directory is ``self.log_dir`` (the same on every rank; rank 0 writes)."""
+        if self.log_dir is not None:
+            return
+        directory = default_log_dir(type(self).__name__) if self.dist.main else None
+        self._open_run_log(Path(self.dist.broadcast(str(directory))))
+
+    def _open_run_log(self, directory: Path) -> None:
+        self.log_dir = directory
+        self._run_log = RunLog(directory) if self.dist.main else None
+
+    def snapshot_export(self) -> dict[str, Any] | None:
+        """The architecture the run log records after an epoch (``export()`` by default; None
+        when the trainer has none yet). Must not change the run."""
+        return self.export()
+
+    def run_log_weights(self) -> dict[str, list[float]]:
+        """Per key, the probability of each candidate: ``arch_probabilities()``, and uniform
+        sampling probabilities for keys it leaves out (single-path trainers sample uniformly)."""
+        if self.mutator is not None:
+            probs = mutator_probabilities(self.mutator)
+        else:
+            probs = self.arch_probabilities()
+        return {key: list(probs[key]) if key in probs else uniform_probabilities(spec)
+                for key, spec in sorted(self.search_space.items())}  # fmt: skip
+
+    def _log_start(self) -> None:
+        if getattr(self, "_run_log", None) is not None:
+            self._run_log.start(type(self).__name__, self.num_epochs, self.search_space)
+
+    def _log_epoch(self, epoch: int, stats: Mapping[str, float]) -> None:
+        if getattr(self, "_run_log", None) is not None:
+            self._run_log.epoch(epoch, stats, self.run_log_weights(), self.snapshot_export())
+
+    def _log_end(self) -> None:
+        if getattr(self, "_run_log", None) is not None:
+            self._run_log.end(self.snapshot_export())
+
     # ------------------------------------------------------------------ TensorBoard
 
     def _tensorboard(self, directory: str | os.PathLike[str] | None) -> Any:
@@ -431,6 +497,37 @@ class BaseOneShotTrainer:
             for i, p in enumerate(probs):
                 self._writer.add_scalar(f"arch/{key}/{i}", p, epoch)
         self._writer.flush()
+
+
+def _logged_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
+    """``fit`` with the run log's start / end records around the outermost call (a subclass's
+    ``fit`` that calls ``super().fit()`` and then searches ends the log after its search)."""
+    if getattr(fit, "_run_logged", False):
+        return fit
+
+    def wrapper(self: BaseOneShotTrainer, *args: Any, **kwargs: Any) -> Any:
+        # getattr: a custom trainer may skip BaseOneShotTrainer.__init__ (NNI's guide's does)
+        depth = getattr(self, "_fit_depth", 0)
+        outermost = depth == 0
+        if outermost:
+            self._log_start()
+        self._fit_depth = depth + 1
+        try:
+            result = fit(self, *args, **kwargs)
+        finally:
+            self._fit_depth = depth
+        if outermost:
+            self._log_end()
+        return result
+
+    wrapper.__name__ = fit.__name__
+    wrapper.__qualname__ = fit.__qualname__
+    wrapper.__doc__ = fit.__doc__
+    wrapper._run_logged = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+BaseOneShotTrainer.fit = _logged_fit(BaseOneShotTrainer.fit)  # type: ignore[method-assign]
 
 
 class _NoBar:

@@ -25,6 +25,8 @@ from torch import nn
 from nascli import space as spaces
 from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.darts_mutator import DartsMutator
+from nascli.nas.oneshot.driven import bind_reset_before_forward, mutator_probabilities
 from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
 from nascli.nas.oneshot.utils import (
     export_decisions,
@@ -33,28 +35,44 @@ from nascli.nas.oneshot.utils import (
     replace_layer_choice,
 )
 
-__all__ = ["DartsTrainer"]
+__all__ = ["DartsTrainer", "DartsMutator"]
 
 
 class DartsTrainer(BaseOneShotTrainer):
     """DARTS. Takes the base trainer's arguments (see ``BaseOneShotTrainer``) and:
 
     Args:
+        mutator: NNI v1.9's: a ``DartsMutator`` (or any ``Mutator`` whose decisions are
+            differentiable functions of its parameters) built on the model. The trainer then
+            optimises the mutator's parameters, calls its ``reset()`` before every forward and
+            exports ``mutator.export()``. Default: the trainer's own mixed modules.
         arc_learning_rate: Adam learning rate of the architecture parameters (default: DARTS's
             3e-4 scaled to the run's length, ``nascli.nas.oneshot.defaults``).
         unrolled: second-order architecture gradient (default False: first order).
-        warmup_epochs: weight-only epochs (on the uniform mixture) before architecture steps
-            begin, so that parametrised candidates are trained before alpha compares them with
-            parameter-free ones (default: a quarter of ``num_epochs``).
+        warmup_epochs: weight-only epochs (on the uniform mixture, or the mutator's decisions)
+            before architecture steps begin, so that parametrised candidates are trained before
+            alpha compares them with parameter-free ones (default: a quarter of ``num_epochs``).
+
+    Positional arguments follow NNI v1.9: ``(model, loss, metrics, optimizer, num_epochs,
+    dataset_train, dataset_valid, mutator, batch_size, workers, device, log_frequency,
+    callbacks, arc_learning_rate, unrolled)``, then ``warmup_epochs``.
     """
 
-    def __init__(self, *args: Any, arc_learning_rate: float | None = None,
-                 unrolled: bool = False, warmup_epochs: int | None = None,
+    def __init__(self, model: nn.Module, loss: Any, metrics: Any, optimizer: Any,
+                 num_epochs: int, dataset_train: Any = None, dataset_valid: Any = None,
+                 mutator: Any = None, batch_size: int = 64, workers: int = 0,
+                 device: Any = None, log_frequency: int | None = None, callbacks: Any = None,
+                 arc_learning_rate: float | None = None, unrolled: bool = False,
+                 warmup_epochs: int | None = None,
                  **kwargs: Any):  # fmt: skip
         self._arc_learning_rate = arc_learning_rate
         self.unrolled = unrolled
         self._warmup_epochs = warmup_epochs
-        super().__init__(*args, **kwargs)
+        super().__init__(model, loss, metrics, optimizer, num_epochs,
+                         dataset_train=dataset_train, dataset_valid=dataset_valid,
+                         mutator=mutator, batch_size=batch_size,
+                         workers=workers, device=device, log_frequency=log_frequency,
+                         callbacks=callbacks, **kwargs)  # fmt: skip
 
     @property
     def warmup_epochs(self) -> int:
@@ -70,6 +88,9 @@ class DartsTrainer(BaseOneShotTrainer):
         return defaults.arch_learning_rate(steps)
 
     def _setup(self) -> None:
+        if self.mutator is not None:
+            self._setup_with_mutator()
+            return
         self.alpha: dict[str, nn.Parameter] = {
             key: nn.Parameter(self._initial_alpha(spec.n_candidates))
             for key, spec in sorted(self.search_space.items())
@@ -90,6 +111,15 @@ class DartsTrainer(BaseOneShotTrainer):
         """Factories of the modules put in place of layer and input choices."""
         return (lambda c: MixedLayerChoice(c, self._weights(c.key)),
                 lambda c: MixedInputChoice(c, self._weights(c.key)))  # fmt: skip
+
+    def _setup_with_mutator(self) -> None:
+        assert self.mutator is not None
+        self.alpha = dict(self.mutator.named_parameters())
+        bind_reset_before_forward(self.model, self.mutator)
+        self.ctrl_optim = torch.optim.Adam(
+            list(self.alpha.values()), self.arc_learning_rate, betas=(0.5, 0.999),
+            weight_decay=1e-3,
+        )  # fmt: skip
 
     def _weights(self, key: str) -> Any:
         return lambda: F.softmax(self.alpha[key], dim=-1)
@@ -156,9 +186,13 @@ class DartsTrainer(BaseOneShotTrainer):
     # ------------------------------------------------------------------ results
 
     def arch_probabilities(self) -> dict[str, list[float]]:
+        if self.mutator is not None:
+            return mutator_probabilities(self.mutator)
         return {k: F.softmax(a.detach(), -1).tolist() for k, a in self.alpha.items()}
 
     def _export(self) -> dict[str, Any]:
+        if self.mutator is not None:
+            return self.mutator.export()
         return export_decisions(self.search_space, self.chosen_indices())
 
     def chosen_indices(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ architecture (greedy decoding), not a random sample.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,11 +22,26 @@ import torch
 from torch import nn
 
 from nascli import space as spaces
+from nascli.errors import UsageError
 from nascli.nas.oneshot import defaults
+from nascli.nas.oneshot.adapters import AuxLoss, StepsLoader, on_logits
+from nascli.nas.oneshot.driven import MutatorController, mutator_probabilities
+from nascli.nas.oneshot.enas_mutator import EnasMutator
 from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
 from nascli.nas.oneshot.utils import export_decisions, to_device
 
-__all__ = ["EnasTrainer", "Controller"]
+__all__ = ["EnasTrainer", "EnasMutator", "Controller", "controller_probabilities"]
+
+log = logging.getLogger("nascli.oneshot")
+
+#: the take probability the skip penalty pulls ``n_chosen=None`` inputs towards (NNI's)
+SKIP_TARGET = 0.4
+
+
+def _alias(name: str, value: Any, v19_name: str, v19_value: Any, default: Any) -> Any:
+    if value is not None and v19_value is not None and value != v19_value:
+        raise UsageError(f"give {name} or its NNI v1.9 name {v19_name}, not both")
+    return value if value is not None else v19_value if v19_value is not None else default
 
 
 class Controller(nn.Module):
@@ -46,6 +62,14 @@ class Controller(nn.Module):
         self.cell = nn.LSTMCell(hidden, hidden)
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in sizes)
 
+    def bounded(self, logits: torch.Tensor) -> torch.Tensor:
+        """A head's logits as sampled from: tanh_constant x tanh(logits / temperature)."""
+        if self.temperature is not None:
+            logits = logits / self.temperature
+        if self.tanh_constant is not None:
+            logits = self.tanh_constant * torch.tanh(logits)
+        return logits
+
     def forward(
         self, generator: torch.Generator | None = None, greedy: bool = False
     ) -> tuple[Arch, torch.Tensor, torch.Tensor]:
@@ -61,10 +85,7 @@ class Controller(nn.Module):
             logits = self.heads[t](state[0])[0]
             # ENAS's sampling temperature and tanh constant: logits bounded, so the controller
             # cannot become certain early (the collapse ENAS counters).
-            if self.temperature is not None:
-                logits = logits / self.temperature
-            if self.tanh_constant is not None:
-                logits = self.tanh_constant * torch.tanh(logits)
+            logits = self.bounded(logits)
             spec = self.space[key]
             if isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is not None:
                 for picked in actions.get(key, []):
@@ -84,21 +105,61 @@ class Controller(nn.Module):
         return spaces.choices_from_actions(self.space, flat), log_prob, entropy
 
 
+@torch.no_grad()
+def controller_probabilities(
+    controller: Controller, space: spaces.SearchSpace, samples: int
+) -> dict[str, list[float]]:
+    """Inclusion frequency of each candidate over ``samples`` controller samples."""
+    generator = torch.Generator().manual_seed(0)
+    counts = {key: [0] * spec.n_candidates for key, spec in space.items()}
+    was_training = controller.training
+    controller.eval()
+    for _ in range(samples):
+        arch, _, _ = controller(generator)
+        for key, value in arch.items():
+            for i in [value] if isinstance(value, int) else value:
+                counts[key][i] += 1
+    controller.train(was_training)
+    return {key: [c / samples for c in row] for key, row in sorted(counts.items())}
+
+
 class EnasTrainer(SinglePathTrainer):
-    """ENAS. Signature as NNI's: ``(model, loss, metrics, reward_function, optimizer, num_epochs,
-    dataset, ...)`` (or v1.9's ``dataset_train, dataset_valid``), plus:
+    """ENAS. Positional arguments as NNI v1.9's: ``(model, loss, metrics, reward_function,
+    optimizer, num_epochs, dataset_train, dataset_valid, mutator, batch_size, workers, device,
+    log_frequency, callbacks, entropy_weight, skip_weight, baseline_decay, child_steps,
+    mutator_lr, mutator_steps_aggregate, mutator_steps, aux_weight, test_arc_per_epoch)``
+    (``dataset=`` works too), plus the base trainer's keywords.
 
     Args:
         reward_function: ``(output, target) -> float``, larger is better (e.g. accuracy).
+        mutator: NNI v1.9's: an ``EnasMutator`` (or any mutator that sets ``sample_log_prob``
+            / ``sample_entropy`` / ``sample_skip_penalty`` in ``reset()``) built on the model,
+            used as the controller; default: the trainer's own controller.
         entropy_weight: weight of the controller's entropy in the reward (1e-4).
+        skip_weight: weight of the skip penalty in the controller loss (0.8): the KL divergence
+            between the probability of taking each input of an ``n_chosen=None`` input choice
+            and ``skip_target`` (0.4; the mutator's own with ``mutator=``).
         baseline_decay: decay of the reward's moving average (0.95: the baseline follows the
             rewards within a few dozen samples; NNI's 0.999 hardly leaves the first reward in a
             run of a few hundred).
-        ctrl_lr: Adam learning rate of the controller (default: ENAS's 3.5e-4 scaled to the
-            run's number of controller updates, at most 5e-3; ``nascli.nas.oneshot.defaults``).
-        ctrl_steps_aggregate: samples per controller update (default: 20, or half the
-            architecture-split batches of an epoch when fewer, so every epoch updates twice).
-        ctrl_steps: controller samples per epoch (default: one per architecture-split batch).
+        child_steps: weight steps per epoch, cycling the weight split (default: one pass over
+            it; NNI's default was 500).
+        mutator_lr / ctrl_lr: Adam learning rate of the controller (default: ENAS's 3.5e-4
+            scaled to the run's number of controller updates, at most 5e-3;
+            ``nascli.nas.oneshot.defaults``).
+        mutator_steps_aggregate / ctrl_steps_aggregate: samples per controller update (default:
+            20, or half the architecture-split batches of an epoch when fewer, so every epoch
+            updates twice; 20 when ``mutator_steps`` is given).
+        mutator_steps: controller updates per epoch, i.e. ``ctrl_steps = mutator_steps x
+            mutator_steps_aggregate`` samples (default: one sample per architecture-split batch;
+            NNI's default was 50 updates).
+        ctrl_steps: controller samples per epoch, directly.
+        aux_weight: when the model returns ``(logits, aux_logits)`` in training, the loss is
+            ``loss(logits) + aux_weight * loss(aux_logits)`` (0.4).
+        test_arc_per_epoch: architectures evaluated on the validation data after each epoch:
+            the controller's most likely one (whose metrics are reported), then
+            ``test_arc_per_epoch - 1`` samples (logged, and their mean kept as
+            ``sampled_<metric>`` in the history).
         lstm_size: the controller's width (64).
         temperature / tanh_constant: the controller's logits become tanh_constant x
             tanh(logits / temperature) (ENAS: 5.0 and 2.5; None: off).
@@ -112,9 +173,24 @@ class EnasTrainer(SinglePathTrainer):
         reward_function: Callable[[Any, Any], Any],
         optimizer: torch.optim.Optimizer,
         num_epochs: int,
-        *args: Any,
+        dataset_train: Any = None,
+        dataset_valid: Any = None,
+        mutator: Any = None,
+        batch_size: int = 64,
+        workers: int = 0,
+        device: Any = None,
+        log_frequency: int | None = None,
+        callbacks: Any = None,
         entropy_weight: float = 1e-4,
+        skip_weight: float = 0.8,
         baseline_decay: float = 0.95,
+        child_steps: int | None = None,
+        mutator_lr: float | None = None,
+        mutator_steps_aggregate: int | None = None,
+        mutator_steps: int | None = None,
+        aux_weight: float = 0.4,
+        test_arc_per_epoch: int = 1,
+        *,
         ctrl_lr: float | None = None,
         ctrl_steps_aggregate: int | None = None,
         ctrl_steps: int | None = None,
@@ -123,17 +199,38 @@ class EnasTrainer(SinglePathTrainer):
         tanh_constant: float | None = 2.5,
         **kwargs: Any,
     ):
-        self.reward_function = reward_function
+        self.reward_function = on_logits(reward_function)
         self.entropy_weight = entropy_weight
+        self.skip_weight = skip_weight
         self.baseline_decay = baseline_decay
-        self._ctrl_lr = ctrl_lr
-        self._ctrl_steps_aggregate = ctrl_steps_aggregate
+        self._ctrl_lr = _alias("ctrl_lr", ctrl_lr, "mutator_lr", mutator_lr, None)
+        self._ctrl_steps_aggregate = _alias("ctrl_steps_aggregate", ctrl_steps_aggregate,
+                                            "mutator_steps_aggregate", mutator_steps_aggregate,
+                                            None)  # fmt: skip
+        if mutator_steps is not None:
+            if ctrl_steps is not None:
+                raise UsageError("give ctrl_steps or mutator_steps, not both")
+            if self._ctrl_steps_aggregate is None:  # v1.9: mutator_steps updates of 20 samples
+                self._ctrl_steps_aggregate = 20
+            ctrl_steps = mutator_steps * self._ctrl_steps_aggregate
         self.ctrl_steps = ctrl_steps
+        self.aux_weight = aux_weight
+        if not isinstance(test_arc_per_epoch, int) or test_arc_per_epoch < 1:
+            raise UsageError(
+                f"test_arc_per_epoch must be a positive integer, got {test_arc_per_epoch!r}"
+            )
+        self.test_arc_per_epoch = test_arc_per_epoch
         self.lstm_size = lstm_size
         self.temperature = temperature
         self.tanh_constant = tanh_constant
         self.baseline: float | None = None
-        super().__init__(model, loss, metrics, optimizer, num_epochs, *args, **kwargs)
+        super().__init__(model, AuxLoss(loss, aux_weight), metrics, optimizer, num_epochs,
+                         dataset_train=dataset_train, dataset_valid=dataset_valid,
+                         mutator=mutator, batch_size=batch_size, workers=workers,
+                         device=device, log_frequency=log_frequency, callbacks=callbacks,
+                         **kwargs)  # fmt: skip
+        if child_steps is not None:
+            self.train_loader = StepsLoader(self.train_loader, child_steps)  # type: ignore
 
     @property
     def ctrl_steps_aggregate(self) -> int:
@@ -152,8 +249,13 @@ class EnasTrainer(SinglePathTrainer):
 
     def _setup(self) -> None:
         super()._setup()
-        self.controller = Controller(self.search_space, self.lstm_size, self.temperature,
-                                     self.tanh_constant).to(self.device)  # fmt: skip
+        self._take_probs: list[torch.Tensor] = []
+        if self.mutator is not None:
+            self.controller = MutatorController(self.mutator, self.search_space)
+        else:
+            self.controller = Controller(self.search_space, self.lstm_size, self.temperature,
+                                         self.tanh_constant).to(self.device)  # fmt: skip
+            self._watch_take_probabilities()
         self.ctrl_optim = torch.optim.Adam(self.controller.parameters(), self.ctrl_lr)
         self.ctrl_generator = torch.Generator().manual_seed(self.seed + 1)
 
@@ -181,6 +283,7 @@ class EnasTrainer(SinglePathTrainer):
                 batches = iter(self.arch_loader)
                 batch = next(batches)
             x, y = to_device(batch, self.device)
+            self._take_probs.clear()
             arch, log_prob, entropy = self.controller(self.ctrl_generator)
             self.set_architecture(arch)
             with torch.no_grad():
@@ -191,6 +294,8 @@ class EnasTrainer(SinglePathTrainer):
                 self.baseline = reward
             self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
             loss = -log_prob * (reward - self.baseline) / self.ctrl_steps_aggregate
+            if self.skip_weight:
+                loss = loss + self.skip_weight * self._skip_penalty() / self.ctrl_steps_aggregate
             loss.backward()
             rewards.append(reward)
             if (step + 1) % self.ctrl_steps_aggregate == 0 or step + 1 == steps:
@@ -211,6 +316,50 @@ class EnasTrainer(SinglePathTrainer):
             arch, _, _ = self.controller(greedy=True)
         return export_decisions(self.search_space, arch)
 
+    # ------------------------------------------------------------------ v1.9 arguments
+
+    def _watch_take_probabilities(self) -> None:
+        """Record, while the controller samples with gradients, the take probability of every
+        take/skip step (inputs of ``n_chosen=None`` choices), for the skip penalty."""
+        for t, (key, n) in enumerate(self.controller.steps):
+            spec = self.search_space[key]
+            if isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is None and n == 2:
+                self.controller.heads[t].register_forward_hook(self._record_take)
+
+    def _record_take(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
+        if torch.is_grad_enabled():
+            logits = self.controller.bounded(output.reshape(-1))  # type: ignore[operator]
+            self._take_probs.append(torch.softmax(logits, 0)[1])
+
+    def _skip_penalty(self) -> torch.Tensor:
+        """KL(Bernoulli(p_take) || Bernoulli(skip_target)) summed over the last sample's take /
+        skip steps (the mutator's own ``sample_skip_penalty`` with ``mutator=``)."""
+        if isinstance(self.controller, MutatorController):
+            return self.controller.skip_penalty
+        if not self._take_probs:
+            return torch.zeros((), device=self.device)
+        p = torch.stack(self._take_probs).clamp(1e-6, 1 - 1e-6)
+        q = SKIP_TARGET
+        return (p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))).sum()
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        stats = super().validate()
+        sampled: dict[str, float] = {}
+        for i in range(1, self.test_arc_per_epoch):
+            arch, _, _ = self.controller(self.ctrl_generator)
+            with self.architecture(arch):
+                values = self.evaluate(self.valid_loader)
+            if self.dist.main:
+                shown = "  ".join(f"{k} {v:.4f}" for k, v in values.items())
+                log.info("sampled architecture %d/%d: %s", i, self.test_arc_per_epoch - 1, shown)
+            for k, v in values.items():
+                sampled[f"sampled_{k}"] = sampled.get(f"sampled_{k}", 0.0) + v
+        return {**stats, **{k: v / (self.test_arc_per_epoch - 1) for k, v in sampled.items()}}
+
+    def snapshot_export(self) -> dict[str, Any]:
+        return self.export()  # greedy decoding: no search needed, nothing sampled
+
     @contextmanager
     def final_architecture(self) -> Iterator[None]:
         with torch.no_grad():
@@ -218,8 +367,18 @@ class EnasTrainer(SinglePathTrainer):
         with self.architecture(arch):
             yield
 
+    #: controller samples behind ``arch_probabilities()``
+    probability_samples = 256
+
     def arch_probabilities(self) -> dict[str, list[float]]:
-        return {}
+        """Per key, how often each candidate is in an architecture the controller samples: a
+        Monte-Carlo estimate over ``probability_samples`` samples from a generator of its own
+        (fixed seed), so training's random streams are untouched. With ``mutator=``, the
+        mutator's own ``probabilities()`` (none when it has no such method)."""
+        if self.mutator is not None:
+            return mutator_probabilities(self.mutator)
+        return controller_probabilities(self.controller, self.search_space,
+                                        self.probability_samples)  # fmt: skip
 
     def _extra_state(self) -> dict[str, Any]:
         return {

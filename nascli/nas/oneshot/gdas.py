@@ -119,6 +119,9 @@ class GumbelDartsTrainer(DartsTrainer):
                 lambda c: GumbelInputChoice(c, self._drawn(c.key)))  # fmt: skip
 
     def _setup(self) -> None:
+        if self.mutator is not None:  # a v1.9 mutator decides by softmax, not by Gumbel draws
+            raise UsageError("GumbelDartsTrainer draws its own paths; it takes no mutator= "
+                             "(use DartsTrainer with a DartsMutator)")
         super()._setup()
         self.gumbel_generator = torch.Generator().manual_seed(self.seed + 2)
         self._draw_all(tau=self.tau_max, uniform=True, grad=False)

@@ -7,7 +7,8 @@
   parameters live in the trainer (one per key, shared by modules with that key), not in the
   module, so ``model.parameters()`` holds only the network's weights.
 
-Each keeps the original choice's key, candidate names and reduction, so exports name candidates
+Each keeps the original choice's key, candidate names, reduction and ``return_mask`` (then
+returning ``(output, mask)`` as the choice did), so exports name candidates
 and ``apply_fixed_architecture`` can build the plain model from a fresh instance.
 """
 
@@ -24,6 +25,7 @@ from nascli.nas.mutables import InputChoice, LayerChoice
 from nascli.nas.mutator import reduce_outputs
 
 __all__ = [
+    "with_mask",
     "PathSamplingLayerChoice",
     "PathSamplingInputChoice",
     "MixedLayerChoice",
@@ -37,6 +39,7 @@ class _LayerCandidates(nn.Module):
         self.key = choice.key
         self.names = list(choice.names)
         self.reduction = choice.reduction
+        self.return_mask = choice.return_mask
         for name in self.names:
             self.add_module(name, choice[name])
 
@@ -55,6 +58,7 @@ class _InputCandidates(nn.Module):
         self.n_chosen = choice.n_chosen
         self.choose_from = list(choice.choose_from)
         self.reduction = choice.reduction
+        self.return_mask = choice.return_mask
 
     def inputs(self, optional_inputs: Sequence[Any] | Mapping[str, Any]) -> list[Any]:
         if isinstance(optional_inputs, Mapping):
@@ -67,6 +71,19 @@ class _InputCandidates(nn.Module):
         return list(optional_inputs)
 
 
+def with_mask(module: Any, out: Any, mask: Any) -> Any:
+    """``(out, mask)`` when the replaced choice had ``return_mask=True``, else ``out``. A mask
+    given as indices becomes a bool vector over the candidates."""
+    if not module.return_mask:
+        return out
+    if not torch.is_tensor(mask):
+        n = len(module) if isinstance(module, _LayerCandidates) else module.n_candidates
+        picked = [mask] if isinstance(mask, int) else list(mask)
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[picked] = True
+    return out, mask
+
+
 class PathSamplingLayerChoice(_LayerCandidates):
     """Runs the sampled candidate(s): ``sampled`` is an index or a list of indices."""
 
@@ -76,7 +93,8 @@ class PathSamplingLayerChoice(_LayerCandidates):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         picked = [self.sampled] if isinstance(self.sampled, int) else self.sampled
-        return reduce_outputs(self.reduction, [self.candidate(i)(*args, **kwargs) for i in picked])
+        out = reduce_outputs(self.reduction, [self.candidate(i)(*args, **kwargs) for i in picked])
+        return with_mask(self, out, picked)
 
 
 class PathSamplingInputChoice(_InputCandidates):
@@ -88,7 +106,8 @@ class PathSamplingInputChoice(_InputCandidates):
 
     def forward(self, optional_inputs: Sequence[Any] | Mapping[str, Any]) -> Any:
         inputs = self.inputs(optional_inputs)
-        return reduce_outputs(self.reduction, [inputs[i] for i in self.sampled])
+        out = reduce_outputs(self.reduction, [inputs[i] for i in self.sampled])
+        return with_mask(self, out, self.sampled)
 
 
 class MixedLayerChoice(_LayerCandidates):
@@ -100,8 +119,9 @@ class MixedLayerChoice(_LayerCandidates):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         outs = torch.stack([self.candidate(i)(*args, **kwargs) for i in range(len(self))])
-        w = self._weights().view(-1, *([1] * (outs.dim() - 1)))
-        return (outs * w.to(outs.dtype)).sum(0)
+        weights = self._weights()
+        w = weights.view(-1, *([1] * (outs.dim() - 1)))
+        return with_mask(self, (outs * w.to(outs.dtype)).sum(0), weights)
 
 
 class MixedInputChoice(_InputCandidates):
@@ -114,4 +134,5 @@ class MixedInputChoice(_InputCandidates):
     def forward(self, optional_inputs: Sequence[Any] | Mapping[str, Any]) -> Any:
         outs = torch.stack(self.inputs(optional_inputs))
         w = self._weights().view(-1, *([1] * (outs.dim() - 1)))
-        return (outs * w.to(outs.dtype)).sum(0)
+        # every input is connected (models combine input masks as booleans)
+        return with_mask(self, (outs * w.to(outs.dtype)).sum(0), list(range(self.n_candidates)))

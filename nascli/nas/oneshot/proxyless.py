@@ -27,7 +27,7 @@ from nascli.errors import UsageError
 from nascli.nas.mutables import InputChoice, LayerChoice
 from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
-from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates
+from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates, with_mask
 from nascli.nas.oneshot.utils import (
     export_decisions,
     gradients,
@@ -35,7 +35,7 @@ from nascli.nas.oneshot.utils import (
     replace_layer_choice,
 )
 
-__all__ = ["ProxylessTrainer"]
+__all__ = ["ProxylessTrainer", "ProxylessNasTrainer"]
 
 
 class _Gates:
@@ -59,12 +59,13 @@ class ProxylessLayerChoice(_LayerCandidates):
         if gates.mode == "measure":
             gates.costs[self.key] = [_time_ms(self.candidate(i), args, kwargs)
                                      for i in range(len(self))]  # fmt: skip
-            return self.candidate(0)(*args, **kwargs)
+            return with_mask(self, self.candidate(0)(*args, **kwargs), 0)
         if gates.mode == "two":
             indices, gate = gates.pairs[self.key]
             outs = [self.candidate(i)(*args, **kwargs) for i in indices]
-            return sum(g * o for g, o in zip(gate, outs, strict=True))
-        return self.candidate(gates.single[self.key])(*args, **kwargs)
+            return with_mask(self, sum(g * o for g, o in zip(gate, outs, strict=True)), indices)
+        index = gates.single[self.key]
+        return with_mask(self, self.candidate(index)(*args, **kwargs), index)
 
 
 class ProxylessInputChoice(_InputCandidates):
@@ -82,11 +83,13 @@ class ProxylessInputChoice(_InputCandidates):
         gates = self._trainer[0].gates
         if gates.mode == "measure":
             gates.costs[self.key] = [0.0] * len(inputs)
-            return inputs[0]
+            return with_mask(self, inputs[0], 0)
         if gates.mode == "two":
             indices, gate = gates.pairs[self.key]
-            return sum(g * inputs[i] for g, i in zip(gate, indices, strict=True))
-        return inputs[gates.single[self.key]]
+            out = sum(g * inputs[i] for g, i in zip(gate, indices, strict=True))
+            return with_mask(self, out, indices)
+        index = gates.single[self.key]
+        return with_mask(self, inputs[index], index)
 
 
 def _time_ms(module: nn.Module, args: Any, kwargs: Any, repeats: int = 5) -> float:
@@ -141,6 +144,11 @@ class ProxylessTrainer(BaseOneShotTrainer):
         return defaults.arch_learning_rate(steps, (1e-3, defaults.DARTS_REFERENCE[1]))
 
     def _setup(self) -> None:
+        if self.mutator is not None:
+            raise UsageError(
+                "ProxylessTrainer builds its own architecture parameters and takes no mutator "
+                "(NNI v1.9's ProxylessNasTrainer took none either)"
+            )
         self.alpha = {key: nn.Parameter(torch.zeros(spec.n_candidates, device=self.device,
                                                     dtype=self.param_dtype))
                       for key, spec in sorted(self.search_space.items())}  # fmt: skip
@@ -263,3 +271,7 @@ class ProxylessTrainer(BaseOneShotTrainer):
                 self.alpha[key].copy_(value)
         self.ctrl_optim.load_state_dict(state["ctrl_optim"])
         self.cost_table = state["cost_table"]
+
+
+# NNI v1.9's name and signature at NNI's module path (nni.nas.pytorch.proxylessnas).
+from nascli.nas.oneshot.proxyless_v19 import ProxylessNasTrainer  # noqa: E402

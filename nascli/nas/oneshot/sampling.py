@@ -18,6 +18,7 @@ from torch import nn
 from nascli import space as spaces
 from nascli.nas.oneshot.agreement import average_bn_statistics, shard_for_evaluation
 from nascli.nas.oneshot.base import BaseOneShotTrainer
+from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
 from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
 from nascli.nas.oneshot.utils import replace_input_choice, replace_layer_choice, to_device
 
@@ -51,10 +52,13 @@ class SinglePathTrainer(BaseOneShotTrainer):
         self._score_loader = self._loader(
             shard_for_evaluation(self.dataset_arch, self.dist), shuffle=False
         )
+        self.keys = sorted(self.search_space)
+        if self.mutator is not None:  # the model's choices ask the mutator; paths are set there
+            self.nas_modules = mutator_slots(self.mutator, self.search_space)  # type: ignore
+            return
         self.nas_modules: list[tuple[str, nn.Module]] = []
         replace_layer_choice(self.model, PathSamplingLayerChoice, self.nas_modules)
         replace_input_choice(self.model, PathSamplingInputChoice, self.nas_modules)
-        self.keys = sorted(self.search_space)
 
     # ------------------------------------------------------------------ architectures
 
@@ -93,7 +97,10 @@ class SinglePathTrainer(BaseOneShotTrainer):
         self.set_architecture(self.dist.broadcast(self.sample_for_step()))
 
     def sample_for_step(self) -> Arch:
-        """The path trained at the next step (uniform by default)."""
+        """The path trained at the next step (uniform by default; the mutator's ``reset()``
+        when the trainer was given one)."""
+        if self.mutator is not None:
+            return sample_from_mutator(self.mutator, self.search_space)
         return self.sample_uniform()
 
     # ------------------------------------------------------------------ scoring
@@ -175,6 +182,11 @@ class SinglePathTrainer(BaseOneShotTrainer):
 
     def arch_probabilities(self) -> dict[str, list[float]]:
         return {}
+
+    def snapshot_export(self) -> dict[str, Any] | None:
+        """The best architecture a search has found so far; None before any search (exporting
+        would run one, which must not happen in the middle of training)."""
+        return self.export_top_models(1)[0] if self.best else None
 
     def _extra_state(self) -> dict[str, Any]:
         return {"best": self.best}

@@ -10,7 +10,7 @@ from typing import Any
 from nascli.errors import UsageError
 from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
 
-__all__ = ["SPOSTrainer"]
+__all__ = ["SPOSTrainer", "SPOSSupernetTrainer", "SPOSSupernetTrainingMutator", "SPOSEvolution"]
 
 
 class SPOSTrainer(SinglePathTrainer):
@@ -73,3 +73,12 @@ class SPOSTrainer(SinglePathTrainer):
 
     def _crossover(self, a: Arch, b: Arch) -> Arch:
         return {key: (a if self.rng.random() < 0.5 else b)[key] for key in a}
+
+
+# NNI v1.9's names at NNI's module path (nni.nas.pytorch.spos); imported last: they build on
+# SPOSTrainer.
+from nascli.nas.oneshot.spos_evolution import SPOSEvolution  # noqa: E402
+from nascli.nas.oneshot.spos_supernet import (  # noqa: E402
+    SPOSSupernetTrainer,
+    SPOSSupernetTrainingMutator,
+)

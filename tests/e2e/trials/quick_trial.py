@@ -34,7 +34,7 @@ if os.environ.get("QUICK_TRIAL_CHILD"):
 if os.environ.get("QUICK_TRIAL_GARBAGE"):
     print("\x00\xff garbage {not json", flush=True)
     sys.stderr.write("more garbage \x1b[31m")
-    from nascli.experiment.channel import METRICS_FILE
+    from nascli.channel import METRICS_FILE
 
     with open(os.path.join(os.environ["NASCLI_TRIAL_DIR"], METRICS_FILE), "a") as f:
         f.write('{"type": "FINAL", "value": NaN}\nnot json at all\n')

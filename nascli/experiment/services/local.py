@@ -1,26 +1,13 @@
-"""Training services: where trial commands run. ``LocalTrainingService`` runs them on this machine.
+"""``LocalTrainingService``: trials as process groups on this machine (the protocol and its
+contract are in ``base.py``).
 
-Contract (what the manager relies on):
-
-- ``launch(spec)`` starts the trial command and returns at once with its ``TrialProcess`` (pid and
-  a token that tells the process apart from a later one reusing the pid). The command runs in its
-  own session and process group, in ``spec.code_dir``, with ``spec.env``, stdout/stderr written to
-  the files named in ``spec`` (created before launch, so they exist even for a trial that cannot
-  start), stdin closed.
-- When the command ends (seen through a pidfd in the manager's own ``Inbox.wait``, or by one
-  waiting thread per trial where pidfds are unavailable), the service puts
-  ``TrialExited(trial_id, exit_code, end_time)`` in the ``Inbox`` it was given, after making sure
-  nothing of the trial's process group is left (leftover children get SIGTERM, then SIGKILL).
-  This is how the manager learns of exits within a millisecond: no polling of trial state.
-  ``launch``, ``adopt`` and ``cancel`` are called from the manager's thread.
-- ``adopt(...)`` watches a trial started by an earlier manager (after ``resume``); its exit code
-  comes from the exit marker the launcher shell writes into the trial directory, because the
-  process is not our child.
-- ``cancel(trial_id)`` ends the trial's whole process group (SIGTERM, grace, SIGKILL) without
-  blocking the caller; ``shutdown()`` does that to every trial and returns once they are gone.
-
-The trial's launcher is a ``/bin/sh`` that runs the command in a subshell and writes the exit
-marker (``channel.EXIT_FILE``) after it, so that the exit code survives the manager being down.
+Each trial runs as a ``/bin/sh`` launcher in its own session and process group, stdin closed; the
+launcher runs the command in a subshell and writes the exit marker (``channel.EXIT_FILE``) after
+it, so that the exit code survives the manager being down. Exits are seen through a pidfd in the
+manager's own ``Inbox.wait``, or by one waiting thread per trial where pidfds are unavailable;
+before an exit is reported, leftover children of the trial's group get SIGTERM, then SIGKILL.
+This is how the manager learns of exits within a millisecond: no polling of trial state. An
+adopted trial is not our child: its exit code comes from the exit marker.
 """
 
 from __future__ import annotations
@@ -29,12 +16,10 @@ import shlex
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from nascli.experiment.channel import EXIT_FILE, read_exit_marker
+from nascli.channel import EXIT_FILE, read_exit_marker
 from nascli.experiment.inbox import Inbox
 from nascli.experiment.processes import (
     group_alive,
@@ -42,57 +27,14 @@ from nascli.experiment.processes import (
     terminate_group,
     terminate_groups,
 )
+from nascli.experiment.services.base import TrialExited, TrialProcess, TrialSpec
 
-__all__ = ["TrialSpec", "TrialProcess", "TrialExited", "TrainingService", "LocalTrainingService"]
+__all__ = ["LocalTrainingService"]
 
 _ADOPTED_POLL = 0.05
 
 
-@dataclass(frozen=True)
-class TrialSpec:
-    """What to start; ``trial_dir`` exists already (the manager wrote the parameters there)."""
-
-    trial_id: str
-    command: str
-    code_dir: Path
-    trial_dir: Path
-    stdout: Path
-    stderr: Path
-    env: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class TrialProcess:
-    """A trial's process group leader; ``started`` is when it was launched (None: adopted)."""
-
-    trial_id: str
-    pid: int
-    token: str | None
-    started: float | None = None
-
-
-@dataclass(frozen=True)
-class TrialExited:
-    """A trial's command ended; ``exit_code`` is None when it is unknown (no marker)."""
-
-    trial_id: str
-    exit_code: int | None
-    end_time: float
-
-
-class TrainingService(Protocol):
-    def launch(self, spec: TrialSpec) -> TrialProcess: ...
-
-    def adopt(self, trial_id: str, pid: int, token: str | None, trial_dir: Path) -> bool: ...
-
-    def cancel(self, trial_id: str) -> None: ...
-
-    def running(self) -> dict[str, TrialProcess]: ...
-
-    def shutdown(self, grace: float) -> None: ...
-
-
-def _launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
+def launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
     marker = shlex.quote(str(trial_dir / EXIT_FILE))
     return (
         f"cd {shlex.quote(str(code_dir))} || exit 126\n"
@@ -109,13 +51,14 @@ class LocalTrainingService:
 
     inbox: Inbox
     kill_grace: float = 5.0
+    platform: str = "local"
     _procs: dict[str, TrialProcess] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
         with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
             popen = subprocess.Popen(
-                ["/bin/sh", "-c", _launcher_script(spec.command, spec.code_dir, spec.trial_dir)],
+                ["/bin/sh", "-c", launcher_script(spec.command, spec.code_dir, spec.trial_dir)],
                 cwd=spec.trial_dir,
                 env=dict(spec.env),
                 stdin=subprocess.DEVNULL,

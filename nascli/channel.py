@@ -9,7 +9,9 @@ store does not offer either). The manager reads new complete lines from an offse
 garbage line is skipped and counted, never fatal. Nothing here needs a server or a port, and
 nothing is lost while the manager is down: the files wait for it.
 
-This module and ``store.py`` are the only code that knows these file names.
+This module and ``store.py`` are the only code that knows these file names. It lives at the top
+of the package, not in ``nascli.experiment``, because both sides import it: the trial side
+(``nascli.reporting``, ``nascli.nas.classic``) and the manager. It imports nothing of either.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ __all__ = [
     "append_metric",
     "read_metrics",
     "check_metric",
+    "metric_number",
+    "metric_scalar",
 ]
 
 PARAMETER_FILE = "parameter.json"
@@ -153,8 +157,19 @@ class MetricRecord:
 
     @property
     def scalar(self) -> float:
-        """The number tuners optimise: the value, or its ``default`` entry."""
-        return float(self.value["default"] if isinstance(self.value, dict) else self.value)
+        """The number tuners optimise (``metric_scalar``)."""
+        return metric_scalar(self.value)
+
+
+def metric_number(value: Any) -> Any:
+    """The number a metric stands for, as reported: the value itself, or the ``default`` entry
+    of a dict metric. The one rule tuners, reports and views share."""
+    return value.get("default") if isinstance(value, Mapping) else value
+
+
+def metric_scalar(value: Any) -> float:
+    """``metric_number(value)`` as a float: what tuners optimise and reports rank by."""
+    return float(metric_number(value))
 
 
 def check_metric(value: Any) -> float | dict[str, Any]:

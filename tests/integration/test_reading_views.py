@@ -1,0 +1,237 @@
+"""The reading commands at scale keep their outputs (byte for byte against main's goldens) and
+show the right trials when paged, sorted and limited; stores made before the read index still
+read, and the live views reread only what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nascli.experiment import store as store_module
+from nascli.experiment.store import ExperimentStore
+from tests import reading_golden
+from tests.stores import build_store
+
+# Where the format did not change, today's command that must print the golden bytes. The table
+# of `trial ls` now shows a screenful, newest first: all 60 in launch order is today's table.
+TODAY = {"trial_ls.txt": ["trial", "ls", "{id}", "--limit", "60", "--sort", "launch"]}
+
+
+@pytest.fixture(scope="module")
+def golden_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    home = tmp_path_factory.mktemp("golden") / "home"
+    return home, reading_golden.build(home)
+
+
+@pytest.mark.parametrize("name", sorted(reading_golden.COMMANDS))
+def test_outputs_are_byte_identical_to_mains(golden_home, name: str) -> None:
+    home, ids = golden_home
+    which, argv, to_file = reading_golden.COMMANDS[name]
+    out = home.parent / f"now-{name}"
+    argv = [a.format(id=ids[which], out=out) for a in TODAY.get(name, argv)]
+    text = reading_golden.run(home, ids, argv, out if to_file else None)
+    golden = (reading_golden.GOLDEN / name).read_text()
+    if name.endswith(".txt"):
+        text, golden = map(reading_golden.same_but_padding, (text, golden))
+    assert text == golden
+
+
+def nascli(home: Path, *args: str, lines: int = 50) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NASCLI_HOME": str(home), "COLUMNS": "200", "LINES": str(lines)}
+    return subprocess.run(
+        [sys.executable, "-m", "nascli.cli.main", *args],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def ids_of(result: subprocess.CompletedProcess[str]) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return [row["id"] for row in json.loads(result.stdout)]
+
+
+def best_first(rows: list[dict], maximize: bool = True) -> list[str]:
+    sign = 1 if maximize else -1
+    scored = [r for r in rows if r["final"] is not None]
+    unscored = [r for r in rows if r["final"] is None]
+    score = lambda r: r["final"]["default"] if isinstance(r["final"], dict) else r["final"]  # noqa: E731
+    scored.sort(key=lambda r: (-sign * score(r), int(r["id"])))
+    unscored.sort(key=lambda r: -int(r["id"]))
+    return [r["id"] for r in scored + unscored]
+
+
+def test_sorted_and_limited_json_show_the_right_trials(golden_home) -> None:
+    home, ids = golden_home
+    every = json.loads(nascli(home, "trial", "ls", ids["max"], "--json").stdout)
+    assert [r["id"] for r in every] == [str(i) for i in range(60)]  # launch order, all
+    best = ids_of(nascli(home, "trial", "ls", ids["max"], "--json", "--sort", "best"))
+    assert best == best_first(every)
+    top5 = ids_of(nascli(home, "trial", "ls", ids["max"], "--json", "--sort", "best", "-n", "5"))
+    assert top5 == best_first(every)[:5]
+    newest = ids_of(
+        nascli(home, "trial", "ls", ids["max"], "--json", "--sort", "newest", "-n", "3")
+    )
+    assert newest == ["59", "58", "57"]
+    failed = ids_of(
+        nascli(home, "trial", "ls", ids["max"], "--json", "-s", "failed", "--sort", "newest")
+    )
+    assert failed == [r["id"] for r in reversed(every) if r["status"] == "FAILED"]
+    low = json.loads(nascli(home, "trial", "ls", ids["min"], "--json").stdout)
+    lowest = ids_of(nascli(home, "trial", "ls", ids["min"], "--json", "--sort", "best", "-n", "4"))
+    assert lowest == best_first(low, maximize=False)[:4]
+
+
+def test_the_table_shows_the_newest_screenful_and_says_so(golden_home) -> None:
+    home, ids = golden_home
+    result = nascli(home, "trial", "ls", ids["max"], lines=20)
+    assert result.returncode == 0, result.stderr
+    shown = [line.split()[0] for line in result.stdout.splitlines()[2:] if line[:1].isdigit()]
+    assert shown == [str(i) for i in range(59, 59 - 14, -1)]  # 20 lines - 6, newest first
+    assert "14 of 60 trials shown (newest first)" in result.stderr
+    best = nascli(home, "trial", "ls", ids["max"], "--sort", "best", "--limit", "3")
+    every = json.loads(nascli(home, "trial", "ls", ids["max"], "--json").stdout)
+    rows = [line.split()[0] for line in best.stdout.splitlines()[2:] if line[:1].isdigit()]
+    assert rows == best_first(every)[:3]
+
+
+def test_all_streams_every_trial_once_with_one_header(golden_home) -> None:
+    home, ids = golden_home
+    result = nascli(home, "trial", "ls", ids["max"], "--all", "--sort", "launch")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert sum(1 for line in lines if line.startswith("trial ")) == 1
+    assert [line.split()[0] for line in lines[2:] if line[:1].isdigit()] == [
+        str(i) for i in range(60)
+    ]
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--all", "--limit", "3"], "--all and --limit"),
+        (["--sort", "bset"], "--sort: 'bset' is not an order"),
+        (["--limit", "0"], "--limit"),
+    ],
+)
+def test_bad_listing_arguments_are_usage_errors(golden_home, args: list[str], message: str) -> None:
+    home, ids = golden_home
+    result = nascli(home, "trial", "ls", ids["max"], *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keyset_pages_cover_every_trial_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(97, seed=5, metrics_per_trial=1, running=3)
+    for sort in ("launch", "newest", "best"):
+        for statuses in (None, ["SUCCEEDED"], ["FAILED", "RUNNING"]):
+            whole = [t.id for t in store.trials_page(sort, statuses)]
+            paged, after = [], None
+            while True:
+                page = [t.id for t in store.trials_page(sort, statuses, limit=8, after=after)]
+                if not page:
+                    break
+                paged += page
+                after = page[-1]
+            assert paged == whole and len(set(whole)) == len(whole), (sort, statuses)
+    assert list(store.trials_page("best", after="no-such-trial")) == []
+    with pytest.raises(Exception, match="sort must be one of"):
+        store.trials_page("random")
+
+
+def test_a_store_made_before_the_read_index_still_reads_and_gains_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(40, seed=2, metrics_per_trial=2)
+    expected = store.best_trial().id
+    db = store.dir / "experiment.sqlite"
+    store.close()
+    conn = sqlite3.connect(db, isolation_level=None)  # today's schema: no trials_score index
+    conn.execute("DROP INDEX trials_score")
+    conn.execute("BEGIN IMMEDIATE")  # a writer (an older manager) holds the write lock
+    try:
+        reader = ExperimentStore(store.dir)
+        assert reader.best_trial().id == expected  # answered by a scan, without waiting
+        assert reader.ensure_read_indexes() is False
+    finally:
+        conn.execute("COMMIT")
+        conn.close()
+    reader = ExperimentStore(store.dir)
+    assert reader.best_trial().id == expected
+    names = {r[0] for r in reader._conn.execute("SELECT name FROM sqlite_master")}
+    assert "trials_score" in names  # made by the first read that could write
+    plan = reader._conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT MAX({store_module._SCORE}) FROM trials "
+        "WHERE status = 'SUCCEEDED'"
+    ).fetchall()
+    assert "trials_score" in str([tuple(r) for r in plan])
+
+
+def test_top_drops_ended_experiments_before_summarising_them(tmp_path, monkeypatch) -> None:
+    from nascli.cli.top import TopFrames
+    from nascli.experiment import report
+
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    build_store(30).close()
+    running = build_store(12, running=2)
+
+    summarised: list[str] = []
+    real = report.experiment_summary
+
+    def counting(store):
+        summarised.append(store.id)
+        return real(store)
+
+    monkeypatch.setattr(report, "experiment_summary", counting)
+    frames = TopFrames(include_ended=False)
+    frames.frame()
+    assert summarised == [running.id]
+    everything = TopFrames(include_ended=True)
+    everything.frame()
+    everything.frame()  # the ended experiment's part is reused, the running one reread
+    assert summarised.count(running.id) == 3 and len(summarised) == 4
+
+
+def test_the_foreground_view_rereads_only_when_the_store_changed(tmp_path, monkeypatch) -> None:
+    from rich.console import Console
+
+    from nascli.cli.live import ForegroundView
+    from nascli.experiment import report
+
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(20, running=2)
+    reads: list[int] = []
+    real = report.experiment_summary
+    monkeypatch.setattr(report, "experiment_summary", lambda s: reads.append(1) or real(s))
+    view = ForegroundView(store.dir, Console(file=open(os.devnull, "w")))  # noqa: SIM115
+    first = view.frame()
+    assert view.frame() is first and len(reads) == 1
+    from nascli.experiment.trials import Ledger, TrialStatus
+
+    with store.transaction():
+        Ledger(store).finish("18", TrialStatus.SUCCEEDED, None, 2e9, 0, final=0.5)
+    assert view.frame() is not first and len(reads) == 2
+
+
+def test_report_pages_for_the_web_ui_walk_every_trial(tmp_path, monkeypatch) -> None:
+    from nascli.experiment.report import trials_page
+
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(45, seed=9, metrics_per_trial=2)
+    seen, after = [], None
+    while True:
+        page = trials_page(store, "best", ["SUCCEEDED"], limit=10, after=after)
+        assert page.total == store.status_counts()["SUCCEEDED"]
+        seen += [row["id"] for row in page.rows]
+        assert all(len(row["intermediate"]) == 2 for row in page.rows)
+        if page.next_after is None:
+            break
+        after = page.next_after
+    expected = [t.id for t in store.trials_page("best", ["SUCCEEDED"])]
+    assert seen == expected and len(seen) == page.total
+    assert seen[0] == store.best_trial().id
