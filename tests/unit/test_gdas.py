@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from nascli.errors import UsageError
 from nascli.nas import InputChoice, LayerChoice
-from nascli.nas.oneshot import GumbelDartsTrainer
+from nascli.nas.oneshot import DartsMutator, GumbelDartsTrainer
 from tests.oneshot_models import TinyNet, accuracy, tiny_data
 
 
@@ -67,6 +69,14 @@ def test_weight_steps_run_only_the_drawn_candidate() -> None:
     runs = sum(calls.values()) - 2 * len(trainer.valid_loader)
     assert runs == steps + 3 * steps
     assert sum(1 for c in calls.values() if c > steps) >= 2  # different candidates get drawn
+
+
+def test_a_v19_mutator_is_refused_with_a_message() -> None:
+    model = TinyNet()
+    with pytest.raises(UsageError, match="mutator"):
+        GumbelDartsTrainer(model, nn.CrossEntropyLoss(), accuracy,
+                           torch.optim.SGD(model.parameters(), 0.05), 1, tiny_data(),
+                           mutator=DartsMutator(model), batch_size=16)  # fmt: skip
 
 
 def test_temperature_anneals_after_the_warm_up() -> None:
