@@ -14,35 +14,6 @@ from nascli.cli.views import experiments_table
 app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_is_help=True)
 
 
-def _list_rows(include_ended: bool) -> list[dict]:
-    from nascli.experiment.control import manager_alive
-    from nascli.experiment.store import ExperimentStore, list_experiment_dirs
-    from nascli.experiment.trials import LIVE_EXPERIMENT
-
-    rows = []
-    for exp_dir in list_experiment_dirs():
-        store = ExperimentStore(exp_dir)
-        try:
-            exp = store.experiment()
-            active = exp.status in LIVE_EXPERIMENT
-            if not include_ended and not active:
-                continue
-            rows.append(
-                {
-                    "id": exp.id,
-                    "name": exp.name,
-                    "status": exp.status,
-                    "manager_alive": manager_alive(exp),
-                    "started": exp.started,
-                    "ended": exp.ended,
-                    "trials": store.status_counts(),
-                }
-            )
-        finally:
-            store.close()
-    return rows
-
-
 @app.command("list")
 @cli_command
 def list_(
@@ -50,7 +21,9 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Experiments under $NASCLI_HOME (running ones; --all for every one)."""
-    rows = _list_rows(all_)
+    from nascli.experiment.report import experiment_rows
+
+    rows = experiment_rows(include_ended=all_)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     elif not rows:

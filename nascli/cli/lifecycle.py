@@ -62,6 +62,7 @@ def create(
         f"  nascli status {store.id}      progress and best architecture\n"
         f"  nascli trial ls {store.id}    trials\n"
         f"  nascli top                    live view\n"
+        f"  nascli webui                  web page (http://127.0.0.1:8080/experiments/{store.id})\n"
         f"  nascli stop {store.id}        stop it",
         style="dim",
     )

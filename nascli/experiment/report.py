@@ -14,21 +14,29 @@ memory stays flat in the number of trials.
 from __future__ import annotations
 
 import csv
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from nascli import space as spaces
 from nascli.channel import metric_scalar
-from nascli.errors import ParameterError
+from nascli.errors import ParameterError, UsageError
 from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
-from nascli.experiment.store import TRIAL_SORTS, ExperimentStore
+from nascli.experiment.store import (
+    TRIAL_SORTS,
+    ExperimentNotFoundError,
+    ExperimentStore,
+    list_experiment_dirs,
+)
 from nascli.experiment.trials import LIVE_EXPERIMENT
 
 __all__ = [
     "experiment_summary",
     "trial_rows",
+    "experiment_rows",
+    "TrialNotFoundError",
     "iter_trial_rows",
     "trials_page",
     "trial_table_widths",
@@ -40,6 +48,10 @@ __all__ = [
     "export_csv",
     "optimize_mode",
 ]
+
+
+class TrialNotFoundError(UsageError):
+    """An experiment has no trial with the id given."""
 
 
 def optimize_mode(config: dict[str, Any]) -> str:
@@ -186,6 +198,8 @@ def iter_trial_rows(
     limit: int | None = None,
     after: str | None = None,
     space: spaces.SearchSpace | None = None,
+    *,
+    ids: Sequence[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """``trial ls --json`` rows (id, status, parameters, architecture, final and intermediate
     results, exit code, reason, GPUs, pid, times), read as they are consumed.
@@ -198,21 +212,73 @@ def iter_trial_rows(
         limit: at most this many rows.
         after: the id of the last row of the previous page (keyset paging).
         space: the search space, if the caller has it loaded.
+        ids: only the trials with one of these ids (none when empty).
 
     Raises:
         UsageError: an unknown ``sort``.
     """
     names = Architectures(space or _space(store))
     maximize = optimize_mode(store.experiment().config) != "minimize"
-    for trial in store.trial_dicts(sort, statuses, limit, after, maximize):
+    for trial in store.trial_dicts(sort, statuses, limit, after, maximize, ids=ids):
         yield _row(trial, names)
 
 
 def trial_rows(
-    store: ExperimentStore, status: str | None = None, space: spaces.SearchSpace | None = None
+    store: ExperimentStore,
+    status: str | None = None,
+    space: spaces.SearchSpace | None = None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every trial's row in launch order (``iter_trial_rows``, as a list)."""
-    return list(iter_trial_rows(store, [status] if status else None, space=space))
+    """``trial ls --json``: one dict per trial, in launch order (``iter_trial_rows``, as a list).
+
+    ``after`` (a trial id), ``limit`` and ``ids`` select a part of that list through the
+    store's indexed page query (the web UI polls with them: new trials after the last one it
+    has, and the ones it saw running). Raises ``TrialNotFoundError`` when ``after`` names no
+    trial of ``store``.
+    """
+    _check_after(store, after)
+    statuses = [status] if status else None
+    return list(iter_trial_rows(store, statuses, "launch", limit, after, space, ids=ids))
+
+
+def _check_after(store: ExperimentStore, after: str | None) -> None:
+    if after is not None and store.trial(after) is None:
+        raise TrialNotFoundError(f"experiment {store.id} has no trial {after!r}")
+
+
+def experiment_rows(include_ended: bool = True) -> list[dict[str, Any]]:
+    """``experiment list --json``: every experiment under ``$NASCLI_HOME`` (oldest first), or
+    only the running ones; an experiment whose store cannot be read is skipped."""
+    rows = []
+    for exp_dir in list_experiment_dirs():
+        try:
+            store = ExperimentStore(exp_dir)
+        except ExperimentNotFoundError:  # deleted between the scan and the open
+            continue
+        try:
+            exp = store.experiment()
+            active = exp.status in LIVE_EXPERIMENT
+            if not include_ended and not active:
+                continue
+            rows.append(
+                {
+                    "id": exp.id,
+                    "name": exp.name,
+                    "status": exp.status,
+                    "manager_alive": manager_alive(exp),
+                    "started": exp.started,
+                    "ended": exp.ended,
+                    "trials": store.status_counts(),
+                }
+            )
+        except (sqlite3.DatabaseError, TypeError):  # being created (no row yet) or damaged
+            continue
+        finally:
+            store.close()
+    return rows
 
 
 @dataclass(frozen=True)

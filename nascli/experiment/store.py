@@ -48,6 +48,7 @@ __all__ = [
     "nascli_home",
     "create_experiment",
     "open_experiment",
+    "experiment_path",
     "list_experiment_dirs",
     "delete_experiment",
     "EXPERIMENT_STATUSES",
@@ -290,6 +291,17 @@ class ExperimentStore:
     def close(self) -> None:
         self._conn.close()
 
+    def version(self) -> tuple[int, int] | None:
+        """A value that changes whenever another connection commits to this experiment's
+        database (SQLite's ``data_version`` on this store's connection) or its database file is
+        replaced; None once the file is gone. For long-lived readers that keep what they read
+        (the web UI's cache) and must know when it is stale."""
+        try:
+            inode = os.stat(self.dir / _DB).st_ino
+        except FileNotFoundError:
+            return None
+        return inode, self.data_version()
+
     # ------------------------------------------------------------------ experiment row
 
     @contextmanager
@@ -436,7 +448,8 @@ class ExperimentStore:
         return cur.rowcount == 1
 
     def metrics(self, trial_id: str | None = None) -> list[tuple[str, int, str, Any, float]]:
-        """``(trial_id, sequence, type, value, time)`` rows, per trial in report order."""
+        """``(trial_id, sequence, type, value, time)`` rows, per trial in report order: every
+        trial's or ``trial_id``'s."""
         if trial_id is None:
             rows = self._conn.execute("SELECT * FROM metrics ORDER BY trial_id, sequence")
         else:
@@ -585,6 +598,7 @@ class ExperimentStore:
         limit: int | None = None,
         after: str | None = None,
         maximize: bool = True,
+        ids: Sequence[str] | None = None,
     ) -> Iterator[TrialRecord]:
         """Trials in ``sort`` order (one of ``TRIAL_SORTS``; ``best`` by ``maximize``), read as
         they are iterated (memory stays flat however many there are).
@@ -595,11 +609,13 @@ class ExperimentStore:
             after: a trial id: start just after it in this order (keyset paging: pass the last
                 id of the previous page; unaffected by trials added meanwhile). An id of no
                 trial gives nothing.
+            ids: only the trials with one of these ids (none when empty).
 
         Raises:
             UsageError: an unknown ``sort``.
         """
-        return (_trial(r) for r in self._page(sort, statuses, limit, after, maximize, False))
+        rows = self._page(sort, statuses, limit, after, maximize, False, ids)
+        return (_trial(r) for r in rows)
 
     def trial_dicts(
         self,
@@ -609,11 +625,12 @@ class ExperimentStore:
         after: str | None = None,
         maximize: bool = True,
         intermediate: bool = True,
+        ids: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """``trials_page`` as plain dicts, for listings that serialise every trial (cheaper
         than records): the ``TrialRecord`` fields decoded, and with ``intermediate`` the
         trial's intermediate values in report order (read in the same query)."""
-        rows = self._page(sort, statuses, limit, after, maximize, intermediate)
+        rows = self._page(sort, statuses, limit, after, maximize, intermediate, ids)
         if not intermediate:
             return (_decoded(r) for r in rows)
         return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
@@ -626,6 +643,7 @@ class ExperimentStore:
         after: str | None,
         maximize: bool,
         intermediate: bool,
+        ids: Sequence[str] | None = None,
     ) -> Iterable[sqlite3.Row]:
         if sort not in TRIAL_SORTS:
             raise UsageError(f"sort must be one of {', '.join(TRIAL_SORTS)}, got {sort!r}")
@@ -634,6 +652,10 @@ class ExperimentStore:
         if statuses:
             where.append(f"status IN ({', '.join('?' for _ in statuses)})")
             args += list(statuses)
+        if ids is not None:
+            # One bound JSON array, however many ids (no bound-variable limit); by primary key.
+            where.append("id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps([str(i) for i in ids]))
         if sort == "best":
             self.ensure_read_indexes()
             order = (
@@ -770,6 +792,15 @@ def create_experiment(
     finally:
         conn.close()
     return ExperimentStore(exp_dir)
+
+
+def experiment_path(exp_id: str) -> Path:
+    """The directory experiment ``exp_id`` (an exact id, no prefix) has under ``$NASCLI_HOME``,
+    whether or not it exists. Refuses anything that is not a bare name (no separator, no
+    ``.``/``..``), so the path stays inside the home."""
+    if not exp_id or exp_id in (".", "..") or "/" in exp_id or "\\" in exp_id or "\0" in exp_id:
+        raise ExperimentNotFoundError(f"{exp_id!r} is not an experiment id")
+    return nascli_home() / exp_id
 
 
 def list_experiment_dirs() -> list[Path]:
