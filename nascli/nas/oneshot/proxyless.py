@@ -25,6 +25,7 @@ from torch import nn
 from nascli import space as spaces
 from nascli.errors import UsageError
 from nascli.nas.mutables import InputChoice, LayerChoice
+from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates, with_mask
 from nascli.nas.oneshot.utils import (
@@ -106,8 +107,9 @@ class ProxylessTrainer(BaseOneShotTrainer):
     """ProxylessNAS. Takes the base trainer's arguments and:
 
     Args:
-        arc_learning_rate: Adam learning rate of alpha (1e-3).
-        warmup_epochs: epochs of weight-only training first (0).
+        arc_learning_rate: Adam learning rate of alpha (default: ProxylessNAS's 1e-3 scaled to
+            the run's length as DARTS's is, ``nascli.nas.oneshot.defaults``).
+        warmup_epochs: epochs of weight-only training first (default: a quarter of the run).
         cost_table: ``{key: [cost of each candidate]}`` (e.g. latency in ms, FLOPs).
         measure_cost: measure each candidate's forward time on the current device instead.
         cost_weight: weight of the expected cost in the architecture loss (0: accuracy only).
@@ -115,17 +117,31 @@ class ProxylessTrainer(BaseOneShotTrainer):
 
     single_path_weight_steps = True
 
-    def __init__(self, *args: Any, arc_learning_rate: float = 1e-3, warmup_epochs: int = 0,
+    def __init__(self, *args: Any, arc_learning_rate: float | None = None,
+                 warmup_epochs: int | None = None,
                  cost_table: Mapping[str, Sequence[float]] | None = None,
                  measure_cost: bool = False, cost_weight: float = 0.0,
                  **kwargs: Any):  # fmt: skip
-        self.arc_learning_rate = arc_learning_rate
-        self.warmup_epochs = warmup_epochs
+        self._arc_learning_rate = arc_learning_rate
+        self._warmup_epochs = warmup_epochs
         self.cost_table = {k: list(map(float, v)) for k, v in (cost_table or {}).items()}
         self.measure_cost = measure_cost
         self.cost_weight = cost_weight
         self.gates = _Gates()
         super().__init__(*args, **kwargs)
+
+    @property
+    def warmup_epochs(self) -> int:
+        if self._warmup_epochs is None:
+            return defaults.warmup_epochs(self.num_epochs)
+        return self._warmup_epochs
+
+    @property
+    def arc_learning_rate(self) -> float:
+        if self._arc_learning_rate is not None:
+            return self._arc_learning_rate
+        steps = (self.num_epochs - self.warmup_epochs) * len(self.train_loader)
+        return defaults.arch_learning_rate(steps, (1e-3, defaults.DARTS_REFERENCE[1]))
 
     def _setup(self) -> None:
         if self.mutator is not None:
