@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 from nascli.experiment.inbox import Inbox
-from nascli.experiment.processes import process_alive
 from nascli.experiment.services.ray import RaySettings, RayTrainingService
-from tests.service_contract import TrainingServiceContract
+from tests.service_contract import TrainingServiceContract, child_left_behind
 
 CODE_DIR = Path(__file__).resolve().parent
 
@@ -32,8 +31,4 @@ class TestRayTrainingService(TrainingServiceContract):
 
     def leftovers(self, trial_dir: Path) -> list[int]:
         # Every node of the test cluster is this machine, so the child's pid can be checked here.
-        pid_file = trial_dir / "child.pid"
-        if not pid_file.exists():
-            return []
-        pid = int(pid_file.read_text())
-        return [pid] if process_alive(pid) else []
+        return child_left_behind(trial_dir)
