@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -42,6 +43,10 @@ def webui(
         stdout_console.print(
             "  not a loopback address: the token in this URL is required; it is printed only now"
         )
+    # Ctrl-C and a polite kill both stop the server, even when the shell that started us
+    # ignores SIGINT (a background job of a non-interactive shell inherits it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if open_browser:
         import webbrowser
 
