@@ -38,7 +38,7 @@ from nascli.nas.oneshot.utils import (
 __all__ = ["DartsTrainer", "DartsMutator"]
 
 
-class DartsTrainer(BaseOneShotTrainer):
+class DartsTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
     """DARTS. Takes the base trainer's arguments (see ``BaseOneShotTrainer``) and:
 
     Args:
@@ -73,19 +73,6 @@ class DartsTrainer(BaseOneShotTrainer):
                          mutator=mutator, batch_size=batch_size,
                          workers=workers, device=device, log_frequency=log_frequency,
                          callbacks=callbacks, **kwargs)  # fmt: skip
-
-    @property
-    def warmup_epochs(self) -> int:
-        if self._warmup_epochs is None:
-            return defaults.warmup_epochs(self.num_epochs)
-        return self._warmup_epochs
-
-    @property
-    def arc_learning_rate(self) -> float:
-        if self._arc_learning_rate is not None:
-            return self._arc_learning_rate
-        steps = (self.num_epochs - self.warmup_epochs) * len(self.train_loader)
-        return defaults.arch_learning_rate(steps)
 
     def _setup(self) -> None:
         if self.mutator is not None:

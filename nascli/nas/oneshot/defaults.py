@@ -29,3 +29,26 @@ def arch_learning_rate(steps: int, reference: tuple[float, int] = DARTS_REFERENC
 def warmup_epochs(num_epochs: int) -> int:
     """Weight-only epochs before architecture steps: a quarter of the run."""
     return num_epochs // 4
+
+
+class ArchitectureSchedule:
+    """For trainers with architecture steps (DARTS, GDAS, ProxylessNAS): ``warmup_epochs`` and
+    ``arc_learning_rate`` from the trainer's own values, or, when those are None, from the run's
+    length (``warmup_epochs()`` / ``arch_learning_rate()`` against ``ARC_LR_REFERENCE``)."""
+
+    ARC_LR_REFERENCE: tuple[float, int] = DARTS_REFERENCE
+    _warmup_epochs: int | None
+    _arc_learning_rate: float | None
+
+    @property
+    def warmup_epochs(self) -> int:
+        if self._warmup_epochs is None:
+            return warmup_epochs(self.num_epochs)  # type: ignore[attr-defined]
+        return self._warmup_epochs
+
+    @property
+    def arc_learning_rate(self) -> float:
+        if self._arc_learning_rate is not None:
+            return self._arc_learning_rate
+        epochs = self.num_epochs - self.warmup_epochs  # type: ignore[attr-defined]
+        return arch_learning_rate(epochs * len(self.train_loader), self.ARC_LR_REFERENCE)  # type: ignore[attr-defined]

@@ -103,7 +103,7 @@ def _time_ms(module: nn.Module, args: Any, kwargs: Any, repeats: int = 5) -> flo
     return sorted(times)[len(times) // 2]
 
 
-class ProxylessTrainer(BaseOneShotTrainer):
+class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
     """ProxylessNAS. Takes the base trainer's arguments and:
 
     Args:
@@ -114,6 +114,8 @@ class ProxylessTrainer(BaseOneShotTrainer):
         measure_cost: measure each candidate's forward time on the current device instead.
         cost_weight: weight of the expected cost in the architecture loss (0: accuracy only).
     """
+
+    ARC_LR_REFERENCE = (1e-3, defaults.DARTS_REFERENCE[1])
 
     single_path_weight_steps = True
 
@@ -129,19 +131,6 @@ class ProxylessTrainer(BaseOneShotTrainer):
         self.cost_weight = cost_weight
         self.gates = _Gates()
         super().__init__(*args, **kwargs)
-
-    @property
-    def warmup_epochs(self) -> int:
-        if self._warmup_epochs is None:
-            return defaults.warmup_epochs(self.num_epochs)
-        return self._warmup_epochs
-
-    @property
-    def arc_learning_rate(self) -> float:
-        if self._arc_learning_rate is not None:
-            return self._arc_learning_rate
-        steps = (self.num_epochs - self.warmup_epochs) * len(self.train_loader)
-        return defaults.arch_learning_rate(steps, (1e-3, defaults.DARTS_REFERENCE[1]))
 
     def _setup(self) -> None:
         if self.mutator is not None:
