@@ -4,7 +4,7 @@ results (the idea of NNI's PPO tuner, in torch, without its limits).
 An architecture is a sequence of steps, keys in sorted order: one categorical step per layer
 choice; ``k`` steps for an input choice with ``n_chosen: k`` (each picks one more input, inputs
 already picked are masked, so no input is picked twice); one take/skip step per candidate for
-``n_chosen: null``. An LSTM cell reads the previous step's action (every step has its own action
+``n_chosen: null``. An LSTM (``tuners.ppo_policy``) reads the previous step's action (every step has its own action
 embeddings and output head, so candidates of different keys never share parameters, and unnamed
 candidates are told apart by position). The trial's reward (the final metric, signed by
 ``optimize_mode``) is given at the last step; advantages are GAE(``gamma``, ``lam``) over the
@@ -18,13 +18,27 @@ The policy cannot collapse: as in ENAS's controller, every head's logits are bou
 entropy bonus is on by default (``ent_coef`` 0.01, the usual PPO value; NNI's 0.0 let the
 policy become deterministic after ~1,000 results, so that most samples were duplicates).
 
-Never proposes an architecture twice: ``samples_per_proposal`` architectures are drawn in one
-batched pass and the first untried one is proposed; when all are tried, an untried architecture
-is drawn uniformly (its log-probability under the policy is used for the update). A proposal thus
-costs at most two passes of the policy whatever the history. Failed trials are dropped.
-``import_data`` feeds results as trajectories. The whole state (network, optimiser, torch
-generator, trajectories waiting for an update: all bounded in size) is saved by
-``save_checkpoint`` as JSON, tensors as base64 of their bytes.
+Never proposes an architecture twice: architectures are drawn from the policy
+``samples_per_proposal`` at a time in one batched pass, and proposals take them in turn,
+skipping those already tried (independent draws of the same policy, so this is drawing until an
+untried one comes); when a fresh batch holds none, an untried architecture is drawn uniformly
+(its log-probability under the policy is used for the update). A proposal thus costs at most
+one batched pass whatever the history, usually none. Failed trials are dropped. ``import_data``
+feeds results as trajectories.
+
+Updates never hold up a proposal: the update begun by the ``trials_per_update``-th result runs
+in a background thread (``tuners.ppo_learner``) on copies of the policy and optimiser, and the
+tuner goes on proposing from the policy it has for ``install_lag`` (``trials_per_update // 4``,
+at least 1) more proposals; the next one installs the update, waiting for it only if it is still
+computing. Where the update takes effect is thus fixed by the calls, never by the thread's
+timing: the same seed and calls give the same proposals. PPO's clipped ratio is taken against
+the log-probabilities of the policy that drew each architecture, so the proposals drawn during
+an update are learned from correctly.
+
+The whole state (network, optimiser, torch generator, trajectories waiting for an update, the
+samples not yet looked at, an update still computing as its batch and seed: all bounded in
+size) is saved by ``save_checkpoint`` as JSON, tensors as base64 of their bytes; resuming begins
+a saved pending update again, with the same result.
 """
 
 from __future__ import annotations
@@ -35,13 +49,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import nn
 
 from nascli import space as spaces
 from tuners.base import Architecture, Tuner, TunerArgumentError
+from tuners.ppo_learner import BackgroundUpdate, PPOSettings, Trajectory, new_optimizer
+from tuners.ppo_policy import StepPolicy, upgrade_state
 
 __all__ = ["PPOTuner"]
-
 
 
 @contextmanager
@@ -56,17 +70,6 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-class _Policy(nn.Module):
-    def __init__(self, step_sizes: list[int], hidden: int):
-        super().__init__()
-        self.offsets = [sum(step_sizes[:t]) for t in range(len(step_sizes))]
-        self.start = nn.Parameter(torch.zeros(hidden))
-        self.embed = nn.Embedding(max(1, sum(step_sizes)), hidden)
-        self.cell = nn.LSTMCell(hidden, hidden)
-        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in step_sizes)
-        self.value = nn.Linear(hidden, 1)
-
-
 class PPOTuner(Tuner):
     """PPO over the search space's decisions. Args (NNI's names and defaults):
 
@@ -79,8 +82,8 @@ class PPOTuner(Tuner):
             default was 0.0.
         hidden_size: the LSTM's width (64).
         tanh_constant: bound on every logit (1.5, ENAS's controller in NNI); 0 = unbounded.
-        samples_per_proposal: architectures drawn per proposal, the first untried one is
-            proposed (16).
+        samples_per_proposal: architectures drawn from the policy in one batched pass (16);
+            proposals take them in turn, skipping those already tried.
     """
 
     replayable = True
@@ -152,40 +155,53 @@ class PPOTuner(Tuner):
         self.samples_per_proposal = samples_per_proposal
         self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         self.steps: list[tuple[str, int]] = []  # (key, options) per step
-        # per step of an ``n_chosen: k`` input choice: the earlier steps of the same key
-        self._picked_before: list[list[int] | None] = []
-        self.policy: _Policy | None = None
+        self.policy: StepPolicy | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         # parameter_id -> (actions, log-probs, values) of outstanding proposals
         self.outstanding: dict[int, tuple[list[int], list[float], list[float]]] = {}
         # finished trajectories waiting for the next update: (actions, log-probs, values, reward)
-        self.buffer: list[tuple[list[int], list[float], list[float], float]] = []
-        self.updates = 0
+        self.buffer: list[Trajectory] = []
+        # samples drawn from the current policy and not yet looked at: (actions, log-probs,
+        # values), each rows x T; emptied by an update (they are of the policy before it)
+        self.samples: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.updates = 0  # updates begun
+        self.proposals = 0  # proposals made
+        # the update begun last, while it computes: installed before proposal ``install_at``
+        self.pending: BackgroundUpdate | None = None
+        self.install_at = 0
 
     # ------------------------------------------------------------------ search space
 
     def update_search_space(self, search_space: Any) -> None:
         super().update_search_space(search_space)
         self.steps = spaces.decision_steps(self.space)
-        self._picked_before = []
+        picked_before: list[list[int] | None] = []
         for t, (key, _) in enumerate(self.steps):
             spec = self.space[key]
             fixed_inputs = isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is not None
             earlier = [s for s in range(t) if self.steps[s][0] == key]
-            self._picked_before.append(earlier if fixed_inputs and earlier else None)
+            picked_before.append(earlier if fixed_inputs and earlier else None)
         with torch.random.fork_rng():
             torch.manual_seed(self.seed if self.seed is not None else 0)
-            self.policy = _Policy([n for _, n in self.steps], self.hidden_size)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
+            self.policy = StepPolicy(
+                [n for _, n in self.steps], self.hidden_size, picked_before, self.tanh_constant
+            )
+        self.optimizer = new_optimizer(self.policy, self.lr)
+        self.samples = None
+        self.pending = None
 
-    def _masks(self, actions: torch.Tensor, t: int) -> torch.Tensor | None:
-        """For an ``n_chosen: k`` input step: the inputs picked at earlier steps of its key."""
-        earlier = self._picked_before[t]
-        if earlier is None:
-            return None
-        mask = torch.zeros(actions.shape[0], self.steps[t][1], dtype=torch.bool)
-        mask.scatter_(1, actions[:, earlier], True)
-        return mask
+    @property
+    def settings(self) -> PPOSettings:
+        return PPOSettings(
+            epochs=self.epochs_per_update, minibatch_size=self.minibatch_size, lr=self.lr,
+            cliprange=self.cliprange, vf_coef=self.vf_coef, ent_coef=self.ent_coef,
+            max_grad_norm=self.max_grad_norm, gamma=self.gamma, lam=self.lam,
+        )  # fmt: skip
+
+    @property
+    def install_lag(self) -> int:
+        """Proposals made from the policy before an update after the update begins."""
+        return max(1, self.trials_per_update // 4)
 
     # ------------------------------------------------------------------ policy
 
@@ -193,34 +209,14 @@ class PPOTuner(Tuner):
         self, actions: torch.Tensor | None, samples: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample (``actions`` None, batch ``samples``) or evaluate given actions (B x T).
-        Returns (actions, log-probs, entropies, values), each B x T."""
+        Returns (actions, log-probs, entropies, values), each B x T (no entropies when
+        sampling: zeros)."""
         assert self.policy is not None
-        policy = self.policy
-        batch = samples if actions is None else actions.shape[0]
-        taken = torch.zeros(batch, len(self.steps), dtype=torch.long)
-        hidden = (torch.zeros(batch, self.hidden_size), torch.zeros(batch, self.hidden_size))
-        x = policy.start.expand(batch, -1)
-        logps, ents, values = [], [], []
-        for t in range(len(self.steps)):
-            hidden = policy.cell(x, hidden)
-            logits = policy.heads[t](hidden[0])
-            if self.tanh_constant > 0:
-                logits = self.tanh_constant * torch.tanh(logits / self.tanh_constant)
-            mask = self._masks(taken, t)
-            if mask is not None:
-                logits = logits.masked_fill(mask, float("-inf"))
-            dist = torch.distributions.Categorical(logits=logits)
-            if actions is None:
-                probs = dist.probs.detach()
-                action = torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
-            else:
-                action = actions[:, t]
-            taken[:, t] = action
-            logps.append(dist.log_prob(action))
-            ents.append(dist.entropy())
-            values.append(policy.value(hidden[0]).squeeze(-1))
-            x = policy.embed(action + policy.offsets[t])
-        return taken, torch.stack(logps, 1), torch.stack(ents, 1), torch.stack(values, 1)
+        if actions is None:
+            taken, logps, values = self.policy.sample(samples, self.generator)
+            return taken, logps, torch.zeros_like(logps), values
+        logps, entropies, values = self.policy.evaluate(actions)
+        return actions, logps, entropies, values
 
     def _arch_from_actions(self, actions: list[int]) -> Architecture:
         choices = spaces.choices_from_actions(self.space, actions)
@@ -234,16 +230,38 @@ class PPOTuner(Tuner):
             _, logps, _, values = self._run(torch.tensor([actions]))
         return logps[0].tolist(), values[0].tolist()
 
+    def _draw_samples(self) -> None:
+        """Replace the samples not looked at by ``samples_per_proposal`` new ones."""
+        assert self.policy is not None
+        with torch.no_grad(), _one_thread():
+            self.samples = self.policy.sample(self.samples_per_proposal, self.generator)
+
+    def _take_sample(self) -> tuple[list[int], list[float], list[float]] | None:
+        """The oldest sample not looked at yet (removed from ``samples``), or None."""
+        if self.samples is None or self.samples[0].shape[0] == 0:
+            return None
+        taken, logps, values = self.samples
+        self.samples = (taken[1:], logps[1:], values[1:])
+        return taken[0].tolist(), logps[0].tolist(), values[0].tolist()
+
     # ------------------------------------------------------------------ tuner hooks
 
     def _propose(self, parameter_id: int) -> Architecture:
-        with torch.no_grad(), _one_thread():
-            taken, logps, _, values = self._run(None, self.samples_per_proposal)
-        for i, actions in enumerate(taken.tolist()):
-            arch = self._arch_from_actions(actions)
-            if arch not in self.tried:
-                self.outstanding[parameter_id] = (actions, logps[i].tolist(), values[i].tolist())
-                return arch
+        if self.pending is not None and self.proposals >= self.install_at:
+            self.install_update()
+        self.proposals += 1
+        # The samples are independent draws of the current policy, so taking the next untried
+        # one is drawing from the policy until an untried architecture comes, at one batched
+        # pass per ``samples_per_proposal`` samples looked at. At most one new batch per
+        # proposal; when all of it is tried, an untried architecture is drawn uniformly.
+        for fresh in (False, True):
+            if fresh:
+                self._draw_samples()
+            while (sample := self._take_sample()) is not None:
+                arch = self._arch_from_actions(sample[0])
+                if arch not in self.tried:
+                    self.outstanding[parameter_id] = sample
+                    return arch
         arch = self.sample_new()
         actions = self._actions_from_arch(arch)
         self.outstanding[parameter_id] = (actions, *self._evaluate(actions))
@@ -256,8 +274,7 @@ class PPOTuner(Tuner):
             trajectory = (actions, *self._evaluate(actions))
         self.buffer.append((*trajectory, reward))
         if len(self.buffer) >= self.trials_per_update:
-            with _one_thread():
-                self._update()
+            self._begin_update()
 
     def trial_end(self, parameter_id: int, success: bool, **kwargs: Any) -> None:
         super().trial_end(parameter_id, success, **kwargs)
@@ -265,45 +282,31 @@ class PPOTuner(Tuner):
 
     # ------------------------------------------------------------------ PPO
 
-    def _advantages(
-        self, values: torch.Tensor, rewards: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        steps = values.shape[1]
-        adv = torch.zeros_like(values)
-        last = torch.zeros(values.shape[0])
-        for t in reversed(range(steps)):
-            next_value = values[:, t + 1] if t + 1 < steps else torch.zeros(values.shape[0])
-            reward = rewards if t == steps - 1 else torch.zeros(values.shape[0])
-            delta = reward + self.gamma * next_value - values[:, t]
-            last = delta + self.gamma * self.lam * last
-            adv[:, t] = last
-        return adv, adv + values
-
-    def _update(self) -> None:
-        assert self.policy is not None and self.optimizer is not None
-        actions = torch.tensor([b[0] for b in self.buffer])
-        old_logps = torch.tensor([b[1] for b in self.buffer])
-        old_values = torch.tensor([b[2] for b in self.buffer])
-        rewards = torch.tensor([b[3] for b in self.buffer], dtype=torch.float32)
-        adv, returns = self._advantages(old_values, rewards)
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8) if adv.numel() > 1 else adv
-        n = len(self.buffer)
-        for _ in range(self.epochs_per_update):
-            order = torch.randperm(n, generator=self.generator)
-            for start in range(0, n, self.minibatch_size):
-                idx = order[start : start + self.minibatch_size]
-                _, logps, ents, values = self._run(actions[idx])
-                ratio = torch.exp(logps - old_logps[idx])
-                clipped = torch.clamp(ratio, 1 - self.cliprange, 1 + self.cliprange)
-                pg_loss = -torch.min(ratio * adv[idx], clipped * adv[idx]).mean()
-                v_loss = 0.5 * ((values - returns[idx]) ** 2).mean()
-                loss = pg_loss + self.vf_coef * v_loss - self.ent_coef * ents.mean()
-                self.optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-                self.optimizer.step()
+    def _begin_update(self) -> None:
+        """Start an update from the buffer in the background (after installing the one before
+        it, which this one builds on). Its minibatch order comes from a seed drawn now, so the
+        result depends only on the calls made, never on the thread's timing."""
+        if self.pending is not None:
+            self.install_update()
+        seed = int(torch.randint(2**62, (1,), generator=self.generator))
+        self._start(self.buffer, seed)
         self.buffer = []
+        self.install_at = self.proposals + self.install_lag
         self.updates += 1
+
+    def _start(self, batch: list[Trajectory], seed: int) -> None:
+        assert self.policy is not None and self.optimizer is not None
+        self.pending = BackgroundUpdate(self.policy, self.optimizer, batch, seed, self.settings)
+
+    def install_update(self) -> None:
+        """Wait for the update computing in the background, if any, and propose from its policy
+        from now on (samples drawn from the policy before it are dropped). ``generate_parameters``
+        does this itself when the update is due; call it to read the newest policy."""
+        if self.pending is None:
+            return
+        pending, self.pending = self.pending, None
+        self.policy, self.optimizer = pending.result()
+        self.samples = None
 
     # ------------------------------------------------------------------ checkpoint
 
@@ -315,17 +318,42 @@ class PPOTuner(Tuner):
             "generator": self.generator.get_state().tolist(),
             "outstanding": [[pid, *t] for pid, t in self.outstanding.items()],
             "buffer": [list(b) for b in self.buffer],
+            "samples": None if self.samples is None else [_to_json(t) for t in self.samples],
             "updates": self.updates,
+            "proposals": self.proposals,
+            # an update still computing is saved as what it computes from: resuming begins it
+            # again from the same policy, optimiser, batch and seed, so it gives the same result
+            "pending": None
+            if self.pending is None
+            else {
+                "batch": [list(b) for b in self.pending.batch],
+                "seed": self.pending.seed,
+                "install_at": self.install_at,
+            },
         }
 
     def _load_own(self, state: Any) -> None:
         assert self.policy is not None and self.optimizer is not None
-        self.policy.load_state_dict({k: _tensor(v) for k, v in state["policy"].items()})
-        self.optimizer.load_state_dict(_from_json(state["optimizer"]))
+        policy = {k: _tensor(v) for k, v in state["policy"].items()}
+        upgraded = upgrade_state(policy, [n for _, n in self.steps])
+        self.policy.load_state_dict(upgraded)
+        if upgraded is policy:
+            self.optimizer.load_state_dict(_from_json(state["optimizer"]))
+        else:  # an earlier layout: its Adam moments are per head; they start again
+            self.optimizer = new_optimizer(self.policy, self.lr)
         self.generator.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
         self.outstanding = {int(p): (a, lp, v) for p, a, lp, v in state["outstanding"]}
         self.buffer = [(a, lp, v, float(r)) for a, lp, v, r in state["buffer"]]
+        samples = state.get("samples")
+        self.samples = None if samples is None else tuple(_tensor(t) for t in samples)
         self.updates = int(state["updates"])
+        self.proposals = int(state.get("proposals", 0))
+        self.pending = None
+        pending = state.get("pending")
+        if pending is not None:
+            batch = [(a, lp, v, float(r)) for a, lp, v, r in pending["batch"]]
+            self._start(batch, int(pending["seed"]))
+            self.install_at = int(pending["install_at"])
 
 
 def _to_json(value: Any) -> Any:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import threading
+import time
 
+import pytest
 import torch
 
-from tuners import PPOTuner, create_tuner
+from tuners import PPOTuner, create_tuner, ppo_learner
 
 SPACE = {
     key: {"_type": "layer_choice", "_value": ["good", "b", "c", "d"]} for key in ("k1", "k2", "k3")
@@ -16,7 +19,9 @@ SPACE = {
 
 
 def prob_of_good(tuner: PPOTuner) -> float:
-    """Mean probability of candidate 0 at each step, actions all 0 (teacher forcing)."""
+    """Mean probability of candidate 0 at each step, actions all 0 (teacher forcing), under the
+    newest policy."""
+    tuner.install_update()
     with torch.no_grad():
         _, logps, _, _ = tuner._run(torch.zeros(1, 3, dtype=torch.long))
     return float(logps.exp().mean())
@@ -58,7 +63,7 @@ def test_class_args_are_used() -> None:
     tuner.update_search_space(SPACE)
     assert tuner.optimizer.param_groups[0]["lr"] == 0.02
     assert tuner.cliprange == 0.3
-    assert tuner.policy.cell.hidden_size == 16
+    assert tuner.policy.hidden_size == 16
 
 
 def test_failed_trials_are_not_learned_from() -> None:
@@ -71,7 +76,9 @@ def test_failed_trials_are_not_learned_from() -> None:
 
 
 def min_probability(tuner: PPOTuner) -> float:
-    """The smallest probability any option has at any step, along the policy's own samples."""
+    """The smallest probability any option has at any step, along the newest policy's own
+    samples."""
+    tuner.install_update()
     with torch.no_grad():
         taken, _, _, _ = tuner._run(None, 32)
         lowest = 1.0
@@ -129,3 +136,70 @@ def test_checkpoint_is_exact_and_does_not_grow_with_the_history() -> None:
     assert [tuner.generate_parameters(100 + i) for i in range(5)] == [
         restored.generate_parameters(100 + i) for i in range(5)
     ]
+
+
+def drive(tuner: PPOTuner, pids: range) -> list[dict]:
+    """Propose, report (the number of 'good' decisions) and end one trial at a time."""
+    proposals = []
+    for pid in pids:
+        params = tuner.generate_parameters(pid)
+        proposals.append(params)
+        tuner.receive_trial_result(pid, params, float(sum(p["_idx"] == 0 for p in params.values())))
+        tuner.trial_end(pid, True)
+    return proposals
+
+
+def test_proposals_do_not_wait_for_an_update_computing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While an update computes in the background, the tuner goes on proposing from the policy
+    it has, for ``install_lag`` proposals; the next one installs the update."""
+    release = threading.Event()
+    real = ppo_learner.ppo_update
+
+    def held_update(*args, **kwargs):
+        assert release.wait(timeout=60), "the test never released the update"
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(ppo_learner, "ppo_update", held_update)
+    tuner = create_tuner("PPOTuner", {"seed": 0, "trials_per_update": 8})
+    tuner.update_search_space(SPACE)
+    drive(tuner, range(8))  # the 8th result begins the first update
+    assert tuner.updates == 1 and tuner.pending is not None and tuner.install_lag == 2
+    before = [p.detach().clone() for p in tuner.policy.parameters()]
+    drive(tuner, range(8, 10))  # proposals from the old policy, the update still held
+    assert tuner.pending is not None and not tuner.pending.done()
+    assert all(torch.equal(a, b) for a, b in zip(before, tuner.policy.parameters(), strict=True))
+    threading.Timer(0.2, release.set).start()
+    drive(tuner, range(10, 11))  # this proposal installs the update, waiting for it
+    assert tuner.pending is None and release.is_set()
+    assert not all(torch.equal(a, b) for a, b in zip(before, tuner.policy.parameters(), strict=True))
+
+
+def test_proposals_do_not_depend_on_how_long_updates_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = create_tuner("PPOTuner", {"seed": 3, "trials_per_update": 6})
+    fast.update_search_space(SPACE)
+    quick = drive(fast, range(40))
+    real = ppo_learner.ppo_update
+
+    def slow_update(*args, **kwargs):
+        time.sleep(0.05)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(ppo_learner, "ppo_update", slow_update)
+    slow = create_tuner("PPOTuner", {"seed": 3, "trials_per_update": 6})
+    slow.update_search_space(SPACE)
+    assert drive(slow, range(40)) == quick
+    assert slow.updates == fast.updates == 6
+
+
+def test_an_update_still_computing_is_resumed_exactly() -> None:
+    """A checkpoint taken while an update computes resumes to the same proposals."""
+    tuner = create_tuner("PPOTuner", {"seed": 1, "trials_per_update": 8})
+    tuner.update_search_space(SPACE)
+    drive(tuner, range(8))
+    assert tuner.pending is not None
+    state = json.loads(json.dumps(tuner.save_checkpoint()))
+    restored = create_tuner("PPOTuner", {"seed": 1, "trials_per_update": 8})
+    restored.update_search_space(SPACE)
+    restored.load_checkpoint(state)
+    assert restored.pending is not None
+    assert drive(restored, range(8, 30)) == drive(tuner, range(8, 30))
