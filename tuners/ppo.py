@@ -4,13 +4,14 @@ results (the idea of NNI's PPO tuner, in torch, without its limits).
 An architecture is a sequence of steps, keys in sorted order: one categorical step per layer
 choice; ``k`` steps for an input choice with ``n_chosen: k`` (each picks one more input, inputs
 already picked are masked, so no input is picked twice); one take/skip step per candidate for
-``n_chosen: null``. An LSTM (``tuners.ppo_policy``) reads the previous step's action (every step has its own action
-embeddings and output head, so candidates of different keys never share parameters, and unnamed
-candidates are told apart by position). The trial's reward (the final metric, signed by
-``optimize_mode``) is given at the last step; advantages are GAE(``gamma``, ``lam``) over the
-steps with the value head as baseline, normalised per update. Every ``trials_per_update`` results,
-``epochs_per_update`` epochs of clipped PPO (``cliprange``, ``vf_coef``, ``ent_coef``, Adam ``lr``,
-gradient norm clipped at ``max_grad_norm``) run over minibatches of ``minibatch_size`` trials.
+``n_chosen: null``. An LSTM (``tuners.ppo_policy``) reads the previous step's action (every
+step has its own action embeddings and output head, so candidates of different keys never share
+parameters, and unnamed candidates are told apart by position). The trial's reward (the final
+metric, signed by ``optimize_mode``) is given at the last step; advantages are GAE(``gamma``,
+``lam``) over the steps with the value head as baseline, normalised per update. Every
+``trials_per_update`` results, ``epochs_per_update`` epochs of clipped PPO (``cliprange``,
+``vf_coef``, ``ent_coef``, Adam ``lr``, gradient norm clipped at ``max_grad_norm``) run over
+minibatches of ``minibatch_size`` trials (``tuners.ppo_learner``).
 
 The policy cannot collapse: as in ENAS's controller, every head's logits are bounded by
 ``tanh_constant * tanh(logits / tanh_constant)``, so no option's probability falls below
@@ -44,30 +45,22 @@ a saved pending update again, with the same result.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from nascli import space as spaces
 from tuners.base import Architecture, Tuner, TunerArgumentError
-from tuners.ppo_learner import BackgroundUpdate, PPOSettings, Trajectory, new_optimizer
+from tuners.ppo_learner import (
+    BackgroundUpdate,
+    PPOSettings,
+    Trajectory,
+    new_optimizer,
+    one_thread,
+)  # fmt: skip
 from tuners.ppo_policy import StepPolicy, upgrade_state
 
 __all__ = ["PPOTuner"]
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """The policy is tiny: intra-op threads only add synchronisation, which on a loaded machine
-    made a batched pass 50x slower (1.4 s instead of 25 ms). Restores the caller's setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class PPOTuner(Tuner):
@@ -226,14 +219,14 @@ class PPOTuner(Tuner):
         return spaces.actions_from_choices(self.space, dict(zip(self.keys, arch, strict=True)))
 
     def _evaluate(self, actions: list[int]) -> tuple[list[float], list[float]]:
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), one_thread():
             _, logps, _, values = self._run(torch.tensor([actions]))
         return logps[0].tolist(), values[0].tolist()
 
     def _draw_samples(self) -> None:
         """Replace the samples not looked at by ``samples_per_proposal`` new ones."""
         assert self.policy is not None
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), one_thread():
             self.samples = self.policy.sample(self.samples_per_proposal, self.generator)
 
     def _take_sample(self) -> tuple[list[int], list[float], list[float]] | None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -20,10 +22,50 @@ from torch import nn
 
 from tuners.ppo_policy import StepPolicy
 
-__all__ = ["PPOSettings", "Trajectory", "ppo_update", "new_optimizer", "BackgroundUpdate"]
+__all__ = [
+    "PPOSettings", "Trajectory", "ppo_update", "new_optimizer", "BackgroundUpdate", "one_thread",
+]  # fmt: skip
 
 # (actions, log-probs, values) per step, and the trial's reward
 Trajectory = tuple[list[int], list[float], list[float], float]
+
+
+# torch's intra-op thread count is one setting for the process (a thread that restores it changes
+# it under another thread's running ops), so holds on "one thread" are counted: the first sets
+# it, the last restores what was there before.
+_holds_lock = threading.Lock()
+_holds = 0
+_threads_before = 1
+
+
+def _hold_one_thread() -> None:
+    global _holds, _threads_before
+    with _holds_lock:
+        if _holds == 0:
+            _threads_before = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _holds += 1
+
+
+def _release_one_thread() -> None:
+    global _holds
+    with _holds_lock:
+        _holds -= 1
+        if _holds == 0:
+            torch.set_num_threads(_threads_before)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread inside (and for as long as a ``BackgroundUpdate`` is
+    pending): the policy is tiny, and more threads only add synchronisation and spinning (a
+    background update on two threads took 8x the CPU; on a loaded machine a batched pass was
+    50x slower, 1.4 s instead of 25 ms)."""
+    _hold_one_thread()
+    try:
+        yield
+    finally:
+        _release_one_thread()
 
 
 @dataclass(frozen=True)
@@ -99,7 +141,9 @@ def ppo_update(
 class BackgroundUpdate:
     """``ppo_update`` in a thread, on copies of ``policy`` and ``optimizer`` (which the caller
     keeps using unchanged), the minibatch order drawn from ``torch.Generator`` seeded with
-    ``seed``. The thread is not a daemon: an interpreter exiting waits for it (one update)."""
+    ``seed``. The thread is not a daemon: an interpreter exiting waits for it (one update).
+    From construction until ``result()`` returns, torch runs on one intra-op thread in this
+    process (``one_thread``), the caller's setting restored by ``result()``."""
 
     def __init__(
         self,
@@ -110,9 +154,15 @@ class BackgroundUpdate:
         settings: PPOSettings,
     ):
         self.batch, self.seed = batch, seed
+        self._held = True
+        _hold_one_thread()
         self._policy = copy.deepcopy(policy)
         self._optimizer = new_optimizer(self._policy, settings.lr)
-        self._optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+        # Adam's moments, tensor by tensor (a deep copy of its state_dict took 30 ms)
+        for source, target in zip(policy.parameters(), self._policy.parameters(), strict=True):
+            moments = optimizer.state.get(source)
+            if moments:
+                self._optimizer.state[target] = {k: v.clone() for k, v in moments.items()}
         self._settings = settings
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="ppo-update")
@@ -120,8 +170,7 @@ class BackgroundUpdate:
 
     def _run(self) -> None:
         try:
-            # this thread's own setting: intra-op threads only add synchronisation here
-            torch.set_num_threads(1)
+            torch.set_num_threads(1)  # also this thread's own, where the setting is per thread
             generator = torch.Generator().manual_seed(self.seed)
             ppo_update(self._policy, self._optimizer, self.batch, generator, self._settings)
         except BaseException as exc:  # noqa: BLE001 - re-raised by result() on the caller's thread
@@ -133,6 +182,9 @@ class BackgroundUpdate:
     def result(self) -> tuple[StepPolicy, torch.optim.Optimizer]:
         """The updated policy and optimiser, once the update has finished (waits for it)."""
         self._thread.join()
+        if self._held:
+            self._held = False
+            _release_one_thread()
         if self._error is not None:
             raise self._error
         return self._policy, self._optimizer
