@@ -52,6 +52,7 @@ import torch
 from nascli import space as spaces
 from tuners.base import Architecture, Tuner, TunerArgumentError
 from tuners.ppo_learner import (
+    Adam,
     BackgroundUpdate,
     PPOSettings,
     Trajectory,
@@ -149,7 +150,7 @@ class PPOTuner(Tuner):
         self.generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         self.steps: list[tuple[str, int]] = []  # (key, options) per step
         self.policy: StepPolicy | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizer: Adam | None = None
         # parameter_id -> (actions, log-probs, values) of outstanding proposals
         self.outstanding: dict[int, tuple[list[int], list[float], list[float]]] = {}
         # finished trajectories waiting for the next update: (actions, log-probs, values, reward)
@@ -330,10 +331,11 @@ class PPOTuner(Tuner):
         policy = {k: _tensor(v) for k, v in state["policy"].items()}
         upgraded = upgrade_state(policy, [n for _, n in self.steps])
         self.policy.load_state_dict(upgraded)
-        if upgraded is policy:
-            self.optimizer.load_state_dict(_from_json(state["optimizer"]))
-        else:  # an earlier layout: its Adam moments are per head; they start again
-            self.optimizer = new_optimizer(self.policy, self.lr)
+        self.optimizer = new_optimizer(self.policy, self.lr)
+        moments = _from_json(state["optimizer"])
+        if "steps" in moments:
+            self.optimizer.load_state_dict(moments)
+        # else an earlier layout (torch.optim's Adam, one head per parameter): moments restart
         self.generator.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
         self.outstanding = {int(p): (a, lp, v) for p, a, lp, v in state["outstanding"]}
         self.buffer = [(a, lp, v, float(r)) for a, lp, v, r in state["buffer"]]
