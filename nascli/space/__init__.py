@@ -8,6 +8,7 @@ re-exported here: ``from nascli import space as spaces`` is how the rest of nasc
 """
 
 from nascli.space.architecture import (
+    export_architecture,
     first_candidate_architecture,
     human_architecture,
     human_readable,
@@ -36,6 +37,7 @@ from nascli.space.specs import (
     InputChoiceSpec,
     LayerChoiceSpec,
     SearchSpace,
+    as_chosen,
     parse_search_space,
     search_space_to_json,
     space_size,
@@ -63,6 +65,8 @@ __all__ = [
     "parse_parameters",
     "parameters_from_indices",
     "to_multi_hot",
+    "as_chosen",
+    "export_architecture",
     "first_candidate_architecture",
     "human_readable",
     "human_architecture",
