@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,23 @@ class RunningTrials:
         self.ledger.launch(trial.id, proc.pid, proc.token, proc.started, gpus)
         self.store.update_trial(trial.id, node=proc.host)
         log.info("trial %s started on %s, pid %d", trial.id, proc.host, proc.pid)
+
+    def record_exits(
+        self, arrivals: Callable[[float], list[object]],
+        turn: Callable[[], AbstractContextManager[None]], within: float = 5.0,
+    ) -> None:  # fmt: skip
+        """As the run ends, trials cancelled: record each exit ``arrivals(timeout)`` brings in
+        a ``turn()`` of its own, for ``within`` seconds at most; trials still running then are
+        recorded as ended without an exit code."""
+        deadline = time.monotonic() + within
+        while self.active and time.monotonic() < deadline:
+            for item in arrivals(0.1):
+                if isinstance(item, TrialExited):
+                    with turn():
+                        self.on_exit(item)
+        for trial_id in list(self.active):
+            with turn():
+                self.on_exit(TrialExited(trial_id, None, time.time()))
     def recover(self, trial: TrialRecord, service: TrainingService) -> TrialExited | None:
         """Watch a trial an earlier manager left RUNNING or EARLY_STOPPED (without an end):
         adopted if it still runs (None), else its exit as its files tell it, for ``on_exit``.

@@ -1,16 +1,15 @@
 """The experiment manager: ask the tuner, launch trials, collect their results, tell the tuner.
 
 One ``Manager`` runs one experiment, in the detached daemon (``nascli/cli/daemon.py``) or in the
-foreground (``nascli create --foreground``), holding the experiment's lock for its whole life. It
-sleeps in its ``Inbox``, woken by a trial's exit or ``request_stop``, and at most every ``tick``
-seconds to read intermediate metrics and check the time budget. Each turn of ``_loop`` is one
-transaction (the ended trials, what the tuner was told, the proposals for the freed slots, the
-tuner's state); then the proposed trials start and their pids are committed.
-
-Its helpers own the rest: ``trials.Ledger`` every status change, ``TunerKeeper`` the tuner and its
-checkpoint, ``Proposals`` what starts next (with ``ProposalsAhead`` for short trials),
-``TrialStarter`` trial directories, environments and GPUs, ``RunningTrials`` the running trials'
-metrics, assessment and exits, the ``TrainingService`` where trials run.
+foreground (``nascli create --foreground``). It sleeps in its ``Inbox``, woken by a trial's exit
+or ``request_stop``, and at most every ``tick`` seconds to read intermediate metrics and check
+the ``Budget``. Each turn of ``_loop`` is one transaction (``turn.Turns``: the ended trials, what
+the tuner was told, the proposals for the freed slots, the tuner's state); then the proposed
+trials start and their pids are committed. Its helpers own the rest: ``session`` taking and
+resuming the experiment, ``trials.Ledger`` every status change, ``Proposals`` what starts next
+(through the ``TunerKeeper``; ``ProposalsAhead`` for short trials), ``TrialStarter`` trial
+directories, environments and GPUs, ``RunningTrials`` the running trials' metrics, assessment,
+starts and exits, the ``TrainingService`` where trials run.
 
 Durability (``kill -9`` at any point loses nothing): a proposal commits with the tuner state that
 made it, before its trial starts; a trial's end, metrics and what the tuner was told commit
@@ -21,8 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from nascli.errors import NasCliError
 from nascli.experiment import session
@@ -41,6 +39,7 @@ from nascli.experiment.starter import TrialStarter
 from nascli.experiment.store import ExperimentStore, TrialRecord
 from nascli.experiment.trials import ExperimentStatus, Ledger, TrialStatus, final_status
 from nascli.experiment.tuner_keeper import TunerKeeper
+from nascli.experiment.turn import Turns
 
 __all__ = ["Manager", "DEFAULT_KILL_GRACE"]
 
@@ -89,13 +88,12 @@ class Manager:
         self.running = RunningTrials(
             store, config, self.ledger, self.gpus, self.ahead, assess, self.assessment
         )
-        self.keeper: TunerKeeper | None = None  # both set by _start, once the tuner is restored
-        self.proposals: Proposals | None = None
+        self._turn = Turns(store, self.assessment, self.running, self.service)
+        self.proposals: Proposals | None = None  # set by _start, once the tuner is restored
         self.stop_reason: str | None = None
         self.budget = Budget(store, config.max_exec_duration, exp.exec_seconds)
         self._read_at = 0.0
         self._arrived: list[object] = []
-        self._in_turn = False
 
     def request_stop(self, reason: str = "stopped by the user") -> None:
         """Ask the loop to stop: trials are cancelled, the experiment ends STOPPED. Safe to call
@@ -132,12 +130,12 @@ class Manager:
         """Restore the tuner, take the experiment, then carry on what an earlier manager left:
         WAITING trials start again, live ones are adopted, ended ones ingested from their files."""
         exp = self.store.experiment()
-        self.keeper = TunerKeeper.restore(self.store, self.config.tuner)
+        keeper = TunerKeeper.restore(self.store, self.config.tuner)
         self.proposals = p = Proposals(
-            self.store, self.config, self.keeper, self.ledger, self.starter, self.ahead,
+            self.store, self.config, keeper, self.ledger, self.starter, self.ahead,
             busy=self.running.busy,
         )  # fmt: skip
-        self.running.proposals = p
+        self.running.proposals = self._turn.proposals = p
         self.assessment.start()
         session.take_experiment(self.store, self.ledger, exp, log)
         for trial in session.left_behind(self.store, self.ledger):
@@ -159,9 +157,8 @@ class Manager:
             started_ahead = self._start_ahead()  # launch: proposals made ahead start first
             with self._turn():
                 for trial, proc in started_ahead:
-                    running.launched(trial, proc, self.starter.gpus_of(trial.id))
-                arrived, self._arrived = self._arrived + self.inbox.wait(0), []
-                for item in arrived:  # collect the ended trials, tell the tuner
+                    self._record_started(trial, proc)
+                for item in self._arrivals(0):  # collect the ended trials, tell the tuner
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
                     elif isinstance(item, TrialPlaced):
@@ -187,27 +184,6 @@ class Manager:
             # Once the time budget is used, trials are being cancelled: wait for their exits.
             self._arrived += self.inbox.wait(min(self.tick, remaining) if remaining > 0 else tick)
 
-    @contextmanager
-    def _turn(self) -> Iterator[None]:
-        """One transaction for everything inside (nested uses join the outer one), ending with
-        the tuner's state if the tuner was asked or told anything. Trials early-stopped in it
-        are signalled once their verdicts are committed."""
-        if self._in_turn:
-            yield
-            return
-        self._in_turn = True
-        try:
-            with self.store.transaction():
-                yield
-                if self.keeper is not None and (failure := self.keeper.save()) is not None:
-                    self.proposals.tuner_failed(failure)
-                self.assessment.save()
-        finally:
-            self._in_turn = False
-        stop, self.running.to_stop = self.running.to_stop, []
-        for trial_id in stop:
-            self.service.cancel(trial_id)
-
     # ------------------------------------------------------------------ launch
 
     def _start_ahead(self) -> list[tuple[TrialRecord, TrialProcess]]:
@@ -226,7 +202,7 @@ class Manager:
         if started:
             with self._turn():
                 for trial, proc in started:
-                    self.running.launched(trial, proc, self.starter.gpus_of(trial.id))
+                    self._record_started(trial, proc)
 
     def _start_one(self, trial: TrialRecord, prepared: bool = False) -> TrialProcess | None:
         try:
@@ -237,6 +213,9 @@ class Manager:
             return None
         self.running.started(trial, proc, self.starter.gpus_of(trial.id))
         return proc
+
+    def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
+        self.running.launched(trial, proc, self.starter.gpus_of(trial.id))
 
     # ------------------------------------------------------------------ budget and ending
 
@@ -253,23 +232,14 @@ class Manager:
         if self.running.cancel_all(reason):
             grace = self.store.experiment().stop_grace
             self.service.shutdown(self.kill_grace if grace is None else grace)
-        deadline = time.monotonic() + 5.0
-        while self.running and time.monotonic() < deadline:
-            for item in self._arrived + self.inbox.wait(0.1):
-                if isinstance(item, TrialExited):
-                    with self._turn():
-                        self.running.on_exit(item)
-            self._arrived = []
-        for trial_id in list(self.running.active):
-            with self._turn():
-                self.running.on_exit(TrialExited(trial_id, None, time.time()))
+        self.running.record_exits(self._arrivals, self._turn)
         if self.proposals is not None:
             with self._turn():
                 self.proposals.cancel_pending(reason)
 
     def _finish(self, status: ExperimentStatus, reason: str | None) -> ExperimentStatus:
-        if self.keeper is not None:  # the experiment ends with a whole checkpoint
-            self.keeper.checkpoint_next()
+        if self.proposals is not None:  # the experiment ends with a whole checkpoint
+            self.proposals.keeper.checkpoint_next()
         self.assessment.finish()
         ended, used = time.time(), self.budget.used()
         with self._turn():
@@ -277,6 +247,11 @@ class Manager:
         log.info("experiment %s %s%s", self.store.id, status.value, f": {reason}" if reason else "")
         self._notify()
         return status
+
+    def _arrivals(self, timeout: float) -> list[object]:
+        """What arrived in the inbox, kept ones first (waiting ``timeout`` s when nothing has)."""
+        arrived, self._arrived = self._arrived + self.inbox.wait(timeout), []
+        return arrived
 
     def _notify(self) -> None:
         ended, self.running.ended = self.running.ended, []

@@ -21,6 +21,8 @@ from nascli._text import did_you_mean, quoted_list
 from nascli.errors import SearchSpaceError
 
 __all__ = [
+    "LAYER_CHOICE",
+    "INPUT_CHOICE",
     "LayerChoiceSpec",
     "InputChoiceSpec",
     "ChoiceSpec",
