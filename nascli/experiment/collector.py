@@ -1,11 +1,13 @@
-"""The running trials: what the manager knows of each, how their metrics are collected, how
-their intermediate results reach an (optional) assessor, and how their exits are recorded.
+"""The running trials: what the manager knows of each, how their starts are recorded, how
+their metrics are collected, how their intermediate results reach an (optional) assessor, how
+their exits are recorded, and, on resume, how trials an earlier manager left are taken back.
 
 A trial appends metrics to ``metrics.jsonl`` in its directory (``nascli.channel``); the manager
 reads the new complete lines from the offset it stored (so a resumed manager neither loses nor
 repeats one) and stores them. At a trial's exit its last lines are read, the exit is judged
 (``trials.judge_exit``) and recorded by the ledger, and the tuner is told, or a FAILED trial is
-retried. Every method runs in the manager's thread, inside its turn's transaction.
+retried. Every method runs in the manager's thread, inside its turn's transaction (but
+``record_exits``, which opens a turn per exit, and ``recover``).
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ class RunningTrials:
         for trial_id in list(self.active):
             with turn():
                 self.on_exit(TrialExited(trial_id, None, time.time()))
+
     def recover(self, trial: TrialRecord, service: TrainingService) -> TrialExited | None:
         """Watch a trial an earlier manager left RUNNING or EARLY_STOPPED (without an end):
         adopted if it still runs (None), else its exit as its files tell it, for ``on_exit``.
