@@ -25,7 +25,7 @@ log = logging.getLogger("nascli.manager")
 #: Trials the view shows (the newest, in launch order).
 LATEST = 15
 #: Redraws per second (rich's refresh thread).
-FRAMES_PER_SECOND = 4
+FRAMES_PER_SECOND = 2
 
 
 class ForegroundView:
