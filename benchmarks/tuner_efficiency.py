@@ -190,8 +190,8 @@ def report(results: list[TunerResult], baseline: TunerResult | None, resamples: 
         print(line)
 
 
-def variants(selected: set[str] | None) -> list[tuple[str, dict[str, Any]]]:
-    chosen = [(name, {}) for name in BUILTIN_TUNERS] + EXTRA_VARIANTS
+def variants(selected: set[str] | None, extra: bool = True) -> list[tuple[str, dict[str, Any]]]:
+    chosen = [(name, {}) for name in BUILTIN_TUNERS] + (EXTRA_VARIANTS if extra else [])
     return [v for v in chosen if selected is None or v[0] in selected]
 
 
@@ -202,6 +202,9 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--table", type=Path, default=TABLE)
     parser.add_argument("--tuners", help="comma-separated tuner names (default: all)")
+    parser.add_argument(
+        "--defaults-only", action="store_true", help="only each tuner with its defaults"
+    )
     args = parser.parse_args()
 
     bench = load_benchmark(args.table)
@@ -209,7 +212,7 @@ def main() -> None:
     print(bench.description)
     print(f"{args.budget} queries x {args.seeds} seeds per tuner\n")
     results, baseline = [], None
-    for name, class_args in variants(selected):
+    for name, class_args in variants(selected, not args.defaults_only):
         label = name + (f" {class_args}" if class_args else "")
         result = TunerResult(label, args.budget)
         for seed in range(args.seeds):

@@ -1,7 +1,8 @@
 """One-shot search under torchrun with 2 CPU processes (gloo): every rank ends with the same
 weights, BatchNorm statistics, architecture state and export; a script that initialised the
 process group itself works too; a run killed after a checkpoint resumes under torchrun to the
-same result as an uninterrupted run."""
+same result as an uninterrupted run; ten launches in a row all exit 0 (the group nascli
+created is left cleanly at exit), and a group the script created is not touched."""
 
 from __future__ import annotations
 
@@ -65,3 +66,38 @@ def test_resume_under_torchrun_matches_an_uninterrupted_run(tmp_path: Path) -> N
     for a, b in zip(straight, resumed, strict=True):
         assert a["export"] == b["export"] and a["weights"] == b["weights"]
         assert a["history"] == b["history"]
+
+
+EXIT_JOB = REPO / "tests" / "e2e" / "jobs" / "ddp_exit.py"
+
+
+def test_ten_two_process_launches_all_exit_cleanly() -> None:
+    """A rank must not abort at exit ("terminate called without an active exception" from
+    gloo's threads outliving the interpreter): the group nascli created is left at exit."""
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    outcomes = []
+    for _ in range(10):
+        result = subprocess.run(
+            [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+             str(EXIT_JOB)],
+            capture_output=True, text=True, timeout=300, env=env, cwd=REPO,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        outcomes.append((result.returncode, "terminate called" in result.stderr))
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert outcomes == [(0, False)] * 10
+
+
+def test_a_group_the_script_created_is_left_to_the_script(tmp_path: Path) -> None:
+    import torch.distributed as dist
+
+    from nascli.nas.oneshot.distributed import join_process_group, leave_process_group
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        assert join_process_group(True).enabled
+        leave_process_group()
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()
