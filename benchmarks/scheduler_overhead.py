@@ -17,6 +17,12 @@ detached ``nascli create`` takes to return. ``--sleep S`` makes each trial sleep
 to show how the once-per-command cost weighs with longer trials.
 
     python benchmarks/scheduler_overhead.py [--trials 100] [--rounds 3] [--sleep 0]
+    python benchmarks/scheduler_overhead.py --platform ray [--trials 40] [--rounds 2]
+
+``--platform ray`` starts a local two-node Ray cluster (``tests/ray_cluster.py``: loopback-only
+network namespace, as root) and runs the same experiment on it and on the local service,
+interleaved, inside that namespace: the per-trial time of each and their ratio (what Ray's
+actor start, code shipping and file streaming cost per trial).
 
 NNI reference points (users_and_peers.md §3c): ~5.3 s of overhead per trial for NNI 1.9 and
 ~0.5 s for NNI 3.0 on this kind of machine.
@@ -46,7 +52,8 @@ def nascli_cli() -> list[str]:
     return [sys.executable, "-m", "nascli.cli.main"]
 
 
-def write_config(directory: Path, trials: int, command: str) -> Path:
+def write_config(directory: Path, trials: int, command: str, platform: str = "local",
+                 address: str = "") -> Path:  # fmt: skip
     space = directory / "search_space.json"
     space.write_text(
         json.dumps(
@@ -66,6 +73,9 @@ def write_config(directory: Path, trials: int, command: str) -> Path:
         f"tuner:\n  builtinTunerName: Random\n  classArgs: {{seed: 0}}\n"
         f"trial:\n  command: \"{command}\"\n  codeDir: {directory}\n"
     )
+    if platform == "ray":
+        with open(config, "a") as f:
+            f.write(f"trainingServicePlatform: ray\nrayConfig:\n  address: {address}\n")
     return config
 
 
@@ -102,10 +112,10 @@ def run_pool(trials: int, workdir: Path, command: str) -> tuple[float, float]:
     return elapsed, float(result.stdout)
 
 
-def run_nascli(config: Path, env: dict[str, str]) -> tuple[float, str]:
+def run_nascli(config: Path, env: dict[str, str], wrap=lambda argv: argv) -> tuple[float, str]:
     start = time.perf_counter()
     result = subprocess.run(
-        [*nascli_cli(), "create", "--config", str(config), "--foreground"],
+        wrap([*nascli_cli(), "create", "--config", str(config), "--foreground"]),
         capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
@@ -151,13 +161,53 @@ def create_latency(config: Path, env: dict[str, str], home: Path) -> float:
     return elapsed
 
 
+def compare_ray(trials: int, rounds: int, command: str) -> None:
+    """The same experiment on a local two-node Ray cluster and on the local service."""
+    sys.path.insert(0, str(REPO))
+    from tests.ray_cluster import RayCluster, skip_reason
+
+    if (reason := skip_reason()) is not None:
+        raise SystemExit(f"cannot start a Ray cluster here: {reason}")
+    cluster = RayCluster([(2, 0), (2, 0)])
+    try:
+        cluster.start()
+        with tempfile.TemporaryDirectory(prefix="nascli-bench-") as tmp:
+            workdir = Path(tmp)
+            home = workdir / "home"
+            env = dict(cluster.env(), NASCLI_HOME=str(home))
+            env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+            configs = {
+                platform: write_config(workdir / platform, trials, command, platform,
+                                       cluster.address)  # fmt: skip
+                for platform in ("local", "ray")
+                if (workdir / platform).mkdir() is None
+            }
+            per_trial: dict[str, list[float]] = {"local": [], "ray": []}
+            for _ in range(rounds):
+                for platform, config in configs.items():
+                    _, exp_id = run_nascli(config, env, cluster.command)
+                    per_trial[platform].append(experiment_seconds(home, exp_id) / trials)
+    finally:
+        cluster.stop()
+    local, ray = (statistics.median(per_trial[p]) * 1000 for p in ("local", "ray"))
+    print(f"{trials} trivial trials at concurrency 2, {rounds} interleaved rounds (medians), "
+          "both inside the cluster's namespace")  # fmt: skip
+    print(f"  local service   {local:8.1f} ms per trial")
+    print(f"  Ray (2 nodes)   {ray:8.1f} ms per trial   ratio {ray / local:.2f}   "
+          f"+{ray - local:.0f} ms per trial")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sleep", type=float, default=0.0, help="seconds each trial sleeps")
+    parser.add_argument("--platform", choices=("local", "ray"), default="local")
     args = parser.parse_args()
     command = trial_command(args.sleep)
+    if args.platform == "ray":
+        compare_ray(args.trials, args.rounds, command)
+        return
     # As on a user's machine, Python may cache bytecode (both arms run the same interpreter);
     # without it every trial and every CLI run compiles nascli's modules again.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

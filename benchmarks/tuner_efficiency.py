@@ -1,9 +1,12 @@
 """Search efficiency of every tuner on the tabular benchmark (look-ups only, no training).
 
     python benchmarks/tuner_efficiency.py [--budget 150 --seeds 300 --tuners TPE,Random]
+    python benchmarks/tuner_efficiency.py --benchmark cell   # on the cell benchmark's table
 
 Each tuner proposes ``budget`` architectures per seed; a query returns the architecture's
-validation accuracy from ``benchmarks/nas_table/digits_table.json`` (what a trial would report).
+validation accuracy from ``benchmarks/nas_table/digits_table.json`` (what a trial would report;
+``--benchmark cell``: the cell benchmark's table, ``nascli.nas.benchmark``, each cell answering
+its isomorphism class's accuracies).
 Printed side by side, over the seeds:
 
 * the best-so-far test accuracy curve: after n queries, the mean test accuracy of the queried
@@ -18,9 +21,9 @@ Intervals: percentile bootstrap over seeds (``--resamples`` resamples, fixed see
 resampled together for the tuner and Random (seed i of one is paired with seed i of the other).
 30 seeds give intervals about +-30 % wide on this table; the default 300, about +-10 %.
 
-The script is organised for new modes: ``load_benchmark`` reads a table, ``run_search`` runs one
-tuner for one seed against a ``query`` function, ``TunerResult`` summarises the seeds and
-``report`` prints them.
+The script is organised for new modes: ``load_benchmark`` reads a table (``cell_benchmark`` the
+cell benchmark's), ``run_search`` runs one tuner for one seed against a ``query`` function,
+``TunerResult`` summarises the seeds and ``report`` prints them.
 """
 
 from __future__ import annotations
@@ -65,7 +68,39 @@ class Benchmark:
 
 def load_benchmark(path: Path) -> Benchmark:
     """The tabular benchmark at ``path`` (``benchmarks/nas_table/generate.py``'s format)."""
-    table = json.loads(path.read_text())
+    return benchmark_from_table(json.loads(path.read_text()))
+
+
+def cell_benchmark(path: Path | None = None) -> Benchmark:
+    """The cell benchmark (``nascli.nas.benchmark``, 4,096 cells; ``path``: its table, default
+    the shipped one), every cell answering its isomorphism class's mean validation / test
+    accuracy.
+
+    Raises:
+        SystemExit: the table does not hold every class yet (tuners may propose any cell).
+    """
+    from nascli.nas.benchmark import table as cell_table
+    from nascli.nas.benchmark.cell_graph import all_cells, canonical_key
+
+    bench = cell_table.load_benchmark(path)
+    missing = len(bench.class_size) - len(bench.rows)
+    if missing:
+        raise SystemExit(f"--benchmark cell: {bench.source} lacks {missing} of "
+                         f"{len(bench.class_size)} classes; finish it first "
+                         "(benchmarks/cell_benchmark/generate.py)")  # fmt: skip
+    rows = []
+    for cell in all_cells():
+        row = bench.rows[canonical_key(cell)]
+        rows.append({"architecture": cell, "valid_accuracy": row["val"],
+                     "test_accuracy": row["test"]})  # fmt: skip
+    space = spaces.search_space_to_json(cell_table.search_space())
+    return benchmark_from_table({"search_space": space, "architectures": rows})
+
+
+def benchmark_from_table(table: dict[str, Any]) -> Benchmark:
+    """A ``Benchmark`` over ``{"search_space": ..., "architectures": [{"architecture",
+    "valid_accuracy", "test_accuracy"}, ...]}``; the top 1% by validation accuracy counts as
+    found."""
     space = spaces.parse_search_space(table["search_space"])
     rows = table["architectures"]
     lookup = {_arch_key(r["architecture"]): r for r in rows}
@@ -200,14 +235,20 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=150)
     parser.add_argument("--seeds", type=int, default=300)
     parser.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples")
-    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--table", type=Path, default=None,
+                        help=f"the table (default: {TABLE.name}, or the cell benchmark's)")
+    parser.add_argument("--benchmark", choices=["digits", "cell"], default="digits",
+                        help="digits: benchmarks/nas_table; cell: nascli.nas.benchmark")
     parser.add_argument("--tuners", help="comma-separated tuner names (default: all)")
     parser.add_argument(
         "--defaults-only", action="store_true", help="only each tuner with its defaults"
     )
     args = parser.parse_args()
 
-    bench = load_benchmark(args.table)
+    if args.benchmark == "cell":
+        bench = cell_benchmark(args.table)
+    else:
+        bench = load_benchmark(args.table or TABLE)
     selected = set(args.tuners.split(",")) | {"Random"} if args.tuners else None
     print(bench.description)
     print(f"{args.budget} queries x {args.seeds} seeds per tuner\n")

@@ -9,6 +9,12 @@ store does not offer either). The manager reads new complete lines from an offse
 garbage line is skipped and counted, never fatal. Nothing here needs a server or a port, and
 nothing is lost while the manager is down: the files wait for it.
 
+A trial controls every file in its directory, so the manager reads them through ``nascli._files``:
+never blocking (a FIFO or device in place of a file is refused), at most ``METRICS_READ_LIMIT``
+bytes of metrics per read and ``MAX_LINE`` bytes per line, the tail of ``stderr`` only, and any
+line whatever its content (huge numbers, deep nesting, binary) is parsed or counted, never raised.
+What the manager writes here it writes without following symlinks.
+
 This module and ``store.py`` are the only code that knows these file names. It lives at the top
 of the package, not in ``nascli.experiment``, because both sides import it: the trial side
 (``nascli.reporting``, ``nascli.nas.classic``) and the manager. It imports nothing of either.
@@ -25,13 +31,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nascli._files import (
+    make_private_dir,
+    read_bounded,
+    read_tail,
+    write_private,
+)
 from nascli.errors import MetricError, ParameterError
 
 __all__ = [
     "PARAMETER_FILE",
     "METRICS_FILE",
     "EXIT_FILE",
+    "LAUNCH_FILE",
     "read_exit_marker",
+    "read_launch_marker",
+    "prepare_trial_dir",
+    "stderr_last_line",
     "TrialContext",
     "MetricRecord",
     "write_parameters",
@@ -46,6 +62,11 @@ __all__ = [
 PARAMETER_FILE = "parameter.json"
 METRICS_FILE = "metrics.jsonl"
 EXIT_FILE = "exit"
+LAUNCH_FILE = "launched"  # the launcher's pid, written by it before the command starts
+
+METRICS_READ_LIMIT = 4 << 20  # bytes of metrics.jsonl read per call (the rest: next call)
+MAX_LINE = 64 << 10  # a longer metric line is skipped and counted
+_SQLITE_INT = 1 << 63
 
 ENV_PLATFORM = "NASCLI_PLATFORM"
 ENV_EXP_ID = "NASCLI_EXP_ID"
@@ -114,11 +135,24 @@ class TrialContext:
 def write_parameters(trial_dir: Path, parameter_id: int, parameters: Mapping[str, Any]) -> Path:
     """Manager side: write the trial's parameters before the trial starts. Nothing reads the
     file before then (a relaunch after a crash writes it again), so no temporary file and
-    rename are needed."""
+    rename are needed. A symlink in its place is refused (``UnsafeFileError``), not followed."""
     path = Path(trial_dir) / PARAMETER_FILE
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"parameter_id": parameter_id, "parameters": parameters}, indent=2))
+    write_private(path, json.dumps({"parameter_id": parameter_id, "parameters": parameters},
+                                   indent=2))  # fmt: skip
     return path
+
+
+def prepare_trial_dir(trial_dir: Path, parameter_id: int, parameters: Mapping[str, Any]) -> None:
+    """Manager side: the trial's directory (private, a real directory, not a link) with its
+    ``parameter.json``, before the trial starts.
+
+    Raises:
+        OSError: it cannot be made (``UnsafeFileError`` for a link or non-directory in its
+            place, ENOSPC for a full disk).
+    """
+    make_private_dir(Path(trial_dir).parent)
+    make_private_dir(trial_dir)
+    write_parameters(trial_dir, parameter_id, parameters)
 
 
 def read_parameters(trial_dir: Path) -> tuple[int | None, dict[str, Any], Path]:
@@ -246,37 +280,56 @@ def append_metric(trial_dir: Path, kind: str, value: Any) -> MetricRecord:
 
 
 def read_metrics(trial_dir: Path, offset: int = 0) -> tuple[list[MetricRecord], int, int]:
-    """Manager side: the complete metric lines after byte ``offset``.
+    """Manager side: the complete metric lines after byte ``offset`` (at most
+    ``METRICS_READ_LIMIT`` bytes per call; the rest is left for the next call).
 
     Returns ``(records, new_offset, n_bad)``: a final line without its newline is left for the
-    next call; lines that are not valid metric records are skipped and counted in ``n_bad``.
+    next call; lines that are not valid metric records (or longer than ``MAX_LINE``) are
+    skipped and counted in ``n_bad``. Never raises for anything in the file, and never blocks:
+    a ``metrics.jsonl`` that is not a regular file (FIFO, device, link) reads as empty.
     """
     path = Path(trial_dir) / METRICS_FILE
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except FileNotFoundError:
+        data = read_bounded(path, offset, METRICS_READ_LIMIT)
+    except OSError:  # missing, or not a regular file: nothing to read
         return [], offset, 0
     end = data.rfind(b"\n") + 1
-    records: list[MetricRecord] = []
     bad = 0
+    if end == 0 and len(data) >= METRICS_READ_LIMIT:
+        # One line longer than a whole read: skip what was read of it.
+        return [], offset + len(data), 1
+    records: list[MetricRecord] = []
     for raw in data[:end].splitlines():
-        try:
-            doc = json.loads(raw)
-            record = MetricRecord(
-                str(doc["type"]),
-                int(doc["sequence"]),
-                check_metric(doc["value"]),
-                float(doc.get("time", 0.0)),
-            )
-            if record.type not in (INTERMEDIATE, FINAL):
-                raise ValueError(record.type)
-        except (ValueError, KeyError, TypeError, MetricError):
+        record = _parse_metric_line(raw)
+        if record is None:
             bad += 1
-            continue
-        records.append(record)
+        else:
+            records.append(record)
     return records, offset + end, bad
+
+
+def _parse_metric_line(raw: bytes) -> MetricRecord | None:
+    """The record on one line, or None for anything else (whatever the line holds)."""
+    if len(raw) > MAX_LINE:
+        return None
+    try:
+        doc = json.loads(raw)
+        sequence = doc["sequence"]
+        if isinstance(sequence, bool) or not isinstance(sequence, int):
+            return None
+        if not 0 <= sequence < _SQLITE_INT:
+            return None
+        when = float(doc.get("time", 0.0))
+        record = MetricRecord(
+            str(doc["type"]), sequence, check_metric(doc["value"]),
+            when if math.isfinite(when) else 0.0,
+        )  # fmt: skip
+        json.dumps(record.value, allow_nan=False)  # what the store will write
+    except Exception:  # noqa: BLE001 - a trial can write anything; no line may end the manager
+        return None
+    if record.type not in (INTERMEDIATE, FINAL):
+        return None
+    return record
 
 
 def read_exit_marker(trial_dir: Path) -> tuple[int, float] | None:
@@ -285,7 +338,30 @@ def read_exit_marker(trial_dir: Path) -> tuple[int, float] | None:
     launcher)."""
     path = Path(trial_dir) / EXIT_FILE
     try:
-        text = path.read_text().strip()
-        return int(text), path.stat().st_mtime
+        text = read_bounded(path, 0, 64).decode("ascii").strip()
+        return int(text), path.lstat().st_mtime
     except (OSError, ValueError):
         return None
+
+
+def read_launch_marker(trial_dir: Path) -> int | None:
+    """Manager side: the pid of the trial's launcher, which wrote it into the trial directory
+    before running the command; None when the trial was never started."""
+    try:
+        text = read_bounded(Path(trial_dir) / LAUNCH_FILE, 0, 64).decode("ascii").strip()
+        return int(text)
+    except (OSError, ValueError):
+        return None
+
+
+def stderr_last_line(stderr: Path, limit: int = 300) -> str | None:
+    """The last non-empty line of a trial's stderr (from its last 64 KiB only, so a trial that
+    wrote gigabytes costs nothing), cut to ``limit`` characters; None when there is none."""
+    try:
+        tail = read_tail(stderr, 64 << 10)
+    except OSError:
+        return None
+    lines = tail.decode("utf-8", errors="replace").splitlines()
+    last = next((line.strip() for line in reversed(lines) if line.strip()), None)
+    return last[:limit] if last else None
+

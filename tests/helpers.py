@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from nascli.experiment.processes import process_alive
 
@@ -67,6 +70,29 @@ def pid_alive(pid: int) -> bool:
     return process_alive(pid)
 
 
+def trial_processes(exp_dir: Path) -> list[int]:
+    """Live processes started by the experiment's trials (found by the NASCLI_TRIAL_DIR their
+    environment inherits; an independent check, not nascli's own tracking)."""
+    return processes_tagged_under(Path(exp_dir) / "trials")
+
+
+def processes_tagged_under(folder: Path) -> list[int]:
+    """Live processes whose NASCLI_TRIAL_DIR lies under ``folder``."""
+    tag = f"NASCLI_TRIAL_DIR={folder}{os.sep}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if any(v.startswith(tag) for v in env.split(b"\0")):
+            found.append(int(entry))
+    return found
+
+
 def modules_after(package: str, *invocations: list[str]) -> list[str]:
     """The modules of ``package`` a fresh interpreter has imported after running these
     ``nascli`` invocations in-process (each must exit 0)."""
@@ -86,3 +112,14 @@ def modules_after(package: str, *invocations: list[str]) -> list[str]:
 
 def torch_modules_after(*invocations: list[str]) -> list[str]:
     return modules_after("torch", *invocations)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    """The first truthy value of ``predicate()`` (polled every 50 ms); fails after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")

@@ -17,7 +17,17 @@ import pytest
 
 from nascli import channel
 from nascli.experiment.inbox import Inbox
+from nascli.experiment.processes import process_alive
 from nascli.experiment.services.base import TrainingService, TrialExited, TrialSpec
+
+
+def child_left_behind(trial_dir: Path) -> list[int]:
+    """The ``sleep`` trial's child (``child.pid``) if it still runs on this machine."""
+    pid_file = trial_dir / "child.pid"
+    if not pid_file.exists():
+        return []
+    pid = int(pid_file.read_text())
+    return [pid] if process_alive(pid) else []
 
 
 class TrainingServiceContract:

@@ -3,11 +3,10 @@ classArgs}``: every problem is reported before an experiment starts."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
+from nascli._user_code import import_user_class
 from tuners.base import Tuner, TunerArgumentError
 
 __all__ = ["load_custom_tuner"]
@@ -27,33 +26,9 @@ def load_custom_tuner(
     """
     from tuners import check_class_args
 
-    path = Path(code_dir) / class_file_name
-    if not path.is_file():
-        raise TunerArgumentError(f"tuner.classFileName: {str(path)!r} does not exist")
-    module_name = f"nascli_custom_tuner_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise TunerArgumentError(f"tuner.classFileName: cannot import {str(path)!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(Path(code_dir).resolve()))
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - any import failure of user code is reported
-        raise TunerArgumentError(
-            f"tuner.classFileName: importing {str(path)!r} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    finally:
-        sys.path.remove(str(Path(code_dir).resolve()))
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        found = sorted(n for n, v in vars(module).items() if isinstance(v, type))
-        raise TunerArgumentError(
-            f"tuner.className: {str(path)!r} has no class {class_name!r} (classes: {found})"
-        )
-    if not (isinstance(cls, type) and issubclass(cls, Tuner)):
-        raise TunerArgumentError(
-            f"tuner.className: {class_name!r} in {str(path)!r} is not a subclass of tuners.Tuner"
-        )
+    cls = import_user_class(
+        code_dir, class_file_name, class_name, Tuner, "tuners.Tuner", "tuner", TunerArgumentError
+    )
     args = dict(class_args or {})
     check_class_args(cls, args, f"tuner {class_name!r}")
     return cls(**args)

@@ -2,6 +2,7 @@
 
     python benchmarks/nas_table/generate.py            # writes nas_table/digits_table.json
     python benchmarks/nas_table/generate.py --limit 5  # a quick look at five architectures
+    python benchmarks/nas_table/generate.py --shard 1/3 & ...  # side by side, then without
 
 The space (``DigitsSpace`` below, 384 architectures): a first convolution (3), two middle ops
 (4 each), an optional skip around each middle op (2 each) and the head activation (2). Every
@@ -9,6 +10,13 @@ architecture is built with ``apply_fixed_architecture`` from the same model code
 the same seed, and scored on a validation split and a held-out test split of scikit-learn's
 bundled digits (offline). Tuners are judged against this table (``tuner_efficiency.py``) with
 look-ups only, no training.
+
+Each row also holds ``valid_curve``: the validation accuracy after every epoch (its last entry is
+``valid_accuracy``), the learning curve a trial would report with ``report_intermediate_result``;
+``benchmarks/early_stopping.py`` replays these curves through the assessors. Scoring the model
+after each epoch draws no random numbers (no dropout, no batch norm), so the final figures are
+those of the table generated without curves. Runs on one thread (``--threads``) by default, so
+that the numbers do not depend on the machine's core count.
 """
 
 from __future__ import annotations
@@ -87,8 +95,10 @@ def train_and_score(arch, data, epochs: int, seed: int) -> dict:
     model = DigitsSpace()
     apply_fixed_architecture(model, arch)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
-    start = time.perf_counter()
+    seconds = 0.0
+    curve = []
     for _ in range(epochs):
+        start = time.process_time()
         model.train()
         order = torch.randperm(len(xt))
         for i in range(0, len(order), 64):
@@ -96,17 +106,32 @@ def train_and_score(arch, data, epochs: int, seed: int) -> dict:
             optimizer.zero_grad()
             F.cross_entropy(model(xt[batch]), yt[batch]).backward()
             optimizer.step()
-    seconds = time.perf_counter() - start
-    model.eval()
-    with torch.no_grad():
-        valid = (model(xv).argmax(1) == yv).float().mean().item()
-        test = (model(xs).argmax(1) == ys).float().mean().item()
+        seconds += time.process_time() - start
+        curve.append(round(_accuracy(model, xv, yv), 5))
     return {
-        "valid_accuracy": round(valid, 5),
-        "test_accuracy": round(test, 5),
+        "valid_accuracy": curve[-1],
+        "test_accuracy": round(_accuracy(model, xs, ys), 5),
         "train_seconds": round(seconds, 3),
         "n_params": sum(p.numel() for p in model.parameters()),
+        "valid_curve": curve,
     }
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    model.eval()
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
+
+
+def _trained(out: Path) -> dict[int, dict]:
+    """Rows already trained (by any run) for the table ``out``: index -> row."""
+    done: dict[int, dict] = {}
+    for path in out.parent.glob(f"{out.stem}.progress-*.jsonl"):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                done[entry["index"]] = entry["row"]
+    return done
 
 
 def main() -> None:
@@ -115,34 +140,67 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="only the first N architectures")
     parser.add_argument("--out", type=Path, default=TABLE)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--reverse", action="store_true", help="train from the last architecture backwards"
+    )
+    parser.add_argument(
+        "--shard", default=None, metavar="I/N",
+        help="train only every N-th architecture from the I-th (0-based) into its progress "
+        "file, and write no table; a run without --shard then uses every shard's rows",
+    )  # fmt: skip
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    shard, shards = (int(x) for x in args.shard.split("/")) if args.shard else (0, 1)
 
     space = model_search_space(DigitsSpace())
     grid = create_tuner("GridSearch")
     grid.update_search_space(spaces.search_space_to_json(space))
     data = digits_splits(args.seed)
-    rows = []
-    start = time.perf_counter()
-    while args.limit is None or len(rows) < args.limit:
+    # Rows are appended to a progress file as they are trained, so an interrupted run loses
+    # nothing, and runs side by side (shards, one --reverse) skip what another one did.
+    progress = args.out.with_name(
+        f"{args.out.stem}.progress-{shard}of{shards}{'r' if args.reverse else ''}.jsonl"
+    )
+    archs = []
+    while args.limit is None or len(archs) < args.limit:
         try:
-            params = grid.generate_parameters(len(rows))
+            params = grid.generate_parameters(len(archs))
         except NoMoreTrialError:
             break
-        arch = spaces.human_architecture(space, spaces.parse_parameters(space, params))
+        archs.append(spaces.human_architecture(space, spaces.parse_parameters(space, params)))
+    start = time.perf_counter()
+    order = range(len(archs) - 1, -1, -1) if args.reverse else range(len(archs))
+    for index in order:
+        if index % shards != shard or index in _trained(args.out):
+            continue
+        arch = archs[index]
         row = {"architecture": arch, **train_and_score(arch, data, args.epochs, args.seed)}
-        rows.append(row)
+        with open(progress, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"index": index, "row": row}) + "\n")
         print(
-            f"{len(rows):4d} {json.dumps(arch, sort_keys=True)} valid {row['valid_accuracy']:.4f}"
+            f"{index + 1:4d} {json.dumps(arch, sort_keys=True)} valid {row['valid_accuracy']:.4f}"
             f" test {row['test_accuracy']:.4f}",
             flush=True,
         )
+    done = _trained(args.out)
+    rows = [done.get(i) for i in range(len(archs))]
+    missing = [i for i, row in enumerate(rows) if row is None]
+    if args.shard or missing:
+        print(f"rows in {progress}; {len(missing)} architecture(s) still to train")
+        return
     table = {
         "meta": {
             "command": "python benchmarks/nas_table/generate.py"
-            + (f" --epochs {args.epochs}" if args.epochs != 12 else ""),
+            + (f" --epochs {args.epochs}" if args.epochs != 12 else "")
+            + (f" --threads {args.threads}" if args.threads != 1 else ""),
             "dataset": "scikit-learn digits: 1000 train / 400 validation / 397 test, split seed "
             f"{args.seed}",
             "training": f"Adam lr 0.005, batch 64, {args.epochs} epochs, torch seed {args.seed}",
+            "curves": "valid_curve: validation accuracy after each epoch",
+            "train_seconds": "CPU seconds of training (process time, one thread; scoring "
+            "excluded), so that a loaded machine does not inflate them",
+            "threads": args.threads,
             "torch": torch.__version__,
             "python": sys.version.split()[0],
             "machine": platform.machine(),
@@ -152,6 +210,8 @@ def main() -> None:
         "architectures": rows,
     }
     spaces.write_json_atomic(args.out, table)
+    for path in args.out.parent.glob(f"{args.out.stem}.progress-*.jsonl"):
+        path.unlink()
     print(f"wrote {len(rows)} architectures to {args.out}")
 
 

@@ -3,12 +3,19 @@
 Every command is wrapped with ``@cli_command``. ``--debug`` (on the root command) adds the
 traceback. Exit codes: 2 for usage errors (bad arguments, config, files), 1 for failures,
 130 for Ctrl-C.
+
+Text that came from users or trials (experiment names, trial stderr in a failure reason, values
+in an error message) reaches the terminal through ``terminal_safe``: control characters such as
+ESC are shown escaped (``\x1b``), so no experiment can clear the screen or retitle the window.
+Plain lines written with ``Output.print`` and error messages get this automatically; views get it
+by passing their data through ``terminal_safe`` first. ``--json`` output is JSON-escaped already.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -21,7 +28,29 @@ from nascli.errors import NasCliError
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["Output", "cli_command", "state", "stderr_console", "stdout_console"]
+__all__ = [
+    "Output", "cli_command", "state", "stderr_console", "stdout_console", "terminal_safe",
+]  # fmt: skip
+
+# C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(data: Any) -> Any:
+    """``data`` (a string, or dicts / lists / tuples of them) with every control character that
+    a terminal would act on shown escaped; other values as they are."""
+    if isinstance(data, str):
+        return _UNSAFE.sub(_escape, data)
+    if isinstance(data, dict):
+        return {k: terminal_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(terminal_safe(v) for v in data)
+    return data
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,6 +93,8 @@ class Output:
         """Write; if the reader has gone (``nascli create -f | head``), drop this and all later
         output and carry on: losing the display must not end the experiment."""
         try:
+            if isinstance(renderable, str):
+                renderable = terminal_safe(renderable)
             if isinstance(renderable, str) and style is None:
                 self.stream.write(renderable + "\n")
                 self.stream.flush()
@@ -94,7 +125,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
     if state.debug:
         stderr_console.print(Text(traceback.format_exc().rstrip(), style="dim"))
-    stderr_console.print(Text.assemble(("error: ", "bold red"), message))
+    stderr_console.print(Text.assemble(("error: ", "bold red"), terminal_safe(message)))
     return typer.Exit(code)
 
 

@@ -1,4 +1,5 @@
-"""The detached manager process: ``python -m nascli.cli.daemon EXP_DIR``.
+"""The detached manager process: ``nascli.cli.daemon EXP_DIR [START_TOKEN]`` (started by
+``control.daemon_command``, without the caller's directory on ``sys.path``).
 
 Started by ``nascli create`` / ``resume`` in its own session with stdout/stderr appended to the
 experiment's ``manager.log`` (where the manager logs too; anything else it prints, e.g. a crash,
@@ -18,12 +19,12 @@ from nascli.experiment.store import ExperimentStore
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m nascli.cli.daemon EXP_DIR", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: python -m nascli.cli.daemon EXP_DIR [START_TOKEN]", file=sys.stderr)
         return 2
     try:
         store = ExperimentStore(argv[0])
-        status = Manager(store).run()
+        status = Manager(store, start_token=argv[1] if len(argv) > 1 else None).run()
     except NasCliError as exc:
         logging.getLogger("nascli.manager").error("%s", exc)
         return exc.exit_code

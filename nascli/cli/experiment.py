@@ -7,40 +7,11 @@ from pathlib import Path
 
 import typer
 
-from nascli.cli.boundary import cli_command, stdout_console
-from nascli.cli.lifecycle import ID_HELP
+from nascli.cli.boundary import cli_command, stdout_console, terminal_safe
+from nascli.cli.lifecycle import ID_HELP, report_broken
 from nascli.cli.views import experiments_table
 
 app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_is_help=True)
-
-
-def _list_rows(include_ended: bool) -> list[dict]:
-    from nascli.experiment.control import manager_alive
-    from nascli.experiment.store import ExperimentStore, list_experiment_dirs
-    from nascli.experiment.trials import LIVE_EXPERIMENT
-
-    rows = []
-    for exp_dir in list_experiment_dirs():
-        store = ExperimentStore(exp_dir)
-        try:
-            exp = store.experiment()
-            active = exp.status in LIVE_EXPERIMENT
-            if not include_ended and not active:
-                continue
-            rows.append(
-                {
-                    "id": exp.id,
-                    "name": exp.name,
-                    "status": exp.status,
-                    "manager_alive": manager_alive(exp),
-                    "started": exp.started,
-                    "ended": exp.ended,
-                    "trials": store.status_counts(),
-                }
-            )
-        finally:
-            store.close()
-    return rows
 
 
 @app.command("list")
@@ -50,7 +21,11 @@ def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Experiments under $NASCLI_HOME (running ones; --all for every one)."""
-    rows = _list_rows(all_)
+    from nascli.experiment.report import experiment_rows
+
+    broken: list = []
+    rows = experiment_rows(include_ended=all_, broken=broken)
+    report_broken(broken)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     elif not rows:
@@ -58,7 +33,7 @@ def list_(
             "no running experiment" + ("" if all_ else " (--all lists ended ones)")
         )
     else:
-        stdout_console.print(experiments_table(rows))
+        stdout_console.print(experiments_table(terminal_safe(rows)))
 
 
 @app.command("show")
@@ -111,7 +86,8 @@ def delete(
 ) -> None:
     """Delete an experiment's directory (refused while it runs)."""
     from nascli.errors import UsageError
-    from nascli.experiment.store import delete_experiment, open_experiment
+    from nascli.experiment.control import delete_experiment
+    from nascli.experiment.store import open_experiment
 
     store = open_experiment(experiment_id)
     if not yes:

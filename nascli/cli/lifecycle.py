@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from nascli.cli.boundary import cli_command, stderr_console, stdout_console
+from nascli.cli.boundary import cli_command, stderr_console, stdout_console, terminal_safe
 from nascli.cli.views import architecture_text, format_metric, status_view
 
 ID_HELP = "Experiment id (a unique prefix is enough); the latest experiment when omitted."
@@ -52,22 +52,41 @@ def create(
     store = create_experiment(
         cfg.to_dict(), plan.config_text, plan.search_space, cfg.experiment_name, cfg.author_name
     )
+    token = store.pending_start()
+    if token is None:  # a `stop` came first
+        _ended_already(store)
+        return
     if foreground:
         stdout_console.print(f"experiment {store.id} started in the foreground (Ctrl-C stops it)")
-        _run_foreground(store)
+        _run_foreground(store, token)
         return
-    pid = start_manager(store)
+    pid = start_manager(store, token=token)
     stdout_console.print(f"experiment {store.id} started (manager pid {pid})")
+    if _ended_already(store):
+        return
     stdout_console.print(
         f"  nascli status {store.id}      progress and best architecture\n"
         f"  nascli trial ls {store.id}    trials\n"
         f"  nascli top                    live view\n"
+        f"  nascli webui                  web page (http://127.0.0.1:8080/experiments/{store.id})\n"
         f"  nascli stop {store.id}        stop it",
         style="dim",
     )
 
 
-def _run_foreground(store) -> None:  # noqa: ANN001
+def _ended_already(store) -> bool:  # noqa: ANN001
+    """Say so when the manager ended the experiment before ``create``/``resume`` returned (a
+    very short experiment, or a ``stop`` that came first)."""
+    exp = store.experiment()
+    if exp.status in ("RUNNING", "NO_MORE_TRIAL"):
+        return False
+    stdout_console.print(
+        f"experiment {exp.id} {exp.status} already" + (f": {exp.reason}" if exp.reason else "")
+    )
+    return True
+
+
+def _run_foreground(store, token: str) -> None:  # noqa: ANN001
     from nascli.experiment.manager import Manager
 
     if stdout_console.is_terminal:
@@ -76,7 +95,7 @@ def _run_foreground(store) -> None:  # noqa: ANN001
         # The view draws from its own thread and connection; the manager's thread only runs
         # the experiment (no observer), as when detached.
         with ForegroundView(store.dir, stdout_console.console):
-            status = Manager(store).run()
+            status = Manager(store, start_token=token).run()
     else:
 
         def report_ended(ended: list) -> None:
@@ -85,7 +104,7 @@ def _run_foreground(store) -> None:  # noqa: ANN001
                 detail = format_metric(t.final) if t.final is not None else t.reason or ""
                 stdout_console.print(f"trial {t.id} {t.status} {detail}")
 
-        status = Manager(store, observer=report_ended).run()
+        status = Manager(store, observer=report_ended, start_token=token).run()
     _print_outcome(store)
     if status == "ERROR":
         raise typer.Exit(1)
@@ -122,10 +141,11 @@ def resume(
 
         check_resumable(store)
         stdout_console.print(f"experiment {store.id} resumed in the foreground")
-        _run_foreground(store)
+        _run_foreground(store, store.request_start())
         return
     pid = resume_experiment(store)
     stdout_console.print(f"experiment {store.id} resumed (manager pid {pid})")
+    _ended_already(store)
 
 
 @cli_command
@@ -137,12 +157,16 @@ def stop(
     ),
 ) -> None:
     """Stop an experiment: its manager and every trial process (children too)."""
+    from nascli.errors import NasCliError
     from nascli.experiment.control import stop_experiment
-    from nascli.experiment.store import ExperimentStore, list_experiment_dirs, open_experiment
+    from nascli.experiment.store import ExperimentStore, open_experiment, scan_experiments
     from nascli.experiment.trials import LIVE_EXPERIMENT
 
+    failed = 0
     if all_:
-        stores = [ExperimentStore(d) for d in list_experiment_dirs()]
+        dirs, broken = scan_experiments()
+        report_broken(broken)
+        stores = [ExperimentStore(d) for d in dirs]
         stores = [s for s in stores if s.experiment().status in LIVE_EXPERIMENT]
         if not stores:
             stdout_console.print("no running experiment")
@@ -150,7 +174,14 @@ def stop(
     else:
         stores = [open_experiment(experiment_id)]
     for store in stores:
-        result = stop_experiment(store, grace=grace)
+        try:
+            result = stop_experiment(store, grace=grace)
+        except NasCliError as exc:
+            if not all_:
+                raise
+            failed += 1  # stop the others anyway
+            stderr_console.print(f"error: experiment {store.id}: {exc}")
+            continue
         exp = store.experiment()
         stdout_console.print(
             f"experiment {exp.id} {exp.status}"
@@ -160,6 +191,13 @@ def stop(
                 else ""
             )
         )
+    if failed:
+        raise typer.Exit(1)
+
+
+def report_broken(broken: list) -> None:  # noqa: ANN001 - [(Path, why)] from scan_experiments
+    """One note per experiment directory that cannot be read (skipped by the command)."""
+    _print_notes(tuple(f"skipped {path}: {why}" for path, why in broken))
 
 
 @cli_command
@@ -177,4 +215,4 @@ def status(
 
         typer.echo(json.dumps(summary, indent=2))
     else:
-        stdout_console.print(status_view(summary))
+        stdout_console.print(status_view(terminal_safe(summary)))

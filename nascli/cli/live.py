@@ -78,10 +78,11 @@ class ForegroundView:
         if self._frame is None or version != self._version or now - self._drawn_at >= 1.0:
             from rich.console import Group
 
+            from nascli.cli.boundary import terminal_safe
             from nascli.experiment.report import experiment_summary, iter_trial_rows
 
-            summary = experiment_summary(self._store)
+            summary = terminal_safe(experiment_summary(self._store))
             latest = list(iter_trial_rows(self._store, sort="newest", limit=LATEST))[::-1]
-            self._frame = Group(status_view(summary), trials_table(latest))
+            self._frame = Group(status_view(summary), trials_table(terminal_safe(latest)))
             self._version, self._drawn_at = version, now
         return self._frame

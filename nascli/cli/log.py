@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -11,22 +12,34 @@ import typer
 from nascli.cli.boundary import cli_command
 from nascli.cli.lifecycle import ID_HELP
 
+_CHUNK = 1 << 20
+_TAIL_BYTES = 4 << 20  # `--tail N` reads at most this much of the end of the file
+
 app = typer.Typer(help="Show a trial's stdout/stderr or the manager's log.", no_args_is_help=True)
 
 
 def _show(path: Path, tail: int | None, follow: bool, still_running) -> None:  # noqa: ANN001
+    from nascli._files import open_regular
     from nascli.errors import UsageError
 
     if not path.exists():
         raise UsageError(f"{path} does not exist (yet)")
-    with open(path, "rb") as f:
-        data = f.read()
-        if tail is not None:
+    try:
+        f = open_regular(path)  # a trial may have put a FIFO or a device there
+    except OSError as exc:
+        raise UsageError(f"cannot show {path}: {exc.strerror or exc}") from None
+    with f:
+        if tail is not None:  # the last lines, from the end of the file only
+            f.seek(max(0, os.fstat(f.fileno()).st_size - _TAIL_BYTES))
+            data = f.read(_TAIL_BYTES)
             data = b"\n".join(data.splitlines()[-tail:]) + (b"\n" if data else b"")
-        sys.stdout.buffer.write(data)
+            sys.stdout.buffer.write(data)
+        else:
+            while chunk := f.read(_CHUNK):
+                sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
         while follow:
-            chunk = f.read()
+            chunk = f.read(_CHUNK)
             if chunk:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()

@@ -7,7 +7,7 @@ import gc
 import typer
 
 from nascli import __version__
-from nascli.cli import experiment, lifecycle, log, ss_gen, top, trial
+from nascli.cli import experiment, lifecycle, log, ss_gen, top, trial, webui
 from nascli.cli.boundary import state, stdout_console
 
 app = typer.Typer(
@@ -46,6 +46,7 @@ app.add_typer(trial.app, name="trial")
 app.add_typer(log.app, name="log")
 app.command("ss_gen")(ss_gen.ss_gen)
 app.command("ss-gen", hidden=True)(ss_gen.ss_gen)
+app.command("webui")(webui.webui)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from nascli.cli.boundary import cli_command, stdout_console
+from nascli.cli.boundary import cli_command, stdout_console, terminal_safe
 from nascli.cli.views import status_view, trials_table
 
 if TYPE_CHECKING:
@@ -66,8 +66,9 @@ class TopFrames:
             ended = summary["status"] not in LIVE_EXPERIMENT
             if ended and not self.include_ended:
                 return True, []
-            latest = list(iter_trial_rows(store, sort="newest", limit=_LATEST))[::-1]
-            return ended, [status_view(summary), trials_table(latest), Text("")]
+            latest = terminal_safe(list(iter_trial_rows(store, sort="newest", limit=_LATEST)))
+            view = status_view(terminal_safe(summary))
+            return ended, [view, trials_table(latest[::-1]), Text("")]
         finally:
             store.close()
 

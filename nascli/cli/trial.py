@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from nascli.cli.boundary import cli_command, stderr_console, stdout_console
+from nascli.cli.boundary import cli_command, stderr_console, stdout_console, terminal_safe
 from nascli.cli.lifecycle import ID_HELP
 from nascli.cli.views import streamed_trials_tables, trials_table
 from nascli.experiment.trials import TrialStatus
@@ -82,11 +82,14 @@ def ls(
         from nascli.experiment.report import trial_table_widths
 
         widths = trial_table_widths(store)
-        for table in streamed_trials_tables(iter_trial_rows(store, statuses, sort), widths):
+        for table in streamed_trials_tables(
+            (terminal_safe(row) for row in iter_trial_rows(store, statuses, sort)), widths
+        ):
             stdout_console.print(table)
         return
     shown = limit or max(5, stdout_console.console.height - 6)
-    stdout_console.print(trials_table(list(iter_trial_rows(store, statuses, sort, shown))))
+    rows = terminal_safe(list(iter_trial_rows(store, statuses, sort, shown)))
+    stdout_console.print(trials_table(rows))
     if total > shown:
         order = {"launch": "in launch order", "newest": "newest first", "best": "best first"}
         stderr_console.print(

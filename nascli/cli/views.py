@@ -107,6 +107,12 @@ def status_view(summary: dict[str, Any]) -> RenderableType:
         f"{format_duration(summary['max_exec_duration'])}",
     )
     grid.add_row("tuner", f"{summary['tuner']} ({summary['optimize_mode']})")
+    assessor = summary.get("assessor")
+    if assessor:
+        text = Text(assessor["name"])
+        if assessor.get("error"):
+            text.append(f"  error: {assessor['error']}", style="red")
+        grid.add_row("assessor", text)
     grid.add_row("started", format_time(summary["started"]))
     if summary.get("ended"):
         grid.add_row("ended", format_time(summary["ended"]))

@@ -23,7 +23,7 @@ from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuAllocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
-from nascli.experiment.services.base import TrainingService, TrialExited
+from nascli.experiment.services.base import TrainingService, TrialExited, TrialPlaced
 from nascli.experiment.store import ExperimentStore, TrialRecord
 from nascli.experiment.trials import Ledger, TrialStatus, judge_exit
 
@@ -49,6 +49,9 @@ class ActiveTrial:
     early_stopped: bool = False
 
 
+_END_READS = 256  # reads of an ended trial's metrics, at most (1 GiB at 4 MiB a read)
+
+
 class RunningTrials:
     """The trials started and not yet ended, by id (see the module docstring)."""
 
@@ -61,13 +64,19 @@ class RunningTrials:
         self.proposals: Proposals | None = None  # set by the manager once the tuner is restored
         self.active: dict[str, ActiveTrial] = {}
         self.ended: list[TrialRecord] = []  # since the observer last saw them
-        self.to_stop: list[str] = []  # early-stopped this turn, signalled once it commits
+        self.to_stop: list[str] = []  # to be stopped, signalled once this turn commits
+        self._cancels_passed_on: set[str] = set()
+        self.assessment: Any = None  # the manager's Assessment: told every trial's end
 
     def __len__(self) -> int:
         return len(self.active)
 
     def __contains__(self, trial_id: object) -> bool:
         return trial_id in self.active
+
+    def busy(self) -> int:
+        """Trials holding a slot: an early-stopped one gave its slot up while it exits."""
+        return sum(not a.early_stopped for a in self.active.values())
 
     def groups(self) -> set[int]:
         return {a.record.pid for a in self.active.values() if a.record.pid}
@@ -82,7 +91,8 @@ class RunningTrials:
         its exit as its files tell it, for ``on_exit``."""
         self.add(trial, trial.metrics_offset, trial.bad_metric_lines)
         trial_dir = self.store.trial_paths(trial.id).dir
-        if trial.pid and service.adopt(trial.id, trial.pid, trial.pid_token, trial_dir):
+        handle = trial.pid or trial.pid_token  # a remote trial has a token and no local pid
+        if handle and service.adopt(trial.id, trial.pid or 0, trial.pid_token, trial_dir):
             if trial.gpus:
                 self.gpus.adopt(trial.id, trial.gpus)
             message = f"trial {trial.id} still running (pid {trial.pid})"
@@ -92,6 +102,15 @@ class RunningTrials:
         code, end = read_exit_marker(trial_dir) or (None, time.time())
         return TrialExited(trial.id, code, end)
 
+    def placed(self, placed: TrialPlaced) -> None:
+        """Record where a trial runs (and its new handle for adoption, if placing changed it)."""
+        fields: dict[str, object] = {"node": placed.host}
+        if placed.token is not None:
+            fields["pid_token"] = placed.token
+            if (active := self.active.get(placed.trial_id)) is not None:
+                active.record = replace(active.record, pid_token=placed.token)
+        self.store.update_trial(placed.trial_id, **fields)
+
     def cancel_all(self, reason: str) -> list[str]:
         """Mark every running trial as being cancelled for ``reason``; returns their ids."""
         for active in self.active.values():
@@ -100,19 +119,27 @@ class RunningTrials:
 
     def read_intermediate(self) -> None:
         """Collect every running trial's new metrics and hand them to the assessor, if any.
-        Also records a trial's process token once it can be read (for adoption on resume)."""
+        Also records a trial's process token once it can be read (for adoption on resume), and
+        passes on cancellations ``nascli trial kill`` recorded (``to_stop``): the command
+        signals a local trial itself, a remote trial is reached only through its service."""
+        for tid in self.store.running_cancel_requests():
+            if tid in self.active and tid not in self._cancels_passed_on:
+                self._cancels_passed_on.add(tid)
+                self.to_stop.append(tid)
         for tid, active in self.active.items():
             if active.record.pid and active.record.pid_token is None:
                 token = process_token(active.record.pid)
                 if token is not None:
                     active.record = replace(active.record, pid_token=token)
                     self.store.update_trial(tid, pid_token=token)
+            before = active.offset
             new = self._collect(active)
+            if active.offset != before:  # skipped lines count too: a resume must not reread them
+                self.store.update_trial(
+                    tid, metrics_offset=active.offset, bad_metric_lines=active.bad_lines
+                )
             if not new:
                 continue
-            self.store.update_trial(
-                tid, metrics_offset=active.offset, bad_metric_lines=active.bad_lines
-            )
             # The assessor sees only intermediate results (and, through the tuner, ends).
             intermediate = [r for r in new if r.type != FINAL]
             if self.assess is not None and intermediate and not active.early_stopped:
@@ -138,7 +165,7 @@ class RunningTrials:
         self.gpus.release(trial.id)
         if trial.started is not None:
             self.ahead.trial_ended(exited.end_time - trial.started)
-        records = self._collect(active)
+        records = self._collect(active, to_end=True)
         final = final_metric(
             self.store, trial.id, records, self.config.tuner.include_intermediate_results
         )
@@ -153,9 +180,17 @@ class RunningTrials:
             stderr = self.store.trial_paths(trial.id).stderr
             status, reason = judge_exit(code, final, cancel, stderr)
             self.ledger.finish(trial.id, status, reason, exited.end_time, code, final, **counters)
+        if self.assessment is not None:
+            self.assessment.ended(
+                trial.id, status == TrialStatus.SUCCEEDED,
+                [r.value for r in records if r.type != FINAL], stopped=active.early_stopped,
+            )  # fmt: skip
         assert self.proposals is not None
         if status == TrialStatus.FAILED and trial.attempt <= self.config.max_trial_retries:
             self.proposals.retry(replace(trial, status=status.value))
+        elif active.early_stopped:  # includeIntermediateResults: its last result, as NNI does
+            include = self.config.tuner.include_intermediate_results
+            self.proposals.tell(trial, False, final, with_result=include and final is not None)
         else:
             self.proposals.tell(trial, status == TrialStatus.SUCCEEDED, final)
         log.info("trial %s %s%s", trial.id, status.value, f" ({reason})" if reason else "")
@@ -164,9 +199,21 @@ class RunningTrials:
             final=final if status == TrialStatus.SUCCEEDED else None,
         ))  # fmt: skip
 
-    def _collect(self, active: ActiveTrial) -> list[MetricRecord]:
-        """Store the trial's new metric lines; return them."""
-        records, active.offset, bad = read_metrics(active.dir, active.offset)
+    def _collect(self, active: ActiveTrial, to_end: bool = False) -> list[MetricRecord]:
+        """Store the trial's new metric lines; return them. One bounded read
+        (``channel.METRICS_READ_LIMIT``) while the trial runs; ``to_end`` (it has ended, its
+        file grows no more) reads on until the end, so a final result behind a huge line or
+        a burst of lines is not lost (up to ``_END_READS`` reads: a leftover process that
+        keeps writing cannot hold the manager)."""
+        records: list[MetricRecord] = []
+        bad = 0
+        for _ in range(_END_READS if to_end else 1):
+            before = active.offset
+            got, active.offset, skipped = read_metrics(active.dir, active.offset)
+            records += got
+            bad += skipped
+            if active.offset == before:
+                break
         tid = active.record.id
         if bad:
             active.bad_lines += bad

@@ -76,6 +76,11 @@ class Inbox:
         except BlockingIOError:
             pass
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called (nobody waits here any more)."""
+        return self._wake_w < 0
+
     def close(self) -> None:
         """Release the pipe and every pidfd still watched; later ``put``s are dropped."""
         wake, self._wake_w = self._wake_w, -1

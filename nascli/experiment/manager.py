@@ -26,19 +26,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+from nascli.channel import read_launch_marker
 from nascli.errors import NasCliError
 from nascli.experiment.ahead import AHEAD_BELOW, ProposalsAhead
+from nascli.experiment.assessment import ASSESS_TIMEOUT, Assessment
 from nascli.experiment.collector import Assess, RunningTrials
 from nascli.experiment.config import ExperimentConfig
+from nascli.experiment.containment import Containment, carries_tag
 from nascli.experiment.inbox import Inbox
 from nascli.experiment.prepare import gpu_allocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
-from nascli.experiment.services.base import ServiceFactory, TrialExited, TrialProcess
-from nascli.experiment.services.local import LocalTrainingService
+from nascli.experiment.services import service_for
+from nascli.experiment.services.base import ServiceFactory, TrialExited, TrialPlaced, TrialProcess
 from nascli.experiment.session import holding
 from nascli.experiment.starter import TrialStarter
-from nascli.experiment.store import ExperimentStore, TrialRecord
+from nascli.experiment.store import ExperimentStore, StoreFullError, TrialRecord
 from nascli.experiment.trials import ExperimentStatus, Ledger, TrialStatus, final_status
 from nascli.experiment.tuner_keeper import TunerKeeper
 
@@ -63,24 +66,34 @@ class Manager:
         tick: the longest sleep between looks at intermediate metrics and the clock.
         ahead_below: trials shorter than this (median of the recent ones, seconds) get the next
             proposal ready ahead (``ahead.py``); 0 turns that off.
-        assess: an assessor's hook (``collector.Assess``); None: trials run to their end.
+        assess: an assessor's hook (``collector.Assess``); None: the config's ``assessor``
+            (``assessment.Assessment``), or trials run to their end without one.
+        assess_timeout: the longest an assessor call may take before early stopping is
+            switched off for the run.
     """
 
     def __init__(
         self, store: ExperimentStore, service: ServiceFactory | None = None,
         observer: Callable[[list[TrialRecord]], None] | None = None, tick: float = 0.5,
         kill_grace: float = DEFAULT_KILL_GRACE, ahead_below: float = AHEAD_BELOW,
-        assess: Assess | None = None,
+        assess: Assess | None = None, assess_timeout: float = ASSESS_TIMEOUT,
+        start_token: str | None = None,
     ):  # fmt: skip
         self.store, self.ledger, self.inbox = store, Ledger(store), Inbox()
-        self.service = (service or (lambda i: LocalTrainingService(i, kill_grace)))(self.inbox)
-        self.observer, self.tick, self.kill_grace = observer, tick, kill_grace
+        self.start_token = start_token  # see ``control.start_manager``: a stop withdraws it
         exp = store.experiment()
         self.config = config = ExperimentConfig.from_dict(exp.config)
+        self.service = (service or service_for(
+            config, store.id, kill_grace, Containment(store.dir)))(self.inbox)  # fmt: skip
+        self.observer, self.tick, self.kill_grace = observer, tick, kill_grace
         self.gpus = gpu_allocator(config)
         self.starter = TrialStarter(store, config, self.service, self.gpus)
         self.ahead = ProposalsAhead(config.trial_concurrency, ahead_below, not config.trial.gpu_num)
+        self.assessment = Assessment(config.assessor, store, timeout=assess_timeout)
+        if assess is None and config.assessor is not None:
+            assess = self.assessment.verdict
         self.running = RunningTrials(store, config, self.ledger, self.gpus, self.ahead, assess)
+        self.running.assessment = self.assessment
         self.keeper: TunerKeeper | None = None  # both set by _start, once the tuner is restored
         self.proposals: Proposals | None = None
         self.stop_reason: str | None = None
@@ -104,12 +117,22 @@ class Manager:
         """
         with holding(self.store, log, self.request_stop if handle_signals else None):
             try:
+                if self.start_token is not None and not self.store.start_requested(
+                        self.start_token):  # fmt: skip
+                    log.info("experiment %s: start withdrawn by a stop", self.store.id)
+                    return self.store.experiment().status
                 self._start()
+                self.store.withdraw_start()
                 return self._loop().value
             except BaseException as exc:
                 stopped = isinstance(exc, KeyboardInterrupt)
                 why = "interrupted" if stopped else f"manager failed: {type(exc).__name__}: {exc}"
-                log.exception("manager failed")
+                if isinstance(exc, StoreFullError):  # record it in the space held back for it
+                    why = f"the disk is full: {exc}"
+                    log.error("%s; ending the trials", why)
+                    self.store.release_reserve()
+                else:
+                    log.exception("manager failed")
                 self._shutdown_trials(why)
                 status = self._finish(E.STOPPED if stopped else E.ERROR, why)
                 if stopped or isinstance(exc, NasCliError):
@@ -125,21 +148,37 @@ class Manager:
         self.keeper = TunerKeeper.restore(self.store, self.config.tuner)
         self.proposals = p = Proposals(
             self.store, self.config, self.keeper, self.ledger, self.starter, self.ahead,
-            busy=lambda: len(self.running),
+            busy=self.running.busy,
         )  # fmt: skip
         self.running.proposals = p
+        self.assessment.start()
         with self.store.transaction():
             self.ledger.start_experiment(
                 exp.started is not None, started=exp.started or time.time(),
                 manager_pid=(p_id := os.getpid()), manager_token=process_token(p_id),
             )  # fmt: skip
         log.info("experiment %s %s, pid %d", exp.id, "resumed" if exp.started else "started", p_id)
-        for trial in self.store.trials([T.WAITING.value, T.RUNNING.value]):
+        self.store.ensure_reserve()
+        for trial in self.store.trials([T.WAITING.value, T.RUNNING.value, T.EARLY_STOPPED.value]):
+            launched = read_launch_marker(self.store.trial_paths(trial.id).dir)
+            if trial.status == T.WAITING and launched is not None:
+                # started by a manager that died before recording it: adopt, never rerun
+                pid = launched if carries_tag(launched, self.store.trial_paths(trial.id).dir) \
+                    else None  # fmt: skip
+                with self.store.transaction():
+                    self.ledger.launch(trial.id, pid, None, None, trial.gpus)
+                trial = self.store.trial(trial.id)
             if trial.status == T.WAITING:
                 p.pending.append(trial)
+            elif trial.status == T.EARLY_STOPPED and trial.ended is not None:
+                continue
             elif (ended := self.running.recover(trial, self.service)) is not None:
+                self.running.active[trial.id].early_stopped = trial.status == T.EARLY_STOPPED
                 with self._turn():
                     self.running.on_exit(ended)
+            elif trial.status == T.EARLY_STOPPED:  # stopped, perhaps never signalled
+                self.running.active[trial.id].early_stopped = True
+                self.service.cancel(trial.id)
         if self._elapsed() >= self.config.max_exec_duration:
             p.search_over = f"maxExecDuration {self.config.max_exec_duration} s reached"
 
@@ -158,14 +197,16 @@ class Manager:
                 for item in arrived:  # collect the ended trials, tell the tuner
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
+                    elif isinstance(item, TrialPlaced):
+                        running.placed(item)
                 if self.stop_reason is None:
                     if time.monotonic() - self._read_at >= tick:
                         self._read_at = time.monotonic()
                         running.read_intermediate()  # collect, and assess, running trials
                     self._check_clock()
-                    free = self.config.trial_concurrency - len(running)
+                    free = self.config.trial_concurrency - running.busy()
                     ready = p.fill(free, running.groups())  # ask
-                    p.propose_ahead(len(running) + len(ready))
+                    p.propose_ahead(running.busy() + len(ready))
             if self.stop_reason is not None:
                 for trial in ready:  # committed, not started: cancelled with the pending ones
                     self.gpus.release(trial.id)
@@ -195,6 +236,7 @@ class Manager:
                 yield
                 if self.keeper is not None and (failure := self.keeper.save()) is not None:
                     self.proposals.tuner_failed(failure)
+                self.assessment.save()
         finally:
             self._in_turn = False
         stop, self.running.to_stop = self.running.to_stop, []
@@ -237,6 +279,7 @@ class Manager:
     def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
         gpus = self.starter.gpus_of(trial.id)
         self.ledger.launch(trial.id, proc.pid, proc.token, proc.started, gpus)
+        self.store.update_trial(trial.id, node=proc.host)
         log.info("trial %s started on %s, pid %d", trial.id, proc.host, proc.pid)
 
     # ------------------------------------------------------------------ budget and ending
@@ -277,6 +320,7 @@ class Manager:
     def _finish(self, status: ExperimentStatus, reason: str | None) -> ExperimentStatus:
         if self.keeper is not None:  # the experiment ends with a whole checkpoint
             self.keeper.checkpoint_next()
+        self.assessment.finish()
         ended, used = time.time(), self._elapsed()
         with self._turn():
             self.ledger.end_experiment(status, reason, ended=ended, exec_seconds=used)

@@ -15,13 +15,25 @@ from typing import TYPE_CHECKING, Any
 
 from nascli import space as spaces
 from nascli.errors import SearchSpaceError, TrialCommandError, UsageError
-from nascli.experiment.config import ConfigError, ExperimentConfig, TunerConfig, load_config
+from nascli.experiment.config import (
+    AssessorConfig,
+    ConfigError,
+    ExperimentConfig,
+    TunerConfig,
+    load_config,
+)
 from nascli.experiment.gpu import GpuAllocator, GpuInventory, query_gpus, slot_count
 
 if TYPE_CHECKING:
     from tuners.base import Tuner
 
-__all__ = ["ExperimentPlan", "prepare_experiment", "build_tuner", "gpu_allocator"]
+__all__ = [
+    "ExperimentPlan",
+    "prepare_experiment",
+    "build_tuner",
+    "build_assessor",
+    "gpu_allocator",
+]
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,21 @@ def build_tuner(tuner: TunerConfig, search_space: dict[str, Any]) -> Tuner:
     return instance
 
 
+def build_assessor(assessor: AssessorConfig) -> Any:
+    """The configured assessor. Raises ``UsageError`` (naming the ``assessor.*`` field, with
+    every problem of its ``classArgs``)."""
+    from nascli.assessors import create_assessor, load_custom_assessor
+
+    if assessor.builtin_name is not None:
+        return create_assessor(assessor.builtin_name, assessor.class_args)
+    return load_custom_assessor(
+        assessor.code_dir or ".",
+        assessor.class_file_name or "",
+        assessor.class_name or "",
+        assessor.class_args,
+    )
+
+
 def gpu_allocator(config: ExperimentConfig) -> GpuAllocator:
     return GpuAllocator(
         gpu_num=config.trial.gpu_num or 0,
@@ -60,6 +87,32 @@ def gpu_allocator(config: ExperimentConfig) -> GpuAllocator:
         max_trial_num_per_gpu=config.local.max_trial_num_per_gpu,
         use_active_gpu=config.local.use_active_gpu,
     )
+
+
+def _check_ray_cluster(path: Path, config: ExperimentConfig) -> list[str]:
+    """Refuse a Ray cluster that cannot be reached or can never hold one trial; notes on what
+    it holds."""
+    from nascli.experiment.services.ray import RayUnavailable, import_ray, probe_cluster
+
+    ray_config = config.ray
+    assert ray_config is not None  # the config checker sets it for the ray platform
+    try:
+        import_ray()
+        resources = probe_cluster(ray_config.address, timeout=ray_config.connect_timeout)
+    except RayUnavailable as exc:
+        raise ConfigError(path, [f"trainingServicePlatform ray: {exc}"]) from None
+    cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+    gpu_num = config.trial.gpu_num or 0
+    problems = []
+    if ray_config.cpus_per_trial > cpus:
+        problems.append(f"rayConfig.cpusPerTrial: {ray_config.cpus_per_trial:g} CPUs per trial, "
+                        f"but the cluster at {ray_config.address} has {cpus:g} in all")  # fmt: skip
+    if gpu_num > gpus:
+        problems.append(f"trial.gpuNum: {gpu_num} GPU(s) per trial, but the cluster at "
+                        f"{ray_config.address} has {gpus:g} in all")  # fmt: skip
+    if problems:
+        raise ConfigError(path, problems)
+    return [f"Ray cluster at {ray_config.address}: {cpus:g} CPUs, {gpus:g} GPUs in all"]
 
 
 def prepare_experiment(config_path: str | Path, ss_gen_timeout: float = 600.0) -> ExperimentPlan:
@@ -87,15 +140,25 @@ def prepare_experiment(config_path: str | Path, ss_gen_timeout: float = 600.0) -
             ) from None
         origin = f"generated from trial.command {config.trial.command!r}"
     doc = spaces.search_space_to_json(space)
+    problems = []
     try:
         build_tuner(config.tuner, doc)
     except UsageError as exc:
-        raise ConfigError(path, [str(exc)]) from None
+        problems.append(str(exc))
+    if config.assessor is not None:
+        try:
+            build_assessor(config.assessor)
+        except UsageError as exc:
+            problems.extend(getattr(exc, "problems", None) or [str(exc)])
+    if problems:
+        raise ConfigError(path, problems)
 
     inventory = None
     slots = config.trial_concurrency
     gpu_num = config.trial.gpu_num
-    if gpu_num:
+    if config.platform == "ray":
+        notes.extend(_check_ray_cluster(path, config))
+    elif gpu_num:
         allocator = gpu_allocator(config)
         inventory = query_gpus()
         problems = allocator.check(inventory)

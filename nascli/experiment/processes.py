@@ -106,6 +106,8 @@ def process_token(pid: int) -> str | None:
 def process_alive(pid: int, token: str | None = None) -> bool:
     """Whether ``pid`` runs (and, given ``token``, is still the process that had it). Zombies
     count as ended."""
+    if pid <= 0:  # 0 and -N name process groups for kill(); no trial or manager has them
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

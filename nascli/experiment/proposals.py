@@ -98,10 +98,14 @@ class Proposals:
         self.pending.append(self.ledger.retry(failed, self.next_seq, attempts))
         self.next_seq += 1
 
-    def tell(self, trial: TrialRecord, success: bool, final: Any) -> None:
-        """Tell the tuner a trial ended; a failing tuner ends the search (ERROR)."""
+    def tell(
+        self, trial: TrialRecord, success: bool, final: Any, with_result: bool | None = None
+    ) -> None:
+        """Tell the tuner a trial ended (``final`` as its result first if it succeeded, or if
+        ``with_result``: an early-stopped trial's last result); a failing tuner ends the search
+        (ERROR)."""
         try:
-            self.keeper.tell(trial.parameter_id, trial.parameters, success, final)
+            self.keeper.tell(trial.parameter_id, trial.parameters, success, final, with_result)
         except TunerFailedError as exc:
             self.tuner_failed(exc)
 

@@ -14,21 +14,30 @@ memory stays flat in the number of trials.
 from __future__ import annotations
 
 import csv
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from nascli import space as spaces
 from nascli.channel import metric_scalar
-from nascli.errors import ParameterError
+from nascli.errors import ParameterError, UsageError
 from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
-from nascli.experiment.store import TRIAL_SORTS, ExperimentStore
+from nascli.experiment.store import (
+    TRIAL_SORTS,
+    ExperimentNotFoundError,
+    ExperimentStore,
+    scan_experiments,
+)
 from nascli.experiment.trials import LIVE_EXPERIMENT
 
 __all__ = [
     "experiment_summary",
     "trial_rows",
+    "experiment_rows",
+    "TrialNotFoundError",
     "iter_trial_rows",
     "trials_page",
     "trial_table_widths",
@@ -40,6 +49,10 @@ __all__ = [
     "export_csv",
     "optimize_mode",
 ]
+
+
+class TrialNotFoundError(UsageError):
+    """An experiment has no trial with the id given."""
 
 
 def optimize_mode(config: dict[str, Any]) -> str:
@@ -136,6 +149,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "max_exec_duration": config["max_exec_duration"],
         "tuner": config["tuner"]["builtin_name"] or config["tuner"]["class_name"],
         "optimize_mode": optimize_mode(config),
+        "assessor": _assessor(store, config),
         "best": best_trial(store),
         "manager": {"pid": exp.manager_pid, "alive": alive},
         "waiting_for": exp.wait_reason,
@@ -147,6 +161,15 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
             f"`nascli resume {exp.id}` continues the experiment"
         )
     return summary
+
+
+def _assessor(store: ExperimentStore, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The assessor's name and its last error (None: no early stopping)."""
+    section = config.get("assessor")
+    if not section:
+        return None
+    name = section["builtin_name"] or f"{section['class_name']} ({section['class_file_name']})"
+    return {"name": name, "error": store.assessor_error()}
 
 
 def _row(t: dict[str, Any], names: Architectures) -> dict[str, Any]:
@@ -163,6 +186,7 @@ def _row(t: dict[str, Any], names: Architectures) -> dict[str, Any]:
         "reason": t["reason"],
         "gpus": t["gpus"],
         "pid": t["pid"],
+        "node": t.get("node"),
         "started": t["started"],
         "ended": t["ended"],
     }
@@ -175,6 +199,8 @@ def iter_trial_rows(
     limit: int | None = None,
     after: str | None = None,
     space: spaces.SearchSpace | None = None,
+    *,
+    ids: Sequence[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """``trial ls --json`` rows (id, status, parameters, architecture, final and intermediate
     results, exit code, reason, GPUs, pid, times), read as they are consumed.
@@ -187,21 +213,79 @@ def iter_trial_rows(
         limit: at most this many rows.
         after: the id of the last row of the previous page (keyset paging).
         space: the search space, if the caller has it loaded.
+        ids: only the trials with one of these ids (none when empty).
 
     Raises:
         UsageError: an unknown ``sort``.
     """
     names = Architectures(space or _space(store))
     maximize = optimize_mode(store.experiment().config) != "minimize"
-    for trial in store.trial_dicts(sort, statuses, limit, after, maximize):
+    for trial in store.trial_dicts(sort, statuses, limit, after, maximize, ids=ids):
         yield _row(trial, names)
 
 
 def trial_rows(
-    store: ExperimentStore, status: str | None = None, space: spaces.SearchSpace | None = None
+    store: ExperimentStore,
+    status: str | None = None,
+    space: spaces.SearchSpace | None = None,
+    *,
+    after: str | None = None,
+    limit: int | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every trial's row in launch order (``iter_trial_rows``, as a list)."""
-    return list(iter_trial_rows(store, [status] if status else None, space=space))
+    """``trial ls --json``: one dict per trial, in launch order (``iter_trial_rows``, as a list).
+
+    ``after`` (a trial id), ``limit`` and ``ids`` select a part of that list through the
+    store's indexed page query (the web UI polls with them: new trials after the last one it
+    has, and the ones it saw running). Raises ``TrialNotFoundError`` when ``after`` names no
+    trial of ``store``.
+    """
+    _check_after(store, after)
+    statuses = [status] if status else None
+    return list(iter_trial_rows(store, statuses, "launch", limit, after, space, ids=ids))
+
+
+def _check_after(store: ExperimentStore, after: str | None) -> None:
+    if after is not None and store.trial(after) is None:
+        raise TrialNotFoundError(f"experiment {store.id} has no trial {after!r}")
+
+
+def experiment_rows(
+    include_ended: bool = True, broken: list[tuple[Path, str]] | None = None
+) -> list[dict[str, Any]]:
+    """``experiment list --json``: every experiment under ``$NASCLI_HOME`` (oldest first), or
+    only the running ones; an experiment whose store cannot be read is skipped (and added to
+    ``broken``, with why, when given: ``store.scan_experiments``)."""
+    rows = []
+    dirs, unreadable = scan_experiments()
+    if broken is not None:
+        broken.extend(unreadable)
+    for exp_dir in dirs:
+        try:
+            store = ExperimentStore(exp_dir)
+        except ExperimentNotFoundError:  # deleted between the scan and the open
+            continue
+        try:
+            exp = store.experiment()
+            active = exp.status in LIVE_EXPERIMENT
+            if not include_ended and not active:
+                continue
+            rows.append(
+                {
+                    "id": exp.id,
+                    "name": exp.name,
+                    "status": exp.status,
+                    "manager_alive": manager_alive(exp),
+                    "started": exp.started,
+                    "ended": exp.ended,
+                    "trials": store.status_counts(),
+                }
+            )
+        except (sqlite3.DatabaseError, TypeError):  # being created (no row yet) or damaged
+            continue
+        finally:
+            store.close()
+    return rows
 
 
 @dataclass(frozen=True)
@@ -261,13 +345,15 @@ def trial_table_widths(
 
 
 def export_json(store: ExperimentStore, out: TextIO) -> int:
-    """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status and timing,
-    trial by trial in launch order. Returns the number of trials written."""
+    """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status (with
+    ``reason``: why a trial did not succeed, e.g. its early stop) and timing, trial by trial in
+    launch order. Returns the number of trials written."""
     rows = (
         {
             "id": row["id"],
             "parameter_id": row["parameter_id"],
             "status": row["status"],
+            "reason": row["reason"],
             "parameter": row["parameters"],
             "architecture": row["architecture"],
             "value": row["final"],
@@ -283,12 +369,15 @@ def export_json(store: ExperimentStore, out: TextIO) -> int:
 def export_csv(store: ExperimentStore, out: TextIO) -> int:
     """Write one row per trial in launch order; one column per search-space key holding the
     chosen candidate(s) (not NNI's ``{_value,_idx}`` cells), the final metric (``default`` and
-    any other entries, as columns in the order they first appear). Returns the trial count."""
+    any other entries, as columns in the order they first appear), the duration and the reason
+    a trial did not succeed (e.g. its early stop). Returns the trial count."""
     space = _space(store)
     keys = sorted(space)
     extra = store.final_keys()
     writer = csv.writer(out)
-    writer.writerow(["id", "status", "parameter_id", *keys, "final", *extra, "duration_s"])
+    writer.writerow(
+        ["id", "status", "parameter_id", *keys, "final", *extra, "duration_s", "reason"]
+    )
     count = 0
     names = Architectures(space)
     for t in store.trial_dicts("launch", intermediate=False):
@@ -304,6 +393,7 @@ def export_csv(store: ExperimentStore, out: TextIO) -> int:
                 "" if final is None else metric_scalar(final),
                 *[final.get(k, "") if isinstance(final, dict) else "" for k in extra],
                 round(ended - started, 3) if ended and started else "",
+                t["reason"] or "",
             ]
         )
         count += 1

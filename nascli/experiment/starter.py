@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from nascli.channel import TrialContext, write_parameters
+from nascli.channel import TrialContext, prepare_trial_dir
 from nascli.errors import GpuUnavailable
 from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuAllocator
@@ -50,21 +50,22 @@ class TrialStarter:
         # Like Ray Tune: concurrent trials share the cores instead of each starting one
         # OpenMP thread per core (on 2 cores, 2 torch trials run ~1.8x slower oversubscribed).
         threads = max(1, (os.cpu_count() or 1) // self.config.trial_concurrency)
+        if self.config.ray is not None:  # on a node: the CPUs the trial holds there
+            threads = max(1, int(self.config.ray.cpus_per_trial))
         env.setdefault("OMP_NUM_THREADS", str(threads))
         return env
 
     def write_dir(self, trial: TrialRecord) -> None:
         """The trial's directory with its ``parameter.json``, before it starts."""
-        trial_dir = self.store.trial_paths(trial.id).dir
-        trial_dir.mkdir(parents=True, exist_ok=True)
-        write_parameters(trial_dir, trial.parameter_id, trial.parameters)
+        prepare_trial_dir(self.store.trial_paths(trial.id).dir, trial.parameter_id,
+                          trial.parameters)  # private, never through a link; fmt: skip
 
     def reserve_gpus(self, trial_id: str, own_groups: set[int]) -> bool:
         """Reserve the trial's GPUs (always True when GPUs are not managed). While none fit,
         the reason is recorded once (``wait_reason`` and a ``waiting`` event) and the GPUs are
         looked at again after ``_GPU_RETRY`` seconds."""
-        if not self.config.trial.gpu_num:
-            return True
+        if not self.config.trial.gpu_num or self.config.platform != "local":
+            return True  # not managed here (a remote service's cluster assigns GPUs)
         if time.monotonic() < self._gpu_retry_at:
             return False
         try:
@@ -94,7 +95,11 @@ class TrialStarter:
         """
         paths = self.store.trial_paths(trial.id)
         if not prepared:
-            self.write_dir(trial)
+            try:
+                self.write_dir(trial)
+            except OSError:
+                self.gpus.release(trial.id)
+                raise
         context = TrialContext(
             platform=self.service.platform, experiment_id=self.exp_id, trial_id=trial.id,
             sequence_id=trial.seq, trial_dir=paths.dir, output_dir=paths.dir,
@@ -102,7 +107,7 @@ class TrialStarter:
         )  # fmt: skip
         env = dict(self._base_env)
         env.update(context.environment())
-        if self.config.trial.gpu_num is not None:
+        if self.config.trial.gpu_num is not None and self.config.platform == "local":
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, self.gpus.assigned.get(trial.id) or ()))
         spec = TrialSpec(
             trial.id, self.config.trial.command, code_dir=Path(self.config.trial.code_dir),
@@ -110,6 +115,9 @@ class TrialStarter:
         )  # fmt: skip
         try:
             return self.service.launch(spec)
+        except ValueError as exc:  # e.g. a NUL byte in the command
+            self.gpus.release(trial.id)
+            raise OSError(f"invalid trial command: {exc}") from None
         except OSError:
             self.gpus.release(trial.id)
             raise

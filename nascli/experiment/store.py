@@ -8,6 +8,10 @@ Layout (DESIGN §5)::
         search_space.json                  the search space the tuner uses
         manager.log                        the manager's log (and anything it prints)
         manager.lock                       held by the one manager running the experiment
+        manager.start                      a pending start request (see ``request_start``)
+        space.reserve                      disk space held back to record a full disk
+        trials.cgroup                      the trials' cgroup, where there is one
+                                           (``containment.py``)
         trials/<trial_id>/                 parameter.json, metrics.jsonl, stdout, stderr, exit
                                            (the trial channel, ``channel.py``) + trial outputs
 
@@ -18,6 +22,15 @@ never block the manager nor wait for it. Every write is one transaction, so a ``
 the last committed state (SQLite ``synchronous=NORMAL``: safe against process crashes).
 
 Experiments are found by scanning ``$NASCLI_HOME``; there is no separate index to go stale.
+``create_experiment`` is all or nothing: the directory is built under a hidden temporary name and
+renamed into place complete, so no command ever sees half an experiment; a directory that is
+broken anyway (copied in part, damaged) is reported by ``scan_experiments`` and skipped by every
+listing. Everything here is private to the user (directories 0700, files 0600; see
+``nascli._files`` for ``$NASCLI_UMASK``).
+
+A full disk: every experiment holds ``RESERVE_BYTES`` in ``space.reserve``; a write that fails
+for lack of space raises ``StoreFullError`` (the transaction rolled back, the database intact),
+and ``release_reserve`` frees that space so the writer can record why it stops.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +49,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from nascli.errors import ExperimentBusyError, ExperimentNotFoundError, UsageError
+from nascli._files import dir_mode, file_mode, make_private_dir, write_private
+from nascli.channel import INTERMEDIATE
+from nascli.errors import ExperimentBusyError, ExperimentNotFoundError, NasCliError, UsageError
 from nascli.experiment.trials import TERMINAL, ExperimentStatus
 
 __all__ = [
@@ -44,9 +60,12 @@ __all__ = [
     "TrialRecord",
     "ExperimentBusyError",
     "ExperimentNotFoundError",
+    "StoreFullError",
+    "scan_experiments",
     "nascli_home",
     "create_experiment",
     "open_experiment",
+    "experiment_path",
     "list_experiment_dirs",
     "delete_experiment",
     "EXPERIMENT_STATUSES",
@@ -59,15 +78,29 @@ __all__ = [
 EXPERIMENT_STATUSES = tuple(s.value for s in ExperimentStatus)
 # The statuses ``status_counts`` always lists (EARLY_STOPPED appears once a trial has it, so the
 # counts of stores without early stopping read as they always did).
-TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "USER_CANCELED")
+TRIAL_STATUSES = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "EARLY_STOPPED", "USER_CANCELED")
 TERMINAL_TRIAL_STATUSES = frozenset(s.value for s in TERMINAL)
 
 _DB = "experiment.sqlite"
+_START_REQUEST = "manager.start"
+_RESERVE = "space.reserve"
+RESERVE_BYTES = 1 << 20
 # 32 symbols (no l, o, 0, 1: ids are read and typed by people), so a random byte maps evenly.
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 # The tuner calls made since the tuner checkpoint in the experiment row, one row per manager
 # turn (see Manager: the checkpoint grows with the history, the calls of a turn do not).
+# The assessor's checkpoint and the calls made since (as for the tuner), and its last error.
+_ASSESSOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assessor (
+    id INTEGER PRIMARY KEY CHECK (id = 0), state TEXT, error TEXT
+);
+INSERT OR IGNORE INTO assessor (id) VALUES (0);
+CREATE TABLE IF NOT EXISTS assessor_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL
+);
+"""
+
 _TUNER_LOG_SCHEMA = """
 CREATE TABLE IF NOT EXISTS tuner_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, calls TEXT NOT NULL);
 """
@@ -106,7 +139,7 @@ CREATE TABLE IF NOT EXISTS trials (
     reason TEXT, cancel_requested INTEGER NOT NULL DEFAULT 0, gpus TEXT, pid INTEGER,
     pid_token TEXT, created REAL NOT NULL, started REAL, ended REAL, exit_code INTEGER,
     final TEXT, metrics_offset INTEGER NOT NULL DEFAULT 0, bad_metric_lines INTEGER NOT NULL
-    DEFAULT 0
+    DEFAULT 0, node TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     trial_id TEXT NOT NULL, sequence INTEGER NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
@@ -120,7 +153,30 @@ CREATE INDEX IF NOT EXISTS trials_status ON trials (status);
 """
     + _TUNER_LOG_SCHEMA
     + _READ_INDEXES
+    + _ASSESSOR_SCHEMA
 )
+
+
+class StoreFullError(NasCliError):
+    """A write failed because the disk (or quota) is full; nothing of it was stored."""
+
+
+def _is_full(exc: BaseException, where: Path) -> bool:
+    """Whether ``exc`` comes from a full disk. SQLite reports some out-of-space writes (of its
+    WAL index, say) as a generic I/O error: then the free space of ``where`` decides."""
+    if isinstance(exc, OSError):
+        return exc.errno in (28, 122)  # ENOSPC, EDQUOT
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+            return True
+        if (code is not None and code & 0xFF == sqlite3.SQLITE_IOERR) or "I/O error" in str(exc):
+            try:
+                info = os.statvfs(where)
+            except OSError:
+                return False
+            return info.f_bavail * info.f_frsize < RESERVE_BYTES + (256 << 10)  # nearly full
+    return False
 
 
 @dataclass(frozen=True)
@@ -163,6 +219,7 @@ class TrialRecord:
     final: Any
     metrics_offset: int
     bad_metric_lines: int
+    node: str | None = None  # where it ran, for services with more than one machine
 
     @property
     def terminal(self) -> bool:
@@ -204,13 +261,19 @@ class ExperimentStore:
         self.dir = Path(exp_dir)
         if not (self.dir / _DB).is_file():
             raise ExperimentNotFoundError(f"{self.dir} is not a nascli experiment (no {_DB})")
-        self._conn = sqlite3.connect(
-            self.dir / _DB, timeout=30, isolation_level=None, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA busy_timeout = 30000")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._has_read_indexes: bool | None = None
+        try:
+            self._conn = sqlite3.connect(
+                self.dir / _DB, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._has_read_indexes: bool | None = None
+            self.ensure_node_column()
+        except sqlite3.OperationalError as exc:
+            if _is_full(exc, self.dir):
+                raise StoreFullError(f"{self.dir}: the disk is full ({exc})") from None
+            raise NasCliError(f"cannot open experiment {self.dir}: {exc}") from None
 
     # ------------------------------------------------------------------ paths
 
@@ -237,7 +300,70 @@ class ExperimentStore:
     def manager_lock(self) -> FileLock:
         """The lock the running manager holds for its whole life (released by the OS if the
         manager dies, even by ``kill -9``)."""
-        return FileLock(str(self.dir / "manager.lock"))
+        return FileLock(str(self.dir / "manager.lock"), mode=file_mode())
+
+    # ------------------------------------------------------------------ start requests
+
+    def request_start(self) -> str:
+        """Record that a manager is being started (before it is spawned); returns the token
+        the manager passes to ``start_requested``. A ``stop`` meanwhile withdraws it. A new
+        experiment is created with one (``create_experiment``): see ``pending_start``."""
+        token = _new_id()
+        write_private(self.dir / _START_REQUEST, token)
+        return token
+
+    def pending_start(self) -> str | None:
+        """The token of the start request not yet taken or withdrawn, if any."""
+        try:
+            return (self.dir / _START_REQUEST).read_text().strip() or None
+        except OSError:
+            return None
+
+    def start_requested(self, token: str) -> bool:
+        """Whether the start with ``token`` is still wanted (call with the lock held)."""
+        try:
+            return (self.dir / _START_REQUEST).read_text().strip() == token
+        except OSError:
+            return False
+
+    def withdraw_start(self) -> bool:
+        """Withdraw any pending start request (taken by a manager, or cancelled by ``stop``:
+        needs no free space). True if there was one."""
+        try:
+            (self.dir / _START_REQUEST).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def start_pending(self) -> bool:
+        return (self.dir / _START_REQUEST).exists()
+
+    # ------------------------------------------------------------------ disk space
+
+    def ensure_reserve(self) -> None:
+        """Hold back ``RESERVE_BYTES`` (best effort: on a disk already full there is none)."""
+        path = self.dir / _RESERVE
+        try:
+            if path.stat().st_size >= RESERVE_BYTES:
+                return
+        except OSError:
+            pass
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, file_mode())
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def release_reserve(self) -> bool:
+        """Free the held-back space (after a ``StoreFullError``). True if there was some."""
+        try:
+            (self.dir / _RESERVE).unlink()
+            return True
+        except OSError:
+            return False
 
     def take_manager_lock(self) -> FileLock | None:
         """The manager lock, held, if nobody holds it right now; None when someone does."""
@@ -275,18 +401,42 @@ class ExperimentStore:
     def close(self) -> None:
         self._conn.close()
 
+    def version(self) -> tuple[int, int] | None:
+        """A value that changes whenever another connection commits to this experiment's
+        database (SQLite's ``data_version`` on this store's connection) or its database file is
+        replaced; None once the file is gone. For long-lived readers that keep what they read
+        (the web UI's cache) and must know when it is stale."""
+        try:
+            inode = os.stat(self.dir / _DB).st_ino
+        except FileNotFoundError:
+            return None
+        return inode, self.data_version()
+
     # ------------------------------------------------------------------ experiment row
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``).
+
+        Raises:
+            StoreFullError: the disk is full (the transaction was rolled back).
+        """
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
+        except (sqlite3.OperationalError, OSError) as exc:
+            if _is_full(exc, self.dir):
+                raise StoreFullError(f"{self.dir}: the disk is full ({exc})") from exc
             raise
-        self._conn.execute("COMMIT")
 
     def experiment(self) -> ExperimentRecord:
         row = self._conn.execute("SELECT * FROM experiment").fetchone()
@@ -309,6 +459,20 @@ class ExperimentStore:
             fields["tuner_state"] = fields.pop("tuner_state_json")
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._conn.execute(f"UPDATE experiment SET {sets}", list(fields.values()))
+
+    def try_update_experiment(self, wait: float, **fields: Any) -> bool:
+        """``update_experiment`` in its own transaction, giving up (False) after ``wait``
+        seconds of a busy database or on any write failure: for notes that must not hold up
+        the caller (``stop``'s grace period)."""
+        self._conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            with self.transaction():
+                self.update_experiment(**fields)
+            return True
+        except (sqlite3.Error, NasCliError):
+            return False
+        finally:
+            self._conn.execute("PRAGMA busy_timeout = 30000")
 
     # ------------------------------------------------------------------ trials
 
@@ -391,6 +555,13 @@ class ExperimentStore:
             counts[status] = n
         return counts
 
+    def running_cancel_requests(self) -> list[str]:
+        """Ids of RUNNING trials whose cancellation was requested (``nascli trial kill``)."""
+        rows = self._conn.execute(
+            "SELECT id FROM trials WHERE status = 'RUNNING' AND cancel_requested = 1"
+        )
+        return [row[0] for row in rows]
+
     def cancel_requested(self, trial_id: str) -> bool:
         row = self._conn.execute(
             "SELECT cancel_requested FROM trials WHERE id = ?", (trial_id,)
@@ -414,7 +585,8 @@ class ExperimentStore:
         return cur.rowcount == 1
 
     def metrics(self, trial_id: str | None = None) -> list[tuple[str, int, str, Any, float]]:
-        """``(trial_id, sequence, type, value, time)`` rows, per trial in report order."""
+        """``(trial_id, sequence, type, value, time)`` rows, per trial in report order: every
+        trial's or ``trial_id``'s."""
         if trial_id is None:
             rows = self._conn.execute("SELECT * FROM metrics ORDER BY trial_id, sequence")
         else:
@@ -437,6 +609,17 @@ class ExperimentStore:
         self._conn.executescript(_TUNER_LOG_SCHEMA)
         self.ensure_read_indexes()
 
+    def ensure_node_column(self) -> None:
+        """Add ``trials.node`` to a store made before it existed (once, when such a store is
+        first opened; a store being created has no trials table yet)."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(trials)")}
+        if columns and "node" not in columns:
+            try:
+                self._conn.execute("ALTER TABLE trials ADD COLUMN node TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+
     def append_tuner_calls(self, calls: list[Any]) -> None:
         """Record one turn's tuner calls (JSON-serialisable lists), after the checkpoint."""
         self._conn.execute("INSERT INTO tuner_log (calls) VALUES (?)", (json.dumps(calls),))
@@ -449,6 +632,49 @@ class ExperimentStore:
     def clear_tuner_calls(self) -> None:
         """Forget the log (a new checkpoint holds what it recorded)."""
         self._conn.execute("DELETE FROM tuner_log")
+
+    # ------------------------------------------------------------------ assessor
+
+    def ensure_assessor_tables(self) -> None:
+        """Create the assessor's tables in an experiment made before they existed (writer
+        only)."""
+        self._conn.executescript(_ASSESSOR_SCHEMA)
+
+    def assessor_checkpoint(self) -> tuple[Any, list[Any]]:
+        """The assessor's saved state (None: none saved) and the calls logged after it."""
+        row = self._conn.execute("SELECT state FROM assessor").fetchone()
+        rows = self._conn.execute("SELECT calls FROM assessor_log ORDER BY seq")
+        calls = [call for (text,) in rows for call in json.loads(text)]
+        return _loads(row[0] if row else None), calls
+
+    def save_assessor_state(self, state_json: str) -> None:
+        """A new checkpoint (JSON text): the calls logged before it are forgotten."""
+        self._conn.execute("UPDATE assessor SET state = ?", (state_json,))
+        self._conn.execute("DELETE FROM assessor_log")
+
+    def append_assessor_calls(self, calls: list[Any]) -> None:
+        """One turn's assessor calls (JSON-serialisable lists), after the checkpoint."""
+        self._conn.execute("INSERT INTO assessor_log (calls) VALUES (?)", (json.dumps(calls),))
+
+    def set_assessor_error(self, message: str | None) -> None:
+        self._conn.execute("UPDATE assessor SET error = ?", (message,))
+
+    def assessor_error(self) -> str | None:
+        """The assessor's last recorded error (None for none, or an experiment made before
+        assessors existed)."""
+        try:
+            row = self._conn.execute("SELECT error FROM assessor").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
+    def intermediate_results(self, trial_id: str) -> list[Any]:
+        """A trial's intermediate results, in report order."""
+        rows = self._conn.execute(
+            "SELECT value FROM metrics WHERE trial_id = ? AND type = ? ORDER BY sequence",
+            (trial_id, INTERMEDIATE),
+        )
+        return [json.loads(value) for (value,) in rows]
 
     def events(self, limit: int = 50) -> list[tuple[float, str | None, str, str]]:
         rows = self._conn.execute(
@@ -509,6 +735,7 @@ class ExperimentStore:
         limit: int | None = None,
         after: str | None = None,
         maximize: bool = True,
+        ids: Sequence[str] | None = None,
     ) -> Iterator[TrialRecord]:
         """Trials in ``sort`` order (one of ``TRIAL_SORTS``; ``best`` by ``maximize``), read as
         they are iterated (memory stays flat however many there are).
@@ -519,11 +746,13 @@ class ExperimentStore:
             after: a trial id: start just after it in this order (keyset paging: pass the last
                 id of the previous page; unaffected by trials added meanwhile). An id of no
                 trial gives nothing.
+            ids: only the trials with one of these ids (none when empty).
 
         Raises:
             UsageError: an unknown ``sort``.
         """
-        return (_trial(r) for r in self._page(sort, statuses, limit, after, maximize, False))
+        rows = self._page(sort, statuses, limit, after, maximize, False, ids)
+        return (_trial(r) for r in rows)
 
     def trial_dicts(
         self,
@@ -533,11 +762,12 @@ class ExperimentStore:
         after: str | None = None,
         maximize: bool = True,
         intermediate: bool = True,
+        ids: Sequence[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """``trials_page`` as plain dicts, for listings that serialise every trial (cheaper
         than records): the ``TrialRecord`` fields decoded, and with ``intermediate`` the
         trial's intermediate values in report order (read in the same query)."""
-        rows = self._page(sort, statuses, limit, after, maximize, intermediate)
+        rows = self._page(sort, statuses, limit, after, maximize, intermediate, ids)
         if not intermediate:
             return (_decoded(r) for r in rows)
         return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
@@ -550,6 +780,7 @@ class ExperimentStore:
         after: str | None,
         maximize: bool,
         intermediate: bool,
+        ids: Sequence[str] | None = None,
     ) -> Iterable[sqlite3.Row]:
         if sort not in TRIAL_SORTS:
             raise UsageError(f"sort must be one of {', '.join(TRIAL_SORTS)}, got {sort!r}")
@@ -558,6 +789,10 @@ class ExperimentStore:
         if statuses:
             where.append(f"status IN ({', '.join('?' for _ in statuses)})")
             args += list(statuses)
+        if ids is not None:
+            # One bound JSON array, however many ids (no bound-variable limit); by primary key.
+            where.append("id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps([str(i) for i in ids]))
         if sort == "best":
             self.ensure_read_indexes()
             order = (
@@ -639,7 +874,7 @@ def _check_columns(fields: dict[str, Any], allowed: frozenset[str], table: str) 
 
 _TRIAL_SELECT = (
     "id, seq, parameter_id, attempt, parameters, status, reason, cancel_requested, gpus, pid, "
-    "pid_token, created, started, ended, exit_code, final, metrics_offset, bad_metric_lines"
+    "pid_token, created, started, ended, exit_code, final, metrics_offset, bad_metric_lines, node"
 )
 _TRIAL_NAMES = tuple(name.strip() for name in _TRIAL_SELECT.split(","))
 _TRIAL_FIELDS = len(_TRIAL_NAMES)
@@ -668,41 +903,96 @@ def create_experiment(
     name: str,
     author: str | None,
 ) -> ExperimentStore:
-    """Make a new experiment directory with its database (status RUNNING, no trials yet)."""
+    """Make a new experiment directory with its database (status RUNNING, no trials yet, its
+    start requested: ``pending_start``).
+
+    All or nothing: it is built under a hidden name and renamed into place once complete; on
+    any failure (a full disk, a value the database refuses) nothing is left behind.
+
+    Raises:
+        StoreFullError: the disk is full.
+    """
     home = nascli_home()
-    home.mkdir(parents=True, exist_ok=True)
-    while True:
-        exp_id = _new_id()
-        exp_dir = home / exp_id
-        try:
-            exp_dir.mkdir()
-            break
-        except FileExistsError:
-            continue
-    (exp_dir / "trials").mkdir()
-    (exp_dir / "config.yml").write_text(config_text)
-    (exp_dir / "search_space.json").write_text(json.dumps(search_space, indent=2))
-    conn = sqlite3.connect(exp_dir / _DB, isolation_level=None)
     try:
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.executescript(_SCHEMA)
-        conn.execute(
-            "INSERT INTO experiment (id, name, author, status, created, config) "
-            "VALUES (?, ?, ?, 'RUNNING', ?, ?)",
-            (exp_id, name, author, time.time(), json.dumps(config)),
-        )
-    finally:
-        conn.close()
-    return ExperimentStore(exp_dir)
+        home.mkdir(parents=True, exist_ok=True, mode=dir_mode())
+        build = Path(tempfile.mkdtemp(prefix=".creating-", dir=home))
+    except OSError as exc:
+        if _is_full(exc, home):
+            raise StoreFullError(f"{home}: the disk is full ({exc})") from None
+        raise
+    try:
+        os.chmod(build, dir_mode())
+        make_private_dir(build / "trials")
+        write_private(build / "config.yml", config_text)
+        write_private(build / "search_space.json", json.dumps(search_space, indent=2))
+        os.close(os.open(build / _DB, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode()))
+        conn = sqlite3.connect(build / _DB, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            while True:
+                exp_id = _new_id()
+                if not (home / exp_id).exists():
+                    break
+            conn.execute(
+                "INSERT INTO experiment (id, name, author, status, created, config) "
+                "VALUES (?, ?, ?, 'RUNNING', ?, ?)",
+                (exp_id, name, author, time.time(), json.dumps(config)),
+            )
+        finally:
+            conn.close()
+        # Born with its start requested: a `stop` from the moment the experiment exists wins.
+        write_private(build / _START_REQUEST, _new_id())
+        fd = os.open(build / _RESERVE, os.O_WRONLY | os.O_CREAT, file_mode())
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        finally:
+            os.close(fd)
+        ExperimentStore(build).close()  # it opens (a nearly full disk can refuse its WAL index)
+        os.rename(build, home / exp_id)  # an existing non-empty directory makes this fail
+    except BaseException as exc:
+        shutil.rmtree(build, ignore_errors=True)
+        if _is_full(exc, home):
+            raise StoreFullError(f"{home}: the disk is full ({exc})") from None
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            raise NasCliError(f"cannot create an experiment in {home}: {exc}") from None
+        raise
+    return ExperimentStore(home / exp_id)
+
+
+def scan_experiments() -> tuple[list[Path], list[tuple[Path, str]]]:
+    """``(experiments, broken)`` under ``$NASCLI_HOME``: the readable experiment directories,
+    oldest first (by creation time), and the directories that look like experiments but cannot
+    be read, each with why. Directories being created (hidden names) are neither."""
+    home = nascli_home()
+    if not home.is_dir():
+        return [], []
+    good: list[tuple[float, str, Path]] = []
+    broken: list[tuple[Path, str]] = []
+    for d in home.iterdir():
+        if d.name.startswith(".") or not (d / _DB).is_file():
+            continue
+        created = _created(d)
+        if isinstance(created, str):
+            broken.append((d, created))
+        else:
+            good.append((created, d.name, d))
+    return [d for _, _, d in sorted(good)], sorted(broken)
+
+
+def experiment_path(exp_id: str) -> Path:
+    """The directory experiment ``exp_id`` (an exact id, no prefix) has under ``$NASCLI_HOME``,
+    whether or not it exists. Refuses anything that is not a bare name (no separator, no
+    ``.``/``..``), so the path stays inside the home."""
+    if not exp_id or exp_id in (".", "..") or "/" in exp_id or "\\" in exp_id or "\0" in exp_id:
+        raise ExperimentNotFoundError(f"{exp_id!r} is not an experiment id")
+    return nascli_home() / exp_id
 
 
 def list_experiment_dirs() -> list[Path]:
-    """Every experiment under ``$NASCLI_HOME``, oldest first (by creation time)."""
-    home = nascli_home()
-    if not home.is_dir():
-        return []
-    found = [d for d in home.iterdir() if (d / _DB).is_file()]
-    return sorted(found, key=lambda d: (_created(d), d.name))
+    """Every readable experiment under ``$NASCLI_HOME``, oldest first (by creation time);
+    broken ones are left out (``scan_experiments`` names them)."""
+    return scan_experiments()[0]
 
 
 def open_experiment(exp_id: str | None = None) -> ExperimentStore:
@@ -711,7 +1001,12 @@ def open_experiment(exp_id: str | None = None) -> ExperimentStore:
     Raises:
         ExperimentNotFoundError: nothing matches, or the prefix is ambiguous.
     """
-    dirs = list_experiment_dirs()
+    dirs, broken = scan_experiments()
+    if exp_id is not None:
+        for d, why in broken:
+            if d.name == exp_id or (d.name.startswith(exp_id) and not any(
+                    g.name.startswith(exp_id) for g in dirs)):  # fmt: skip
+                raise ExperimentNotFoundError(f"experiment {d.name} ({d}) is broken: {why}")
     if not dirs:
         raise ExperimentNotFoundError(
             f"no experiments in {nascli_home()} (start one with `nascli create --config F`)"
@@ -733,19 +1028,28 @@ def open_experiment(exp_id: str | None = None) -> ExperimentStore:
     return ExperimentStore(matches[0])
 
 
-def _created(exp_dir: Path) -> float:
+def _created(exp_dir: Path) -> float | str:
+    """The experiment's creation time, or why it cannot be read."""
     try:
         conn = sqlite3.connect(exp_dir / _DB, timeout=5)
         try:
-            return float(conn.execute("SELECT created FROM experiment").fetchone()[0])
+            row = conn.execute("SELECT id, config, created FROM experiment").fetchone()
         finally:
             conn.close()
-    except (sqlite3.Error, TypeError):
-        return 0.0
+    except sqlite3.Error as exc:
+        return f"its database cannot be read ({exc})"
+    if row is None:
+        return "its database holds no experiment"
+    try:
+        json.loads(row[1])
+        return float(row[2])
+    except (TypeError, ValueError) as exc:
+        return f"its experiment record is damaged ({exc})"
 
 
 def delete_experiment(store: ExperimentStore) -> Path:
-    """Remove an experiment's directory (refused while its manager runs). Returns the path."""
+    """Remove an experiment's directory (refused while its manager runs; refusing while its
+    trials run is ``control.delete_experiment``'s job). Returns the path."""
     with store.exclusive():
         store.close()
         shutil.rmtree(store.dir)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nascli.channel import stderr_last_line
 from nascli.errors import IllegalTransitionError
 
 if TYPE_CHECKING:
@@ -115,21 +116,17 @@ def judge_exit(
             "exited 0 without reporting a final result "
             "(the trial must call nascli.report_final_result)"
         )
-    if exit_code is None:
-        return T.FAILED, "ended while no manager watched it; no exit code left"
-    if exit_code < 0:
+    if exit_code is None:  # the service's last word, if any, is the last line of stderr
+        what = "no exit code left (it ended while no manager watched it, or its node was lost)"
+    elif exit_code < 0:
         try:
             what = f"killed by {signal.Signals(-exit_code).name}"
         except ValueError:
             what = f"killed by signal {-exit_code}"
     else:
         what = f"exit code {exit_code}"
-    try:
-        lines = stderr.read_text(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    last = next((line.strip() for line in reversed(lines) if line.strip()), None)
-    return T.FAILED, (f"{what}; stderr: {last[:300]}" if last else f"{what}; stderr was empty")
+    last = stderr_last_line(stderr)  # its last 64 KiB only, never blocking
+    return T.FAILED, (f"{what}; stderr: {last}" if last else f"{what}; stderr was empty")
 
 
 def final_status(

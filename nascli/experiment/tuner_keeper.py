@@ -86,7 +86,8 @@ class TunerKeeper:
         return parameter_id, parameters
 
     def tell(
-        self, parameter_id: int, parameters: dict[str, Any], success: bool, final: Any
+        self, parameter_id: int, parameters: dict[str, Any], success: bool, final: Any,
+        with_result: bool | None = None,
     ) -> None:
         """A trial of ``parameter_id`` ended: its final result (if it succeeded), then its end.
 
@@ -95,7 +96,7 @@ class TunerKeeper:
         """
         self._dirty = True
         try:
-            if success:
+            if success if with_result is None else with_result:
                 self.tuner.receive_trial_result(parameter_id, parameters, final)
                 self._calls.append(["tell", parameter_id, parameters, final])
             self.tuner.trial_end(parameter_id, success)

@@ -52,14 +52,23 @@ def load_architecture(path: str | os.PathLike[str]) -> Any:
 
 def _read_json(path: str | os.PathLike[str], error: type[SearchSpaceError]) -> Any:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
         raise error([f"cannot read the file: {exc.strerror or exc}"], str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise error(
+            [f"not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}); "
+             "JSON files must be UTF-8"], str(path),
+        ) from None  # fmt: skip
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(
             [f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"], str(path)
         ) from None
+    except RecursionError:
+        raise error(["nested too deeply to be a search space"], str(path)) from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise error([f"not usable JSON: {exc}"], str(path)) from None
 
 

@@ -88,7 +88,9 @@ def test_darts_weights_are_softmax_of_alpha_and_epoch_exports_follow(tmp_path: P
 
 
 def test_enas_weights_are_the_controllers_sampling_probabilities(tmp_path: Path) -> None:
-    trainer = build("EnasTrainer", epochs=1, log_dir=tmp_path)
+    # temperature and tanh_constant bound the logits (ENAS: p(op1) < 0.99 here): both off
+    trainer = build("EnasTrainer", epochs=1, log_dir=tmp_path,
+                    temperature=None, tanh_constant=None)
     with torch.no_grad():  # make the controller all but certain of op1 = conv5
         head = trainer.controller.heads[trainer.controller.steps.index(("op1", 3))]
         head.bias.copy_(torch.tensor([-20.0, 20.0, -20.0]))
@@ -199,4 +201,7 @@ def test_v19_trainers_and_custom_mutators_write_the_log(name: str, tmp_path: Pat
     if name == "DartsTrainer+DartsMutator":
         for key, probs in trainer.mutator.probabilities().items():
             assert epoch["weights"][key] == pytest.approx(probs)
-    assert end["export"] == trainer.export()
+    if name == "SPOSSupernetTrainer":  # fit() trains only: no architecture chosen, no search run
+        assert end["export"] is None and trainer.best == []
+    else:
+        assert end["export"] == trainer.export()

@@ -83,6 +83,10 @@ def test_enas_trainer_takes_mutator_none_and_every_v19_argument() -> None:
     with pytest.raises(ValueError, match="not both"):
         EnasTrainer(model, nn.CrossEntropyLoss(), accuracy, reward, sgd(model), 1, tiny_data(32),
                     mutator_lr=1e-3, ctrl_lr=1e-2)  # fmt: skip
+    # v1.9's mutator_steps counts updates of mutator_steps_aggregate (NNI's 20) samples
+    by_updates = EnasTrainer(model, nn.CrossEntropyLoss(), accuracy, reward, sgd(model), 1,
+                             tiny_data(32), batch_size=8, mutator_steps=2)  # fmt: skip
+    assert by_updates.ctrl_steps == 40 and by_updates.ctrl_steps_aggregate == 20
 
 
 def test_enas_trainer_uses_an_enas_mutator_as_its_controller() -> None:

@@ -8,8 +8,6 @@ import io
 import json
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +16,19 @@ import pytest
 from nascli.experiment.manager import Manager
 from nascli.experiment.store import ExperimentStore
 from tests.experiments import make_experiment, quick_config
-from tests.helpers import PYTHON, REPO, pid_alive, run_nascli, run_nascli_into_closed_pipe
+from tests.helpers import (
+    PYTHON,
+    REPO,
+    pid_alive,
+    run_nascli,
+    run_nascli_into_closed_pipe,
+    wait_for,
+)
 from tuners import BUILTIN_TUNERS
 
 pytestmark = pytest.mark.slow
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
 
 
 def nascli_json(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -205,7 +202,7 @@ def test_a_crashing_trial_is_recorded_and_the_experiment_goes_on(
     summary = wait_for(lambda: finished(exp_id), what="the experiment to end")
     assert summary["status"] == "DONE"
     assert summary["trials"] == {"WAITING": 0, "RUNNING": 0, "SUCCEEDED": 4, "FAILED": 2,
-                                 "USER_CANCELED": 0}  # fmt: skip
+                                 "EARLY_STOPPED": 0, "USER_CANCELED": 0}  # fmt: skip
     failed = nascli_json("trial", "ls", exp_id, "--status", "failed")
     assert [t["id"] for t in failed] == ["0", "3"]
     assert all(t["exit_code"] == 1 and "crashes on purpose" in t["reason"] for t in failed)

@@ -130,7 +130,7 @@ MALFORMED = [
     ("duration-zero", _with("maxExecDuration", "0s"), ["maxExecDuration", "'0s'"]),
     ("retries-negative", _with("maxTrialRetries", -1), ["maxTrialRetries", "0 to 100"]),
     ("platform-remote", _with("trainingServicePlatform", "remote"),
-     ["trainingServicePlatform", "only 'local'", "'remote'"]),
+     ["trainingServicePlatform", "must be one of local, ray", "'remote'"]),
     ("annotation-true", _with("useAnnotation", True),
      ["useAnnotation", "must be false", "LayerChoice"]),
     ("search-space-missing-file", _with("searchSpacePath", "nope.json"),
@@ -138,8 +138,20 @@ MALFORMED = [
     ("search-space-not-string", _with("searchSpacePath", 3), ["searchSpacePath", "3 (int)"]),
     ("unknown-top-key", _with("trialConcurency", 2),
      ["trialConcurency", "unknown key", "did you mean 'trialConcurrency'"]),
-    ("assessor", _with("assessor", {"builtinAssessorName": "Medianstop"}),
-     ["assessor", "not supported"]),
+    ("assessor-not-mapping", _with("assessor", "Medianstop"),
+     ["assessor", "must be a mapping", "'Medianstop'"]),
+    ("assessor-empty", _with("assessor", {"classArgs": {}}),
+     ["assessor", "needs builtinAssessorName", "Medianstop, Curvefitting or ASHA"]),
+    ("assessor-both", _with("assessor", {"builtinAssessorName": "ASHA", "codeDir": "tuner_code"}),
+     ["assessor", "either builtinAssessorName or codeDir"]),
+    ("assessor-unknown-key", _with("assessor", {"builtinAssesorName": "ASHA"}),
+     ["assessor.builtinAssesorName", "did you mean 'builtinAssessorName'"]),
+    ("assessor-class-args-list", _with("assessor", {"builtinAssessorName": "ASHA",
+                                                    "classArgs": [1]}),
+     ["assessor.classArgs", "must be a mapping"]),
+    ("assessor-custom-missing-file", _with("assessor", {"codeDir": "tuner_code",
+                                                        "classFileName": "a.py", "className": "A"}),
+     ["assessor.classFileName", "'a.py' does not exist"]),
     ("log-dir", _with("logDir", "/tmp"), ["logDir", "NASCLI_HOME"]),
     ("tuner-missing", _with("tuner", _DELETE), ["tuner", "is required"]),
     ("tuner-not-mapping", _with("tuner", "Random"), ["tuner", "must be a mapping", "'Random'"]),
@@ -222,3 +234,23 @@ def test_every_problem_is_reported_at_once(workdir: Path) -> None:
 def test_missing_config_file(workdir: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(workdir / "absent.yml")
+
+
+def test_assessor_section_round_trips(workdir: Path) -> None:
+    from nascli.experiment.config import ExperimentConfig
+
+    doc = dict(VALID, assessor={"builtinAssessorName": "Medianstop",
+                                "classArgs": {"start_step": 2}})  # fmt: skip
+    config = load_config(write(workdir, doc))
+    assert config.assessor.builtin_name == "Medianstop"
+    assert config.assessor.class_args == {"start_step": 2}
+    assert ExperimentConfig.from_dict(config.to_dict()) == config
+    custom = dict(VALID, assessor={"codeDir": "tuner_code", "classFileName": "my_tuner.py",
+                                   "className": "Mine"})  # fmt: skip
+    config = load_config(write(workdir, custom))
+    assert config.assessor.code_dir == str(workdir / "tuner_code")
+    assert load_config(write(workdir, VALID)).assessor is None
+    # a config stored before assessors existed has no "assessor" entry
+    stored = load_config(write(workdir, VALID)).to_dict()
+    del stored["assessor"]
+    assert ExperimentConfig.from_dict(stored).assessor is None

@@ -18,6 +18,7 @@ from nascli.nas.oneshot import (
     ArchitectureCheckpoint,
     DartsTrainer,
     EnasTrainer,
+    GumbelDartsTrainer,
     LRSchedulerCallback,
     ModelCheckpoint,
     OneShotExperiment,
@@ -32,6 +33,7 @@ TRAINERS = {
     "darts": (DartsTrainer, {}, 2),
     "darts-unrolled": (DartsTrainer, {"unrolled": True}, 2),
     "enas": (EnasTrainer, {"ctrl_steps_aggregate": 2}, 2),
+    "gdas": (GumbelDartsTrainer, {"warmup_epochs": 1}, 2),
     "proxyless": (ProxylessTrainer, {"measure_cost": True, "cost_weight": 0.01}, 1),
     "spos": (SPOSTrainer, {"population_size": 4, "generations": 1, "num_select": 2}, 2),
     "random": (RandomTrainer, {"num_samples": 4}, 2),
@@ -69,7 +71,7 @@ def test_fit_export_apply_retrain(name: str) -> None:
     assert nn.functional.cross_entropy(fresh(x), y) < loss
 
 
-@pytest.mark.parametrize("name", ["darts", "darts-unrolled", "enas", "spos", "proxyless"])
+@pytest.mark.parametrize("name", ["darts", "darts-unrolled", "enas", "spos", "proxyless", "gdas"])
 def test_resume_equals_an_uninterrupted_run(name: str, tmp_path: Path) -> None:
     from nascli.nas.oneshot import Callback
 

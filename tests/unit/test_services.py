@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 from nascli.experiment.inbox import Inbox
-from nascli.experiment.processes import process_alive
 from nascli.experiment.services.fake import FakeCluster, FakeRun, FakeTrainingService
 from nascli.experiment.services.local import LocalTrainingService
 from tests.contract_trial import behave
-from tests.service_contract import TrainingServiceContract
+from tests.service_contract import TrainingServiceContract, child_left_behind
 
 
 class TestLocalTrainingService(TrainingServiceContract):
@@ -22,11 +21,7 @@ class TestLocalTrainingService(TrainingServiceContract):
         return f"{sys.executable} contract_trial.py"
 
     def leftovers(self, trial_dir: Path) -> list[int]:
-        pid_file = trial_dir / "child.pid"
-        if not pid_file.exists():
-            return []
-        pid = int(pid_file.read_text())
-        return [pid] if process_alive(pid) else []
+        return child_left_behind(trial_dir)
 
 
 def _program(run: FakeRun) -> int:

@@ -30,7 +30,8 @@ Contract (``tests/service_contract.py`` checks it for every service):
   trial still runs: its exit is then reported like a launched one's (exit code from the exit
   marker). False when it is gone: the manager ingests it from its files.
 - ``running()`` is every trial the service watches that has not been reported ended.
-- ``TrialProcess.host`` names the node the trial runs on (``localhost`` for local trials).
+- ``TrialProcess.host`` names the node the trial runs on (``localhost`` for local trials); a
+  service that learns it only once the trial is placed (Ray) puts ``TrialPlaced`` in the inbox.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from nascli.experiment.inbox import Inbox
 
-__all__ = ["TrialSpec", "TrialProcess", "TrialExited", "TrainingService", "ServiceFactory"]
+__all__ = [
+    "TrialSpec", "TrialProcess", "TrialPlaced", "TrialExited", "TrainingService", "ServiceFactory",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,16 @@ class TrialProcess:
     token: str | None
     started: float | None = None
     host: str = "localhost"
+
+
+@dataclass(frozen=True)
+class TrialPlaced:
+    """Where a trial runs, once a service that places trials after ``launch`` returned knows
+    it (put in the inbox at most once per trial; the manager records it as the trial's node)."""
+
+    trial_id: str
+    host: str
+    token: str | None = None  # a new handle for ``adopt``, when placing it changed the old one
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,13 @@ manager's own ``Inbox.wait``, or by one waiting thread per trial where pidfds ar
 before an exit is reported, leftover children of the trial's group get SIGTERM, then SIGKILL.
 This is how the manager learns of exits within a millisecond: no polling of trial state. An
 adopted trial is not our child: its exit code comes from the exit marker.
+
+The launcher also joins the trial's cgroup (where there is one, see ``containment.py``) and
+writes its pid to the launch marker (``channel.LAUNCH_FILE``: a resumed manager adopts a trial it
+started but did not record, instead of starting it twice). Markers are written with noclobber and
+renamed into place, never through a link the trial may have planted. A trial has ended when its
+leader has and no process it started is left (``Containment``: processes that left the group
+count too).
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nascli.channel import EXIT_FILE, read_exit_marker
+from nascli._files import open_private
+from nascli.channel import EXIT_FILE, LAUNCH_FILE, read_exit_marker
+from nascli.experiment.containment import Containment
 from nascli.experiment.inbox import Inbox
 from nascli.experiment.processes import (
     group_alive,
@@ -34,13 +43,24 @@ __all__ = ["LocalTrainingService"]
 _ADOPTED_POLL = 0.05
 
 
-def _launcher_script(command: str, code_dir: Path, trial_dir: Path) -> str:
+def launcher_script(
+    command: str, code_dir: Path, trial_dir: Path, cgroup: Path | None = None
+) -> str:
+    """The ``/bin/sh -c`` script that runs ``command`` in ``code_dir`` for the trial whose
+    directory is ``trial_dir`` (joining ``cgroup`` first, where given), writing the launch and
+    exit markers; also used by the Ray node runner (``ray_runner``)."""
     marker = shlex.quote(str(trial_dir / EXIT_FILE))
+    launched = shlex.quote(str(trial_dir / LAUNCH_FILE))
+    join = (
+        f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))} 2>/dev/null\n" if cgroup else ""
+    )
     return (
+        join
+        + f"(set -C; echo $$ > {launched}) 2>/dev/null\n"
         f"cd {shlex.quote(str(code_dir))} || exit 126\n"
         f"(\n{command}\n)\n"
         "nascli_code=$?\n"
-        f"echo $nascli_code > {marker}\n"
+        f"(set -C; echo $nascli_code > {marker}.$$) 2>/dev/null && mv -f {marker}.$$ {marker}\n"
         "exit $nascli_code\n"
     )
 
@@ -52,13 +72,20 @@ class LocalTrainingService:
     inbox: Inbox
     kill_grace: float = 5.0
     platform: str = "local"
+    containment: Containment | None = None
     _procs: dict[str, TrialProcess] = field(default_factory=dict)
+    _where: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
-        with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
+        cgroup = self.containment.trial_cgroup(spec.trial_id) if self.containment else None
+        script = launcher_script(spec.command, spec.code_dir, spec.trial_dir, cgroup)
+        with (
+            open(open_private(spec.stdout, append=True), "ab") as out,
+            open(open_private(spec.stderr, append=True), "ab") as err,
+        ):
             popen = subprocess.Popen(
-                ["/bin/sh", "-c", _launcher_script(spec.command, spec.code_dir, spec.trial_dir)],
+                ["/bin/sh", "-c", script],
                 cwd=spec.trial_dir,
                 env=dict(spec.env),
                 stdin=subprocess.DEVNULL,
@@ -71,6 +98,7 @@ class LocalTrainingService:
         proc = TrialProcess(spec.trial_id, popen.pid, None, time.time())
         with self._lock:
             self._procs[spec.trial_id] = proc
+            self._where[spec.trial_id] = (spec.trial_dir, cgroup)
         if not self.inbox.watch_pid(
             popen.pid, lambda: self._finish(proc, popen.wait(), time.time())
         ):
@@ -85,8 +113,10 @@ class LocalTrainingService:
         if not process_alive(pid, token):
             return False
         proc = TrialProcess(trial_id, pid, token)
+        cgroup = self.containment.trial_cgroup(trial_id) if self.containment else None
         with self._lock:
             self._procs[trial_id] = proc
+            self._where[trial_id] = (trial_dir, cgroup)
         # A pidfd also works for a process that is not our child; poll where there is none.
         if not self.inbox.watch_pid(pid, lambda: self._finish_adopted(proc, trial_dir)):
             threading.Thread(
@@ -102,19 +132,36 @@ class LocalTrainingService:
     def cancel(self, trial_id: str) -> None:
         proc = self.running().get(trial_id)
         if proc is not None:
-            threading.Thread(
-                target=terminate_group, args=(proc.pid, self.kill_grace), daemon=True
-            ).start()
+            threading.Thread(target=self._end, args=(proc, self.kill_grace), daemon=True).start()
 
     def shutdown(self, grace: float) -> None:
-        """End every trial's process group (SIGTERM, ``grace`` seconds, SIGKILL); returns once
-        they are gone. Their exits then arrive in the inbox as usual."""
+        """End every trial's process group and every process it started (SIGTERM, ``grace``
+        seconds, SIGKILL); returns once they are gone. Their exits then arrive in the inbox as
+        usual."""
         terminate_groups([p.pid for p in self.running().values()], grace)
+        if self.containment is not None:
+            self.containment.end_experiment(grace)
+
+    def _end(self, proc: TrialProcess, grace: float) -> None:
+        terminate_group(proc.pid, grace)
+        where = self._where.get(proc.trial_id)
+        if self.containment is not None and where is not None:
+            self.containment.end_trial(where[0], where[1], grace)
+
+    def _leftovers(self, proc: TrialProcess) -> bool:
+        if group_alive(proc.pid):
+            return True
+        where = self._where.get(proc.trial_id)
+        return bool(
+            self.containment is not None and where and self.containment.members(*where)
+        )
 
     # ------------------------------------------------------------------ watchers
 
-    def _finish(self, proc: TrialProcess, code: int | None, end_time: float) -> None:
-        if group_alive(proc.pid):
+    def _finish(
+        self, proc: TrialProcess, code: int | None, end_time: float, check: bool = True
+    ) -> None:
+        if check and self._leftovers(proc):
             # Children left behind by the trial: end them before the slot (and its GPUs) is
             # given to the next trial, without holding up the other trials' exits.
             threading.Thread(
@@ -123,11 +170,17 @@ class LocalTrainingService:
             return
         with self._lock:
             self._procs.pop(proc.trial_id, None)
+            where = self._where.pop(proc.trial_id, None)
+        if where is not None and where[1] is not None:
+            try:
+                where[1].rmdir()
+            except OSError:
+                pass
         self.inbox.put(TrialExited(proc.trial_id, code, end_time))
 
     def _end_leftovers(self, proc: TrialProcess, code: int | None, end_time: float) -> None:
-        terminate_group(proc.pid, grace=2.0)
-        self._finish(proc, code, end_time)
+        self._end(proc, grace=2.0)
+        self._finish(proc, code, end_time, check=False)  # what SIGKILL did not end stays ended
 
     def _wait_child(self, proc: TrialProcess, popen: subprocess.Popen[bytes]) -> None:
         code = popen.wait()

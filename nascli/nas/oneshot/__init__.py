@@ -11,6 +11,7 @@ from nascli.nas.oneshot.callbacks import (
 from nascli.nas.oneshot.darts import DartsMutator, DartsTrainer
 from nascli.nas.oneshot.enas import EnasMutator, EnasTrainer
 from nascli.nas.oneshot.experiment import OneShotExperiment
+from nascli.nas.oneshot.gdas import GumbelDartsTrainer
 from nascli.nas.oneshot.pdarts import PdartsTrainer
 from nascli.nas.oneshot.proxyless import ProxylessNasTrainer, ProxylessTrainer
 from nascli.nas.oneshot.random import RandomTrainer
@@ -27,6 +28,7 @@ __all__ = [
     "BaseOneShotTrainer",
     "DartsTrainer",
     "EnasTrainer",
+    "GumbelDartsTrainer",
     "ProxylessTrainer",
     "SPOSTrainer",
     "RandomTrainer",

@@ -54,6 +54,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from nascli.errors import UsageError
 from nascli.nas.mutator import model_search_space
+from nascli.nas.oneshot.agreement import all_reduce_sums, shard_for_evaluation
 from nascli.nas.oneshot.distributed import join_process_group
 from nascli.nas.oneshot.driven import check_mutator, mutator_probabilities
 from nascli.nas.oneshot.runlog import RunLog, default_log_dir, uniform_probabilities
@@ -173,11 +174,14 @@ class BaseOneShotTrainer:
         self.dataset_weights = Subset(dataset, order[:cut])
         self.dataset_arch = Subset(dataset, order[cut:])
         self.dataset_valid = dataset_valid if dataset_valid is not None else self.dataset_arch
-        # Training data is sharded across ranks; evaluation data is not, so every rank scores
-        # architectures on the same data and takes the same decisions.
+        # Training data is sharded across ranks; so is evaluation data, whose sums evaluate()
+        # all-reduces: every rank scores on the union of the ranks' data and decides alike
+        # (nascli.nas.oneshot.agreement), even when each rank holds different data.
         self.train_loader = self._loader(self.dataset_weights, shuffle=True, shard=True)
         self.arch_loader = self._loader(self.dataset_arch, shuffle=True, shard=True)
-        self.valid_loader = self._loader(self.dataset_valid, shuffle=False)
+        self.valid_loader = self._loader(
+            shard_for_evaluation(self.dataset_valid, self.dist), shuffle=False
+        )
 
     def _loader(self, dataset: Dataset, shuffle: bool, shard: bool = False) -> DataLoader:
         sampler = None
@@ -293,7 +297,9 @@ class BaseOneShotTrainer:
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable[Any]) -> dict[str, float]:
-        """Mean loss and metrics over ``loader`` (eval mode), with the model as it is set now."""
+        """Mean loss and metrics over ``loader`` (eval mode), with the model as it is set now.
+        Under torch.distributed the sums and counts are added over ranks (collective: every rank
+        calls it), so each rank may hold its shard of the data and all get the same result."""
         was_training = self.model.training
         self.model.eval()
         totals: dict[str, float] = {}
@@ -308,6 +314,7 @@ class BaseOneShotTrainer:
                 totals[k] = totals.get(k, 0.0) + v * n
             count += n
         self.model.train(was_training)
+        totals, count = all_reduce_sums(self.dist, totals, count)
         return {k: v / max(count, 1) for k, v in totals.items()}
 
     def export(self, file: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -457,16 +464,16 @@ class BaseOneShotTrainer:
                 for key, spec in sorted(self.search_space.items())}  # fmt: skip
 
     def _log_start(self) -> None:
-        if self._run_log is not None:
+        if getattr(self, "_run_log", None) is not None:
             self._run_log.start(type(self).__name__, self.num_epochs, self.search_space)
 
     def _log_epoch(self, epoch: int, stats: Mapping[str, float]) -> None:
-        if self._run_log is not None:
+        if getattr(self, "_run_log", None) is not None:
             self._run_log.epoch(epoch, stats, self.run_log_weights(), self.snapshot_export())
 
     def _log_end(self) -> None:
-        if self._run_log is not None:
-            self._run_log.end(self.export())
+        if getattr(self, "_run_log", None) is not None:
+            self._run_log.end(self.snapshot_export())
 
     # ------------------------------------------------------------------ TensorBoard
 
@@ -499,14 +506,16 @@ def _logged_fit(fit: Callable[..., Any]) -> Callable[..., Any]:
         return fit
 
     def wrapper(self: BaseOneShotTrainer, *args: Any, **kwargs: Any) -> Any:
-        outermost = self._fit_depth == 0
+        # getattr: a custom trainer may skip BaseOneShotTrainer.__init__ (NNI's guide's does)
+        depth = getattr(self, "_fit_depth", 0)
+        outermost = depth == 0
         if outermost:
             self._log_start()
-        self._fit_depth += 1
+        self._fit_depth = depth + 1
         try:
             result = fit(self, *args, **kwargs)
         finally:
-            self._fit_depth -= 1
+            self._fit_depth = depth
         if outermost:
             self._log_end()
         return result

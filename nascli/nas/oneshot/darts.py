@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascli import space as spaces
+from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.darts_mutator import DartsMutator
 from nascli.nas.oneshot.driven import bind_reset_before_forward, mutator_probabilities
@@ -37,7 +38,7 @@ from nascli.nas.oneshot.utils import (
 __all__ = ["DartsTrainer", "DartsMutator"]
 
 
-class DartsTrainer(BaseOneShotTrainer):
+class DartsTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
     """DARTS. Takes the base trainer's arguments (see ``BaseOneShotTrainer``) and:
 
     Args:
@@ -45,22 +46,28 @@ class DartsTrainer(BaseOneShotTrainer):
             differentiable functions of its parameters) built on the model. The trainer then
             optimises the mutator's parameters, calls its ``reset()`` before every forward and
             exports ``mutator.export()``. Default: the trainer's own mixed modules.
-        arc_learning_rate: Adam learning rate of the architecture parameters (3e-4).
+        arc_learning_rate: Adam learning rate of the architecture parameters (default: DARTS's
+            3e-4 scaled to the run's length, ``nascli.nas.oneshot.defaults``).
         unrolled: second-order architecture gradient (default False: first order).
+        warmup_epochs: weight-only epochs (on the uniform mixture, or the mutator's decisions)
+            before architecture steps begin, so that parametrised candidates are trained before
+            alpha compares them with parameter-free ones (default: a quarter of ``num_epochs``).
 
     Positional arguments follow NNI v1.9: ``(model, loss, metrics, optimizer, num_epochs,
     dataset_train, dataset_valid, mutator, batch_size, workers, device, log_frequency,
-    callbacks, arc_learning_rate, unrolled)``.
+    callbacks, arc_learning_rate, unrolled)``, then ``warmup_epochs``.
     """
 
     def __init__(self, model: nn.Module, loss: Any, metrics: Any, optimizer: Any,
                  num_epochs: int, dataset_train: Any = None, dataset_valid: Any = None,
                  mutator: Any = None, batch_size: int = 64, workers: int = 0,
                  device: Any = None, log_frequency: int | None = None, callbacks: Any = None,
-                 arc_learning_rate: float = 3e-4, unrolled: bool = False,
+                 arc_learning_rate: float | None = None, unrolled: bool = False,
+                 warmup_epochs: int | None = None,
                  **kwargs: Any):  # fmt: skip
-        self.arc_learning_rate = arc_learning_rate
+        self._arc_learning_rate = arc_learning_rate
         self.unrolled = unrolled
+        self._warmup_epochs = warmup_epochs
         super().__init__(model, loss, metrics, optimizer, num_epochs,
                          dataset_train=dataset_train, dataset_valid=dataset_valid,
                          mutator=mutator, batch_size=batch_size,
@@ -72,22 +79,25 @@ class DartsTrainer(BaseOneShotTrainer):
             self._setup_with_mutator()
             return
         self.alpha: dict[str, nn.Parameter] = {
-            key: nn.Parameter(
-                1e-3 * torch.randn(spec.n_candidates, device=self.device, dtype=self.param_dtype)
-            )
+            key: nn.Parameter(self._initial_alpha(spec.n_candidates))
             for key, spec in sorted(self.search_space.items())
         }
         self.nas_modules: list[tuple[str, nn.Module]] = []
-        replace_layer_choice(
-            self.model, lambda c: MixedLayerChoice(c, self._weights(c.key)), self.nas_modules
-        )
-        replace_input_choice(
-            self.model, lambda c: MixedInputChoice(c, self._weights(c.key)), self.nas_modules
-        )
+        layer_module, input_module = self._choice_modules()
+        replace_layer_choice(self.model, layer_module, self.nas_modules)
+        replace_input_choice(self.model, input_module, self.nas_modules)
         self.ctrl_optim = torch.optim.Adam(
             list(self.alpha.values()), self.arc_learning_rate, betas=(0.5, 0.999),
             weight_decay=1e-3,
         )  # fmt: skip
+
+    def _initial_alpha(self, n: int) -> torch.Tensor:
+        return 1e-3 * torch.randn(n, device=self.device, dtype=self.param_dtype)
+
+    def _choice_modules(self) -> tuple[Any, Any]:
+        """Factories of the modules put in place of layer and input choices."""
+        return (lambda c: MixedLayerChoice(c, self._weights(c.key)),
+                lambda c: MixedInputChoice(c, self._weights(c.key)))  # fmt: skip
 
     def _setup_with_mutator(self) -> None:
         assert self.mutator is not None
@@ -104,6 +114,8 @@ class DartsTrainer(BaseOneShotTrainer):
     # ------------------------------------------------------------------ steps
 
     def before_weight_step(self, epoch: int, x: Any, y: Any) -> None:
+        if epoch < self.warmup_epochs:
+            return
         val_batch = self.next_arch_batch()
         self.ctrl_optim.zero_grad(set_to_none=True)
         self.arch_backward((x, y), val_batch)
@@ -168,6 +180,10 @@ class DartsTrainer(BaseOneShotTrainer):
     def _export(self) -> dict[str, Any]:
         if self.mutator is not None:
             return self.mutator.export()
+        return export_decisions(self.search_space, self.chosen_indices())
+
+    def chosen_indices(self) -> dict[str, Any]:
+        """Per key, the index (layer choice) or indices (input choice) the export names."""
         chosen: dict[str, Any] = {}
         for key, spec in self.search_space.items():
             alpha = self.alpha[key].detach()
@@ -178,7 +194,7 @@ class DartsTrainer(BaseOneShotTrainer):
                 chosen[key] = [i for i, p in enumerate(probs.tolist()) if p >= 1 / len(probs)]
             else:
                 chosen[key] = sorted(alpha.topk(spec.n_chosen).indices.tolist())
-        return export_decisions(self.search_space, chosen)
+        return chosen
 
     def _extra_state(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,7 @@ from torch import nn
 
 from nascli import space as spaces
 from nascli.errors import UsageError
+from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.adapters import AuxLoss, StepsLoader, on_logits
 from nascli.nas.oneshot.driven import MutatorController, mutator_probabilities
 from nascli.nas.oneshot.enas_mutator import EnasMutator
@@ -46,8 +47,11 @@ def _alias(name: str, value: Any, v19_name: str, v19_value: Any, default: Any) -
 class Controller(nn.Module):
     """The decision LSTM over a search space (keys in sorted order)."""
 
-    def __init__(self, space: spaces.SearchSpace, hidden: int = 64):
+    def __init__(self, space: spaces.SearchSpace, hidden: int = 64,
+                 temperature: float | None = None, tanh_constant: float | None = None):  # fmt: skip
         super().__init__()
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
         self.space = space
         self.steps = spaces.decision_steps(space)
         sizes = [n for _, n in self.steps]
@@ -57,6 +61,14 @@ class Controller(nn.Module):
         self.embed = nn.Embedding(max(1, sum(sizes)), hidden)
         self.cell = nn.LSTMCell(hidden, hidden)
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in sizes)
+
+    def bounded(self, logits: torch.Tensor) -> torch.Tensor:
+        """A head's logits as sampled from: tanh_constant x tanh(logits / temperature)."""
+        if self.temperature is not None:
+            logits = logits / self.temperature
+        if self.tanh_constant is not None:
+            logits = self.tanh_constant * torch.tanh(logits)
+        return logits
 
     def forward(
         self, generator: torch.Generator | None = None, greedy: bool = False
@@ -71,6 +83,9 @@ class Controller(nn.Module):
         for t, (key, _) in enumerate(self.steps):
             state = self.cell(x, state)
             logits = self.heads[t](state[0])[0]
+            # ENAS's sampling temperature and tanh constant: logits bounded, so the controller
+            # cannot become certain early (the collapse ENAS counters).
+            logits = self.bounded(logits)
             spec = self.space[key]
             if isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is not None:
                 for picked in actions.get(key, []):
@@ -124,11 +139,17 @@ class EnasTrainer(SinglePathTrainer):
         skip_weight: weight of the skip penalty in the controller loss (0.8): the KL divergence
             between the probability of taking each input of an ``n_chosen=None`` input choice
             and ``skip_target`` (0.4; the mutator's own with ``mutator=``).
-        baseline_decay: decay of the reward's moving average (0.999).
+        baseline_decay: decay of the reward's moving average (0.95: the baseline follows the
+            rewards within a few dozen samples; NNI's 0.999 hardly leaves the first reward in a
+            run of a few hundred).
         child_steps: weight steps per epoch, cycling the weight split (default: one pass over
             it; NNI's default was 500).
-        mutator_lr / ctrl_lr: Adam learning rate of the controller (3.5e-4).
-        mutator_steps_aggregate / ctrl_steps_aggregate: samples per controller update (20).
+        mutator_lr / ctrl_lr: Adam learning rate of the controller (default: ENAS's 3.5e-4
+            scaled to the run's number of controller updates, at most 5e-3;
+            ``nascli.nas.oneshot.defaults``).
+        mutator_steps_aggregate / ctrl_steps_aggregate: samples per controller update (default:
+            20, or half the architecture-split batches of an epoch when fewer, so every epoch
+            updates twice; 20 when ``mutator_steps`` is given).
         mutator_steps: controller updates per epoch, i.e. ``ctrl_steps = mutator_steps x
             mutator_steps_aggregate`` samples (default: one sample per architecture-split batch;
             NNI's default was 50 updates).
@@ -140,6 +161,8 @@ class EnasTrainer(SinglePathTrainer):
             ``test_arc_per_epoch - 1`` samples (logged, and their mean kept as
             ``sampled_<metric>`` in the history).
         lstm_size: the controller's width (64).
+        temperature / tanh_constant: the controller's logits become tanh_constant x
+            tanh(logits / temperature) (ENAS: 5.0 and 2.5; None: off).
     """
 
     def __init__(
@@ -160,7 +183,7 @@ class EnasTrainer(SinglePathTrainer):
         callbacks: Any = None,
         entropy_weight: float = 1e-4,
         skip_weight: float = 0.8,
-        baseline_decay: float = 0.999,
+        baseline_decay: float = 0.95,
         child_steps: int | None = None,
         mutator_lr: float | None = None,
         mutator_steps_aggregate: int | None = None,
@@ -172,20 +195,24 @@ class EnasTrainer(SinglePathTrainer):
         ctrl_steps_aggregate: int | None = None,
         ctrl_steps: int | None = None,
         lstm_size: int = 64,
+        temperature: float | None = 5.0,
+        tanh_constant: float | None = 2.5,
         **kwargs: Any,
     ):
         self.reward_function = on_logits(reward_function)
         self.entropy_weight = entropy_weight
         self.skip_weight = skip_weight
         self.baseline_decay = baseline_decay
-        self.ctrl_lr = _alias("ctrl_lr", ctrl_lr, "mutator_lr", mutator_lr, 3.5e-4)
-        self.ctrl_steps_aggregate = _alias("ctrl_steps_aggregate", ctrl_steps_aggregate,
-                                           "mutator_steps_aggregate", mutator_steps_aggregate,
-                                           20)  # fmt: skip
+        self._ctrl_lr = _alias("ctrl_lr", ctrl_lr, "mutator_lr", mutator_lr, None)
+        self._ctrl_steps_aggregate = _alias("ctrl_steps_aggregate", ctrl_steps_aggregate,
+                                            "mutator_steps_aggregate", mutator_steps_aggregate,
+                                            None)  # fmt: skip
         if mutator_steps is not None:
             if ctrl_steps is not None:
                 raise UsageError("give ctrl_steps or mutator_steps, not both")
-            ctrl_steps = mutator_steps * self.ctrl_steps_aggregate
+            if self._ctrl_steps_aggregate is None:  # v1.9: mutator_steps updates of 20 samples
+                self._ctrl_steps_aggregate = 20
+            ctrl_steps = mutator_steps * self._ctrl_steps_aggregate
         self.ctrl_steps = ctrl_steps
         self.aux_weight = aux_weight
         if not isinstance(test_arc_per_epoch, int) or test_arc_per_epoch < 1:
@@ -194,6 +221,8 @@ class EnasTrainer(SinglePathTrainer):
             )
         self.test_arc_per_epoch = test_arc_per_epoch
         self.lstm_size = lstm_size
+        self.temperature = temperature
+        self.tanh_constant = tanh_constant
         self.baseline: float | None = None
         super().__init__(model, AuxLoss(loss, aux_weight), metrics, optimizer, num_epochs,
                          dataset_train=dataset_train, dataset_valid=dataset_valid,
@@ -203,13 +232,29 @@ class EnasTrainer(SinglePathTrainer):
         if child_steps is not None:
             self.train_loader = StepsLoader(self.train_loader, child_steps)  # type: ignore
 
+    @property
+    def ctrl_steps_aggregate(self) -> int:
+        if self._ctrl_steps_aggregate is not None:
+            return self._ctrl_steps_aggregate
+        return max(1, min(20, (self.ctrl_steps or len(self.arch_loader)) // 2))
+
+    @property
+    def ctrl_lr(self) -> float:
+        if self._ctrl_lr is not None:
+            return self._ctrl_lr
+        per_epoch = -(-(self.ctrl_steps or len(self.arch_loader)) // self.ctrl_steps_aggregate)
+        updates = self.num_epochs * per_epoch
+        # ENAS: 2,000 controller samples per epoch, 20 per update, 150 epochs
+        return min(5e-3, defaults.arch_learning_rate(updates, (3.5e-4, 150 * 100)))
+
     def _setup(self) -> None:
         super()._setup()
         self._take_probs: list[torch.Tensor] = []
         if self.mutator is not None:
             self.controller = MutatorController(self.mutator, self.search_space)
         else:
-            self.controller = Controller(self.search_space, self.lstm_size).to(self.device)
+            self.controller = Controller(self.search_space, self.lstm_size, self.temperature,
+                                         self.tanh_constant).to(self.device)  # fmt: skip
             self._watch_take_probabilities()
         self.ctrl_optim = torch.optim.Adam(self.controller.parameters(), self.ctrl_lr)
         self.ctrl_generator = torch.Generator().manual_seed(self.seed + 1)
@@ -283,7 +328,8 @@ class EnasTrainer(SinglePathTrainer):
 
     def _record_take(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:
         if torch.is_grad_enabled():
-            self._take_probs.append(torch.softmax(output.reshape(-1), 0)[1])
+            logits = self.controller.bounded(output.reshape(-1))  # type: ignore[operator]
+            self._take_probs.append(torch.softmax(logits, 0)[1])
 
     def _skip_penalty(self) -> torch.Tensor:
         """KL(Bernoulli(p_take) || Bernoulli(skip_target)) summed over the last sample's take /

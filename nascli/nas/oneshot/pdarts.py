@@ -152,6 +152,11 @@ class PdartsTrainer:
     def num_stages(self) -> int:
         return len(self.pdarts_num_to_drop)
 
+    @property
+    def rank(self) -> int:
+        """This process's rank under torch.distributed (0 otherwise); callbacks read it."""
+        return 0 if self.trainer is None else self.trainer.rank
+
     def fit(self) -> None:
         """Run the stages from where the trainer is (0, or a loaded checkpoint's)."""
         while self.stage < self.num_stages:

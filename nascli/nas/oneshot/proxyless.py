@@ -25,6 +25,7 @@ from torch import nn
 from nascli import space as spaces
 from nascli.errors import UsageError
 from nascli.nas.mutables import InputChoice, LayerChoice
+from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates, with_mask
 from nascli.nas.oneshot.utils import (
@@ -102,25 +103,29 @@ def _time_ms(module: nn.Module, args: Any, kwargs: Any, repeats: int = 5) -> flo
     return sorted(times)[len(times) // 2]
 
 
-class ProxylessTrainer(BaseOneShotTrainer):
+class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
     """ProxylessNAS. Takes the base trainer's arguments and:
 
     Args:
-        arc_learning_rate: Adam learning rate of alpha (1e-3).
-        warmup_epochs: epochs of weight-only training first (0).
+        arc_learning_rate: Adam learning rate of alpha (default: ProxylessNAS's 1e-3 scaled to
+            the run's length as DARTS's is, ``nascli.nas.oneshot.defaults``).
+        warmup_epochs: epochs of weight-only training first (default: a quarter of the run).
         cost_table: ``{key: [cost of each candidate]}`` (e.g. latency in ms, FLOPs).
         measure_cost: measure each candidate's forward time on the current device instead.
         cost_weight: weight of the expected cost in the architecture loss (0: accuracy only).
     """
 
+    ARC_LR_REFERENCE = (1e-3, defaults.DARTS_REFERENCE[1])
+
     single_path_weight_steps = True
 
-    def __init__(self, *args: Any, arc_learning_rate: float = 1e-3, warmup_epochs: int = 0,
+    def __init__(self, *args: Any, arc_learning_rate: float | None = None,
+                 warmup_epochs: int | None = None,
                  cost_table: Mapping[str, Sequence[float]] | None = None,
                  measure_cost: bool = False, cost_weight: float = 0.0,
                  **kwargs: Any):  # fmt: skip
-        self.arc_learning_rate = arc_learning_rate
-        self.warmup_epochs = warmup_epochs
+        self._arc_learning_rate = arc_learning_rate
+        self._warmup_epochs = warmup_epochs
         self.cost_table = {k: list(map(float, v)) for k, v in (cost_table or {}).items()}
         self.measure_cost = measure_cost
         self.cost_weight = cost_weight

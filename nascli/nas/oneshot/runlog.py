@@ -17,7 +17,9 @@ that logs to the same directory appends a new ``start`` and continues the epoch 
 
 Who calls what: ``BaseOneShotTrainer`` creates the log when given ``log_dir`` (or when
 ``enable_visualization()`` is called) on rank 0 only, and writes ``start`` when the outermost
-``fit()`` begins, ``epoch`` after each epoch and ``end`` when that ``fit()`` returns.
+``fit()`` begins, ``epoch`` after each epoch and ``end`` when that ``fit()`` returns (its export
+is ``snapshot_export()``: null for a trainer that has chosen no architecture, such as
+``SPOSSupernetTrainer``, whose ``fit()`` trains the supernet only).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nascli import space as spaces
+from nascli.nas.oneshot.agreement import average_bn_statistics, shard_for_evaluation
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
 from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
@@ -45,9 +46,12 @@ class SinglePathTrainer(BaseOneShotTrainer):
         super().__init__(*args, **kwargs)
 
     def _setup(self) -> None:
-        # Scoring reads data in a fixed order, so a search draws nothing from the data RNG.
+        # Scoring reads data in a fixed order, so a search draws nothing from the data RNG; each
+        # rank scores its shard and evaluate() adds the sums over ranks.
         self._bn_loader = self._loader(self.dataset_weights, shuffle=False)
-        self._score_loader = self._loader(self.dataset_arch, shuffle=False)
+        self._score_loader = self._loader(
+            shard_for_evaluation(self.dataset_arch, self.dist), shuffle=False
+        )
         self.keys = sorted(self.search_space)
         if self.mutator is not None:  # the model's choices ask the mutator; paths are set there
             self.nas_modules = mutator_slots(self.mutator, self.search_space)  # type: ignore
@@ -104,7 +108,8 @@ class SinglePathTrainer(BaseOneShotTrainer):
     @torch.no_grad()
     def recalibrate_bn(self) -> None:
         """Recompute BatchNorm running statistics for the current path on ``bn_batches``
-        batches of the weight split (a cumulative average, then the momentum is restored)."""
+        batches of the weight split (a cumulative average, then the momentum is restored);
+        under torch.distributed averaged over the ranks, so every rank scores alike."""
         norms = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms or self.bn_batches <= 0:
             return
@@ -122,6 +127,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
         self.model.train(was_training)
         for m, momentum in zip(norms, saved, strict=True):
             m.momentum = momentum
+        average_bn_statistics(self.dist, self.model)
 
     def score(self, arch: Mapping[str, Any]) -> float:
         """The architecture's score on the held-out architecture split, supernet weights,

@@ -2,8 +2,9 @@
 export, a digest of its weights and BN statistics, and its architecture state to
 ``<out>/rank<r>.json``.
 
-    torchrun --nproc_per_node 2 ddp_search.py --algo darts|spos|enas|proxyless|random --out DIR
-        [--init-self] [--crash-after-epoch 0] [--resume CKPT] [--epochs 2]
+    torchrun --nproc_per_node 2 ddp_search.py --algo darts|gdas|spos|enas|proxyless|random
+        --out DIR [--init-self] [--crash-after-epoch 0] [--resume CKPT] [--epochs 2]
+        [--rank-data]    # each rank holds different data (a rank-seeded generator)
 """
 
 import argparse
@@ -22,6 +23,7 @@ from nascli.nas.oneshot import (  # noqa: E402
     Callback,
     DartsTrainer,
     EnasTrainer,
+    GumbelDartsTrainer,
     ModelCheckpoint,
     ProxylessTrainer,
     RandomTrainer,
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--crash-after-epoch", type=int)
     parser.add_argument("--checkpoint-dir", type=Path)
     parser.add_argument("--resume", type=Path)
+    parser.add_argument("--rank-data", action="store_true")
     args = parser.parse_args()
     if args.init_self:
         dist.init_process_group("gloo")
@@ -62,9 +65,12 @@ def main() -> None:
         callbacks.append(Crash(args.crash_after_epoch))
     common = dict(batch_size=8, callbacks=callbacks, seed=0)
     head = (model, nn.CrossEntropyLoss(), accuracy)
-    data = tiny_data(64)
+    data = tiny_data(64, seed=int(os.environ["RANK"]) if args.rank_data else 0)
     if args.algo == "darts":
         trainer = DartsTrainer(*head, optimizer, args.epochs, data, **common)
+    elif args.algo == "gdas":
+        trainer = GumbelDartsTrainer(*head, optimizer, args.epochs, data, warmup_epochs=1,
+                                     **common)  # fmt: skip
     elif args.algo == "enas":
         trainer = EnasTrainer(*head, reward, optimizer, args.epochs, data,
                               ctrl_steps_aggregate=2, **common)  # fmt: skip

@@ -1,0 +1,30 @@
+"""``UniqueGridSearch``: GridSearch over the cell space that proposes each isomorphism class once
+(its representative, ``cell_graph.is_representative``), in a seeded shuffled order.
+
+Named in the generation's config as a custom tuner (``tuner.codeDir`` / ``classFileName``).
+The order is a pure function of ``shuffle_seed``, so the run replays and resumes exactly as
+GridSearch does; shuffled, an interrupted run has trained a uniform sample of the classes.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from nascli.nas.benchmark.cell_graph import is_representative
+from tuners.grid import GridSearchTuner
+
+
+class UniqueGridSearch(GridSearchTuner):
+    def __init__(self, optimize_mode: str = "maximize", seed: int | None = None,
+                 shuffle_seed: int = 0):  # fmt: skip
+        super().__init__(optimize_mode, seed)
+        self.shuffle_seed = shuffle_seed
+
+    def update_search_space(self, search_space: Any) -> None:
+        super().update_search_space(search_space)
+        self._grid = [arch for arch in self._grid if is_representative(self._cell(arch))]
+        random.Random(self.shuffle_seed).shuffle(self._grid)
+
+    def _cell(self, arch: tuple) -> dict[str, str]:
+        return {key: self.space[key].names[i] for key, i in zip(self.keys, arch, strict=True)}

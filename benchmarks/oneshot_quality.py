@@ -1,0 +1,223 @@
+"""How good are the one-shot trainers' exports? Each trainer x seed searches a space whose every
+architecture was trained for real, with its default arguments, and its export is looked up in
+that space's table.
+
+    python benchmarks/oneshot_quality.py [--space cell|digits] [--seeds 5] [--epochs 10]
+        [--trainers darts,gdas,...]
+
+Spaces and their tables:
+
+* ``cell``: the cell benchmark (``nascli.nas.benchmark``: ``CellNet``, 4,096 cells, package
+  data); percentiles count every cell (a class weighs as many cells as it holds);
+* ``digits``: ``benchmarks/nas_table`` (384 architectures: layer choices and ``InputChoice``
+  skips), ranked by its validation accuracy.
+
+Every search gets the same budget: ``--epochs`` over the table's 1,000 training digits (the
+trainers split them into a weight half and an architecture half), batch 64, SGD (lr 0.05,
+momentum 0.9, weight decay 3e-4, cosine), one torch thread. Printed per trainer x seed: the
+export, its rank and percentile in the table by validation accuracy (1 % = best), its table
+validation / test accuracy, minutes; then per trainer the mean and worst percentile, and how
+many exports were worse than the table's median. Goal: mean in the top 10 %, worst in the top
+25 %, none below the median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from nascli.errors import ArchitectureError, UsageError
+from nascli.nas.oneshot import (
+    DartsTrainer,
+    EnasTrainer,
+    GumbelDartsTrainer,
+    LRSchedulerCallback,
+    ProxylessTrainer,
+    RandomTrainer,
+    SPOSTrainer,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TRAINERS = ("darts", "darts2", "gdas", "enas", "proxyless", "spos", "random")
+
+
+def accuracy(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    return {"accuracy": float((output.argmax(1) == target).float().mean())}
+
+
+def reward(output: torch.Tensor, target: torch.Tensor) -> float:
+    return accuracy(output, target)["accuracy"]
+
+
+# ---------------------------------------------------------------------------- spaces
+
+
+class Space:
+    """A model factory, the search data, and ``judge(export) -> dict`` from the space's table."""
+
+    name: str
+    make_model: Callable[[], nn.Module]
+    train: TensorDataset
+
+    def judge(self, export: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class CellSpace(Space):
+    name = "cell"
+
+    def __init__(self, table: Path | None = None) -> None:
+        from nascli.nas.benchmark.cell_space import CellNet
+        from nascli.nas.benchmark.table import load_benchmark
+        from nascli.nas.benchmark.training import digits_splits
+
+        self.make_model = CellNet
+        (xt, yt), _, _ = digits_splits()
+        self.train = TensorDataset(xt, yt)
+        self.table = load_benchmark(table)
+        self.median = self.table.median("val")
+        self.size = f"{len(self.table.rows)} classes of {self.table.n_cells} cells"
+
+    def judge(self, export: dict[str, Any]) -> dict[str, Any]:
+        try:
+            result = self.table.query(export)
+        except ArchitectureError as exc:
+            return {"missing": str(exc)}
+        rank = self.table.rank(export, "val")
+        return {"val": result["val"], "test": result["test"], **rank}
+
+
+class DigitsTableSpace(Space):
+    name = "digits"
+
+    def __init__(self, table: Path | None = None) -> None:
+        spec = importlib.util.spec_from_file_location(
+            "nas_table_generate", REPO / "benchmarks" / "nas_table" / "generate.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        from nascli import space as spaces
+
+        self.spaces = spaces
+        self.make_model = module.DigitsSpace
+        (xt, yt), _, _ = module.digits_splits(0)
+        self.train = TensorDataset(xt, yt)
+        path = table or REPO / "benchmarks" / "nas_table" / "digits_table.json"
+        table = json.loads(Path(path).read_text())
+        self.space = spaces.parse_search_space(table["search_space"])
+        self.rows = {self._key(r["architecture"]): r for r in table["architectures"]}
+        vals = sorted(r["valid_accuracy"] for r in self.rows.values())
+        self.median = vals[len(vals) // 2]
+        self.size = f"{len(self.rows)} architectures"
+
+    def _key(self, arch: dict[str, Any]) -> str:
+        return json.dumps(self.spaces.normalize_architecture(self.space, arch), sort_keys=True)
+
+    def judge(self, export: dict[str, Any]) -> dict[str, Any]:
+        row = self.rows[self._key(export)]
+        better = sum(r["valid_accuracy"] > row["valid_accuracy"] for r in self.rows.values())
+        n = len(self.rows)
+        return {"val": row["valid_accuracy"], "test": row["test_accuracy"], "rank": better + 1,
+                "of": n, "percentile": 100.0 * (better + 1) / n}  # fmt: skip
+
+
+SPACES = {"cell": CellSpace, "digits": DigitsTableSpace}
+
+
+# ---------------------------------------------------------------------------- searches
+
+
+def search(name: str, space: Space, seed: int, epochs: int) -> dict[str, Any]:
+    """One search with the trainer's default arguments; returns the export and minutes."""
+    torch.manual_seed(seed)
+    model = space.make_model()
+    optimizer = torch.optim.SGD(model.parameters(), 0.05, momentum=0.9, weight_decay=3e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(1, epochs))
+    callbacks = [LRSchedulerCallback(schedule)]
+    common = {"batch_size": 64, "seed": seed, "callbacks": callbacks, "device": "cpu"}
+    head = (model, nn.CrossEntropyLoss(), accuracy)
+    if name == "darts":
+        trainer = DartsTrainer(*head, optimizer, epochs, space.train, **common)
+    elif name == "darts2":
+        trainer = DartsTrainer(*head, optimizer, epochs, space.train, unrolled=True, **common)
+    elif name == "gdas":
+        trainer = GumbelDartsTrainer(*head, optimizer, epochs, space.train, **common)
+    elif name == "enas":
+        trainer = EnasTrainer(*head, reward, optimizer, epochs, space.train, **common)
+    elif name == "proxyless":
+        trainer = ProxylessTrainer(*head, optimizer, epochs, space.train, **common)
+    elif name == "spos":
+        trainer = SPOSTrainer(*head, optimizer, epochs, space.train, **common)
+    elif name == "random":
+        trainer = RandomTrainer(*head, optimizer, epochs, space.train, **common)
+    else:
+        raise SystemExit(f"--trainers: unknown trainer {name!r} (known: {', '.join(TRAINERS)})")
+    start = time.perf_counter()
+    trainer.fit()
+    export = trainer.export()
+    return {"export": export, "minutes": (time.perf_counter() - start) / 60}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", choices=sorted(SPACES), default="cell")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--trainers", default=",".join(TRAINERS))
+    parser.add_argument("--table", type=Path, default=None, help="another table of the space")
+    parser.add_argument("--json", type=Path, default=None, help="also write every row here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    space = SPACES[args.space](args.table)
+    print(f"space {space.name}: {space.size}; median validation accuracy {space.median:.4f}; "
+          f"{args.epochs} epochs per search, {args.seeds} seeds per trainer\n")  # fmt: skip
+    print(f"{'trainer':10s} {'seed':>4s} {'rank':>9s} {'pct':>6s} {'val':>7s} {'test':>7s} "
+          f"{'min':>5s}  export")  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    summary: list[str] = []
+    for name in args.trainers.split(","):
+        pcts, below = [], 0
+        for seed in range(args.seeds):
+            try:
+                found = search(name, space, seed, args.epochs)
+            except UsageError as exc:  # the trainer does not support this space
+                summary.append(f"{name:10s} does not support this space: {exc}")
+                break
+            judged = space.judge(found["export"])
+            rows.append({"trainer": name, "seed": seed, **found, **judged})
+            arch = json.dumps(found["export"], sort_keys=True)
+            if "missing" in judged:
+                blank = f"{'-':>9s} {'-':>6s} {'-':>7s} {'-':>7s}"
+                print(f"{name:10s} {seed:4d} {blank} {found['minutes']:5.2f}  {arch}  "
+                      "(not in the table yet)", flush=True)  # fmt: skip
+                continue
+            pcts.append(judged["percentile"])
+            below += judged["val"] < space.median
+            print(f"{name:10s} {seed:4d} {judged['rank']:4d}/{judged['of']:<4d} "
+                  f"{judged['percentile']:5.1f}% {judged['val']:7.4f} {judged['test']:7.4f} "
+                  f"{found['minutes']:5.2f}  {arch}", flush=True)  # fmt: skip
+        if pcts:
+            summary.append(f"{name:10s} mean percentile {statistics.mean(pcts):5.1f}%  worst "
+                           f"{max(pcts):5.1f}%  below the median {below}/{len(pcts)}"
+                           + (f"  ({args.seeds - len(pcts)} exports not in the table yet)"
+                              if len(pcts) < args.seeds else ""))  # fmt: skip
+    print("\nsummary (percentile: share of the table at least as good; 1% = best)")
+    for line in summary:
+        print(line)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

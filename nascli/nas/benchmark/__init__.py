@@ -1,0 +1,11 @@
+"""The cell benchmark: a NAS-Bench-201-style space on scikit-learn's digits, every architecture
+trained (one per isomorphism class, 2 seeds), shipped as package data with a query API.
+
+``query(architecture)`` looks an exported architecture up; ``CellNet`` is the space as model code;
+``cell_graph`` holds the graph and its isomorphism classes.
+"""
+
+from nascli.nas.benchmark.cell_graph import EDGES, OPS, canonical_key
+from nascli.nas.benchmark.cell_space import CellNet
+
+__all__ = ["EDGES", "OPS", "canonical_key", "CellNet"]
