@@ -152,7 +152,8 @@ def test_a_store_made_before_the_read_index_still_reads_and_gains_it(tmp_path, m
     db = store.dir / "experiment.sqlite"
     store.close()
     conn = sqlite3.connect(db, isolation_level=None)  # today's schema: no trials_score index
-    conn.execute("DROP INDEX trials_score")
+    for name in ("trials_score", "trials_scored", "trials_unscored"):
+        conn.execute(f"DROP INDEX {name}")
     conn.execute("BEGIN IMMEDIATE")  # a writer (an older manager) holds the write lock
     try:
         reader = ExperimentStore(store.dir)
@@ -170,6 +171,48 @@ def test_a_store_made_before_the_read_index_still_reads_and_gains_it(tmp_path, m
         "WHERE status = 'SUCCEEDED'"
     ).fetchall()
     assert "trials_score" in str([tuple(r) for r in plan])
+    assert {"trials_scored", "trials_unscored"} <= names
+
+
+def _plan(store: ExperimentStore, sql: str) -> str:
+    return str([tuple(r) for r in store._conn.execute(f"EXPLAIN QUERY PLAN {sql}")])
+
+
+def test_best_first_pages_are_indexed_and_break_ties_in_launch_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(60, seed=6, metrics_per_trial=1, running=2)
+    # Ties: every third succeeded trial gets the same score, plain or as a dict's default.
+    with store.transaction():
+        for t in store.trials(["SUCCEEDED"])[::3]:
+            final = 0.75 if int(t.id) % 2 else {"default": 0.75, "loss": 0.25}
+            store.update_trial(t.id, final=final)
+    trials = store.trials()
+    for maximize in (True, False):
+        scored = [t for t in trials if t.final is not None]
+        value = lambda t: t.final["default"] if isinstance(t.final, dict) else t.final  # noqa: E731
+        scored.sort(key=lambda t: ((-1 if maximize else 1) * value(t), t.seq))
+        unscored = sorted((t for t in trials if t.final is None), key=lambda t: -t.seq)
+        expected = [t.id for t in scored + unscored]
+        assert [t.id for t in store.trials_page("best", maximize=maximize)] == expected
+        for size in (1, 7, 45):
+            paged, after = [], None
+            while page := [t.id for t in store.trials_page(
+                    "best", limit=size, after=after, maximize=maximize)]:  # fmt: skip
+                paged += page
+                after = page[-1]
+            assert paged == expected, (maximize, size)
+        only = [t.id for t in store.trials_page("best", ["FAILED", "RUNNING"], maximize=maximize)]
+        assert only == [i for i in expected if store.trial(i).status in ("FAILED", "RUNNING")]
+    # Each of the two parts reads an index in order, without sorting the table.
+    score = store_module._SCORE
+    scored_plan = _plan(
+        store, f"SELECT id FROM trials WHERE {score} IS NOT NULL ORDER BY {score} DESC, seq LIMIT 5"
+    )
+    assert "trials_scored" in scored_plan and "RIGHT PART" in scored_plan
+    unscored_plan = _plan(
+        store, f"SELECT id FROM trials WHERE {score} IS NULL ORDER BY seq DESC LIMIT 5"
+    )
+    assert "trials_unscored" in unscored_plan and "TEMP B-TREE" not in unscored_plan
 
 
 def test_top_drops_ended_experiments_before_summarising_them(tmp_path, monkeypatch) -> None:
