@@ -22,7 +22,8 @@ from typing import Any, TextIO
 
 from nascli import space as spaces
 from nascli.channel import metric_scalar
-from nascli.errors import ParameterError, UsageError
+from nascli.errors import UsageError
+from nascli.experiment.architectures import Architectures, architecture
 from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
 from nascli.experiment.store import (
@@ -75,57 +76,6 @@ def best_trial(
         "architecture": architecture(best.parameters, space or _space(store)),
         "metric": best.final,
     }
-
-
-def architecture(parameters: dict[str, Any], space: spaces.SearchSpace) -> dict[str, Any]:
-    """Parameters as an exported architecture (``{key: name | index | [names] | [indices]}``,
-    names where they are meaningful) for people and ``apply_fixed_architecture``."""
-    try:
-        decisions = spaces.parse_parameters(space, parameters)
-    except ParameterError:
-        return {key: value.get("_value") for key, value in sorted(parameters.items())}
-    return spaces.human_architecture(space, decisions)
-
-
-class Architectures:
-    """``architecture`` for the many trials of one search space, remembering each key's
-    answer per parameter entry: a key has few distinct entries (its candidates), so each is
-    checked and named once instead of once per trial. The memo is bounded (cleared when it
-    grows past ``MEMO``), so memory stays flat."""
-
-    MEMO = 65536
-
-    def __init__(self, space: spaces.SearchSpace):
-        self.space = space
-        self._keys = set(space)
-        self._memo: dict[tuple[str, str], tuple[bool, Any]] = {}
-
-    def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(parameters, dict) or parameters.keys() != self._keys:
-            return architecture(parameters, self.space)
-        result = {}
-        for key in sorted(parameters):
-            entry = parameters[key]
-            # repr: cheap, and tells apart what compares equal but is not (True, 1, 1.0)
-            memo_key = (key, repr(entry))
-            known = self._memo.get(memo_key)
-            if known is None:
-                known = self._one(key, entry)
-                if len(self._memo) >= self.MEMO:
-                    self._memo.clear()
-                self._memo[memo_key] = known
-            if not known[0]:  # invalid for this key: the whole answer is the fallback
-                return architecture(parameters, self.space)
-            result[key] = known[1]
-        return result
-
-    def _one(self, key: str, entry: Any) -> tuple[bool, Any]:
-        spec = self.space[key]
-        try:
-            decisions = spaces.parse_parameters({key: spec}, {key: entry})
-        except ParameterError:
-            return False, None
-        return True, spaces.human_readable(spec, decisions[key])
 
 
 def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
@@ -348,22 +298,11 @@ def export_json(store: ExperimentStore, out: TextIO) -> int:
     """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status (with
     ``reason``: why a trial did not succeed, e.g. its early stop) and timing, trial by trial in
     launch order. Returns the number of trials written."""
-    rows = (
-        {
-            "id": row["id"],
-            "parameter_id": row["parameter_id"],
-            "status": row["status"],
-            "reason": row["reason"],
-            "parameter": row["parameters"],
-            "architecture": row["architecture"],
-            "value": row["final"],
-            "intermediate": row["intermediate"],
-            "started": row["started"],
-            "ended": row["ended"],
-        }
-        for row in iter_trial_rows(store)
-    )
-    return write_json_array(rows, out)
+    from nascli.experiment.trialjson import write_export_json
+
+    # The rows {id, parameter_id, status, reason, parameter, architecture, value, intermediate,
+    # started, ended}, written from the stored texts (byte for byte their json.dumps(indent=2)).
+    return write_export_json(store, out)
 
 
 def export_csv(store: ExperimentStore, out: TextIO) -> int:

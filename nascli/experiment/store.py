@@ -72,6 +72,7 @@ __all__ = [
     "TRIAL_STATUSES",
     "TERMINAL_TRIAL_STATUSES",
     "TRIAL_SORTS",
+    "TRIAL_TEXT_COLUMNS",
 ]
 
 # The stored texts are the enums' values (``trials.py``); these tuples are kept for readers.
@@ -779,6 +780,21 @@ class ExperimentStore:
             return (_decoded(r) for r in rows)
         return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
 
+    def trial_texts(
+        self,
+        sort: str = "launch",
+        statuses: Sequence[str] | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+        maximize: bool = True,
+        ids: Sequence[str] | None = None,
+    ) -> Iterable[Sequence[Any]]:
+        """``trials_page``'s trials undecoded, for writers that re-encode every trial (the JSON
+        listings): rows indexed as ``TRIAL_TEXT_COLUMNS``, the JSON columns (``parameters``,
+        ``gpus``, ``final``) as their stored JSON text (or None), ``intermediate`` the trial's
+        intermediate values as one JSON array text (None for none)."""
+        return self._page(sort, statuses, limit, after, maximize, True, ids)
+
     def _page(
         self,
         sort: str,
@@ -909,6 +925,8 @@ _TRIAL_SELECT = (
 )
 _TRIAL_NAMES = tuple(name.strip() for name in _TRIAL_SELECT.split(","))
 _TRIAL_FIELDS = len(_TRIAL_NAMES)
+#: The columns of ``ExperimentStore.trial_texts``' rows, in order.
+TRIAL_TEXT_COLUMNS = (*_TRIAL_NAMES, "intermediate")
 
 
 def _select(columns: str, where: list[str], order: str, limit: int | None) -> str:
