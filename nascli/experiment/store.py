@@ -43,7 +43,7 @@ import tempfile
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -200,9 +200,17 @@ class ExperimentRecord:
     manager_token: str | None
     wait_reason: str | None
     config: dict[str, Any]
-    tuner_state: Any
     next_parameter_id: int
     stop_grace: float | None
+    #: The tuner's checkpoint as stored (JSON text); ``tuner_state`` decodes it.
+    tuner_state_json: str | None = field(default=None, repr=False)
+
+    @property
+    def tuner_state(self) -> Any:
+        """The tuner's checkpoint (None: none yet), decoded when asked: it grows with the
+        history, and the readers that never ask (``status``, the live views) do not pay for
+        decoding it."""
+        return _loads(self.tuner_state_json)
 
 
 @dataclass(frozen=True)
@@ -448,7 +456,7 @@ class ExperimentStore:
         row = self._conn.execute("SELECT * FROM experiment").fetchone()
         data = dict(row)
         data["config"] = json.loads(data["config"])
-        data["tuner_state"] = _loads(data["tuner_state"])
+        data["tuner_state_json"] = data.pop("tuner_state")
         return ExperimentRecord(**data)
 
     def experiment_status(self) -> str:
@@ -908,7 +916,7 @@ class ExperimentStore:
 
 _TRIAL_COLUMNS = frozenset(TrialRecord.__dataclass_fields__) - {"id", "status"}
 _EXPERIMENT_COLUMNS = (
-    frozenset(ExperimentRecord.__dataclass_fields__) - {"id", "status"} | {"tuner_state_json"}
+    frozenset(ExperimentRecord.__dataclass_fields__) - {"id", "status"} | {"tuner_state"}
 )
 
 
