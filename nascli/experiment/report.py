@@ -151,6 +151,7 @@ def iter_trial_rows(
     space: spaces.SearchSpace | None = None,
     *,
     ids: Sequence[str] | None = None,
+    newer_than: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """``trial ls --json`` rows (id, status, parameters, architecture, final and intermediate
     results, exit code, reason, GPUs, pid, times), read as they are consumed.
@@ -164,13 +165,17 @@ def iter_trial_rows(
         after: the id of the last row of the previous page (keyset paging).
         space: the search space, if the caller has it loaded.
         ids: only the trials with one of these ids (none when empty).
+        newer_than: only the trials launched after the trial with this id.
 
     Raises:
         UsageError: an unknown ``sort``.
     """
     names = Architectures(space or _space(store))
     maximize = optimize_mode(store.experiment().config) != "minimize"
-    for trial in store.trial_dicts(sort, statuses, limit, after, maximize, ids=ids):
+    trials = store.trial_dicts(
+        sort, statuses, limit, after, maximize, ids=ids, newer_than=newer_than
+    )
+    for trial in trials:
         yield _row(trial, names)
 
 

@@ -779,11 +779,13 @@ class ExperimentStore:
         maximize: bool = True,
         intermediate: bool = True,
         ids: Sequence[str] | None = None,
+        newer_than: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """``trials_page`` as plain dicts, for listings that serialise every trial (cheaper
         than records): the ``TrialRecord`` fields decoded, and with ``intermediate`` the
-        trial's intermediate values in report order (read in the same query)."""
-        rows = self._page(sort, statuses, limit, after, maximize, intermediate, ids)
+        trial's intermediate values in report order (read in the same query).
+        ``newer_than``: only the trials launched after that one (the live views' new trials)."""
+        rows = self._page(sort, statuses, limit, after, maximize, intermediate, ids, newer_than)
         if not intermediate:
             return (_decoded(r) for r in rows)
         return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
@@ -812,6 +814,7 @@ class ExperimentStore:
         maximize: bool,
         intermediate: bool,
         ids: Sequence[str] | None = None,
+        newer_than: str | None = None,
     ) -> Iterable[sqlite3.Row]:
         if sort not in TRIAL_SORTS:
             raise UsageError(f"sort must be one of {', '.join(TRIAL_SORTS)}, got {sort!r}")
@@ -824,6 +827,9 @@ class ExperimentStore:
             # One bound JSON array, however many ids (no bound-variable limit); by primary key.
             where.append("id IN (SELECT value FROM json_each(?))")
             args.append(json.dumps([str(i) for i in ids]))
+        if newer_than is not None:  # an id of no trial: nothing
+            where.append("seq > (SELECT seq FROM trials WHERE id = ?)")
+            args.append(newer_than)
         columns = _TRIAL_SELECT
         if intermediate:
             # The values are stored as JSON text: joined, they make a JSON array, parsed once.

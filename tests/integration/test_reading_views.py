@@ -278,3 +278,53 @@ def test_report_pages_for_the_web_ui_walk_every_trial(tmp_path, monkeypatch) -> 
     expected = [t.id for t in store.trials_page("best", ["SUCCEEDED"])]
     assert seen == expected and len(seen) == page.total
     assert seen[0] == store.best_trial().id
+
+
+def test_the_live_view_reads_only_new_and_unfinished_trials(tmp_path, monkeypatch) -> None:
+    from rich.console import Console
+
+    from nascli.cli.liveframes import LATEST, LiveFrames
+    from nascli.experiment import report
+    from nascli.experiment.trials import Ledger, TrialStatus
+
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(30, running=2)  # 28 and 29 still run
+    calls: list[dict] = []
+    real = report.iter_trial_rows
+
+    def spy(*args, **kwargs):
+        calls.append({k: v for k, v in kwargs.items() if k != "space"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report, "iter_trial_rows", spy)
+    console = Console(file=open(os.devnull, "w"), width=220)  # noqa: SIM115
+    frames = LiveFrames(ExperimentStore(store.dir), console)
+    frames.frame()
+    assert list(frames._rows) == [str(i) for i in range(30 - LATEST, 30)]
+    kept = dict(frames._trial_lines)
+    assert set(kept) == {str(i) for i in range(30 - LATEST, 28)}  # ended trials' lines only
+    calls.clear()
+    with store.transaction():
+        Ledger(store).finish("28", TrialStatus.SUCCEEDED, None, 2e9, 0, final=0.5)
+        store.add_trial("30", 30, 30, store.trial("29").parameters)
+    frame = frames.frame()
+    # Only the trials shown that had not ended, and those launched since: never the ended ones.
+    assert calls == [
+        {"ids": ["28", "29"]},
+        {"sort": "newest", "limit": LATEST, "newer_than": "29"},
+    ]
+    assert list(frames._rows) == [str(i) for i in range(31 - LATEST, 31)]
+    assert frames._rows["28"]["status"] == "SUCCEEDED" and frames._rows["30"]["status"] == "WAITING"
+    for trial_id in range(31 - LATEST, 28):  # drawn once, not again
+        assert frames._trial_lines[str(trial_id)] is kept[str(trial_id)]
+    assert str(30 - LATEST) not in frames._trial_lines  # scrolled out, forgotten
+    calls.clear()
+    assert frames.frame() is frame and calls == []  # nothing committed: nothing read
+    text = "".join(s.text for line in frame.lines for s in line)
+    assert "skipin=[" in text and "30 " in text and "1 WAITING" in text
+    from rich.segment import Segment
+
+    narrow = LiveFrames(ExperimentStore(store.dir), Console(file=open(os.devnull, "w"), width=60))  # noqa: SIM115
+    lines = narrow.frame().lines
+    assert max(Segment.get_line_length(line) for line in lines) == 60  # cropped, not wrapped
+    assert len(lines) == len(frame.lines)
