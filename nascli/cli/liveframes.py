@@ -73,6 +73,7 @@ class LiveFrames:
         self._newest: str | None = None
         self._summary_lines: list[list[Segment]] = []
         self._summary: dict[str, Any] | None = None
+        # An ended trial's (widths, console width, *cells) and its line.
         self._trial_lines: dict[str, tuple[tuple[Any, ...], list[Segment]]] = {}
         self._version: int | None = None
         self._read_at = 0.0
@@ -103,7 +104,7 @@ class LiveFrames:
         from nascli.experiment.report import experiment_summary, iter_trial_rows
         from nascli.experiment.store import TERMINAL_TRIAL_STATUSES
 
-        summary = terminal_safe(experiment_summary(self._store))
+        summary = terminal_safe(experiment_summary(self._store, self._space))
         if summary != self._summary:
             self._summary = summary
             self._summary_lines = self._render_summary(summary)
@@ -111,6 +112,7 @@ class LiveFrames:
         if now - self._resync_at >= RESYNC_SECONDS:
             self._resync_at = now
             self._rows.clear()
+            self._trial_lines.clear()
             self._newest = None
         ended = TERMINAL_TRIAL_STATUSES
         open_ids = [i for i, row in self._rows.items() if row["status"] not in ended]
@@ -155,7 +157,10 @@ class LiveFrames:
         if not self._rows:
             return [[Segment("no trials yet", Style(dim=True))]]
         now = time.time()
-        cells = {i: trial_cells(row, now) for i, row in self._rows.items()}
+        cells = {}
+        for trial_id, row in self._rows.items():
+            kept = self._trial_lines.get(trial_id)  # an ended trial's cells do not change
+            cells[trial_id] = kept[0][2:] if kept is not None else trial_cells(row, now)
         widths = self._widths(cells.values())
         bold = Style(bold=True)
         header = []
@@ -167,7 +172,7 @@ class LiveFrames:
         lines = [self._crop(header), self._crop([Segment(rule)])]
         for trial_id, row_cells in cells.items():
             ended = self._rows[trial_id]["ended"] is not None
-            key = (tuple(widths), self._console.width, *map(str, row_cells))
+            key = (tuple(widths), self._console.width, *row_cells)
             kept = self._trial_lines.get(trial_id)
             if kept is None or kept[0] != key:
                 kept = (key, self._crop(self._row_segments(row_cells, widths)))

@@ -78,8 +78,11 @@ def best_trial(
     }
 
 
-def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
-    """``status --json``: id, status, trial counts by status, best trial, budget, manager."""
+def experiment_summary(
+    store: ExperimentStore, space: spaces.SearchSpace | None = None
+) -> dict[str, Any]:
+    """``status --json``: id, status, trial counts by status, best trial, budget, manager.
+    ``space``: the search space, if the caller has it loaded (the live views)."""
     exp = store.experiment()
     counts = store.status_counts()
     alive = manager_alive(exp)
@@ -100,7 +103,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "tuner": config["tuner"]["builtin_name"] or config["tuner"]["class_name"],
         "optimize_mode": optimize_mode(config),
         "assessor": _assessor(store, config),
-        "best": best_trial(store),
+        "best": best_trial(store, space),
         "manager": {"pid": exp.manager_pid, "alive": alive},
         "waiting_for": exp.wait_reason,
         "directory": str(store.dir),
@@ -171,7 +174,8 @@ def iter_trial_rows(
         UsageError: an unknown ``sort``.
     """
     names = Architectures(space or _space(store))
-    maximize = optimize_mode(store.experiment().config) != "minimize"
+    # Only the best-first order needs the direction (the experiment row: not read for others).
+    maximize = sort != "best" or optimize_mode(store.experiment().config) != "minimize"
     trials = store.trial_dicts(
         sort, statuses, limit, after, maximize, ids=ids, newer_than=newer_than
     )

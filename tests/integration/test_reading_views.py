@@ -250,7 +250,7 @@ def test_the_foreground_view_rereads_only_when_the_store_changed(tmp_path, monke
     store = build_store(20, running=2)
     reads: list[int] = []
     real = report.experiment_summary
-    monkeypatch.setattr(report, "experiment_summary", lambda s: reads.append(1) or real(s))
+    monkeypatch.setattr(report, "experiment_summary", lambda *a: reads.append(1) or real(*a))
     view = ForegroundView(store.dir, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     first = view.frame()
     assert view.frame() is first and len(reads) == 1
