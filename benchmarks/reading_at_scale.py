@@ -52,6 +52,7 @@ COMMANDS: dict[str, list[str]] = {
     "status": ["status"],
     "status --json": ["status", "--json"],
     "trial ls": ["trial", "ls"],
+    "trial ls --sort best": ["trial", "ls", "--sort", "best"],
     "trial ls --all": ["trial", "ls", "--all"],
     "trial ls --json": ["trial", "ls", "--json"],
     "export csv": ["experiment", "export", "--type", "csv", "--file", "{out}/e.csv"],
