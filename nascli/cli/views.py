@@ -82,6 +82,14 @@ def _status(text: str) -> Text:
     return Text(text, style=_STATUS_STYLE.get(text, ""))
 
 
+def _literal(cell: Any) -> Any:
+    """A cell as literal text: rich would read ``[...]`` in an architecture, a trial's reason
+    or an experiment's name as markup and drop it."""
+    from rich.text import Text
+
+    return Text(cell) if isinstance(cell, str) else cell
+
+
 def status_view(summary: dict[str, Any]) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
@@ -91,7 +99,7 @@ def status_view(summary: dict[str, Any]) -> RenderableType:
     grid.add_column(style="bold")
     grid.add_column()
     for label, value in status_rows(summary):
-        grid.add_row(label, value)
+        grid.add_row(label, _literal(value))
     parts: list[RenderableType] = [grid]
     if summary.get("warning"):
         parts.append(Text(f"warning: {summary['warning']}", style="yellow"))
@@ -181,7 +189,7 @@ def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
     shown = rows[-limit:] if limit else rows
     now = time.time()
     for row in shown:
-        table.add_row(*trial_cells(row, now))
+        table.add_row(*map(_literal, trial_cells(row, now)))
     return table
 
 
@@ -204,7 +212,7 @@ def streamed_trials_tables(
     table, count, first = new_table(True), 0, True
     now = time.time()
     for row in rows:
-        table.add_row(*trial_cells(row, now))
+        table.add_row(*map(_literal, trial_cells(row, now)))
         count += 1
         if count == chunk:
             yield table
@@ -225,7 +233,7 @@ def experiments_table(rows: list[dict[str, Any]]) -> Table:
         total = sum(counts.values())
         table.add_row(
             row["id"],
-            row["name"],
+            _literal(row["name"]),
             _status(row["status"]),
             f"{done}/{total} succeeded",
             format_time(row["started"]),

@@ -18,10 +18,6 @@ from nascli.experiment.store import ExperimentStore
 from tests import reading_golden
 from tests.stores import build_store
 
-# Where the format did not change, today's command that must print the golden bytes. The table
-# of `trial ls` now shows a screenful, newest first: all 60 in launch order is today's table.
-TODAY = {"trial_ls.txt": ["trial", "ls", "{id}", "--limit", "60", "--sort", "launch"]}
-
 
 @pytest.fixture(scope="module")
 def golden_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
@@ -34,7 +30,7 @@ def test_outputs_are_byte_identical_to_mains(golden_home, name: str) -> None:
     home, ids = golden_home
     which, argv, to_file = reading_golden.COMMANDS[name]
     out = home.parent / f"now-{name}"
-    argv = [a.format(id=ids[which], out=out) for a in TODAY.get(name, argv)]
+    argv = [a.format(id=ids[which], out=out) for a in reading_golden.TODAY.get(name, argv)]
     text = reading_golden.run(home, ids, argv, out if to_file else None)
     golden = (reading_golden.GOLDEN / name).read_text()
     if name.endswith(".txt"):
