@@ -20,9 +20,9 @@ and metrics) from the same database. ``nascli --version`` shows the interpreter'
 from ``git archive main | tar -x -C TREE``), interleaved with this one's, for before/after
 figures from one run.
 
-With ``--foreground N`` it measures instead the foreground live view's cost: N trivial trials
-detached and ``--foreground`` on a (pseudo-)terminal, interleaved, by the experiment's own
-clock (issue 19: foreground within 1.05x of detached).
+With ``--foreground N`` it measures instead the foreground live view's cost
+(``benchmarks/foreground_view.py``): N trivial trials detached and ``--foreground`` on a
+pseudo-terminal, interleaved (issue 19: foreground within 1.05x of detached).
 
     python benchmarks/reading_at_scale.py --foreground 2000 [--foreground-rounds 2]
 
@@ -52,6 +52,7 @@ COMMANDS: dict[str, list[str]] = {
     "status": ["status"],
     "status --json": ["status", "--json"],
     "trial ls": ["trial", "ls"],
+    "trial ls --sort best": ["trial", "ls", "--sort", "best"],
     "trial ls --all": ["trial", "ls", "--all"],
     "trial ls --json": ["trial", "ls", "--json"],
     "export csv": ["experiment", "export", "--type", "csv", "--file", "{out}/e.csv"],
@@ -183,78 +184,6 @@ def real_check(root: Path) -> None:
         print("fixture store matches a real manager's store (tables, columns per status, metrics)")
 
 
-def _experiment_seconds(home: Path) -> float:
-    """The newest experiment's run time by its own clock, once it has ended."""
-    import sqlite3
-
-    db = max(home.iterdir(), key=lambda d: d.stat().st_mtime) / "experiment.sqlite"
-    while True:
-        conn = sqlite3.connect(db)
-        try:
-            status, started, ended = conn.execute(
-                "SELECT status, started, ended FROM experiment"
-            ).fetchone()
-        finally:
-            conn.close()
-        if status not in ("RUNNING", "NO_MORE_TRIAL") and ended:
-            return ended - started
-        time.sleep(0.2)
-
-
-def foreground_check(root: Path, trials: int, rounds: int) -> None:
-    """The same experiment of trivial trials detached and ``--foreground`` on a terminal (a
-    pseudo-terminal drained by a thread), interleaved; the ratio of their run times."""
-    import json
-    import pty
-    import threading
-
-    import yaml
-
-    from tests.stores import SEARCH_SPACE
-
-    work = root / "foreground"
-    work.mkdir()
-    (work / "search_space.json").write_text(json.dumps(SEARCH_SPACE))
-    doc = {
-        "experimentName": "fg", "trialConcurrency": 2, "maxTrialNum": trials,
-        "searchSpacePath": "search_space.json",
-        "tuner": {"builtinTunerName": "Random", "classArgs": {"seed": 1}},
-        "trial": {"command": f"{sys.executable} -c 'import nascli; "
-                             "nascli.report_final_result(1.0)'", "codeDir": "."},
-    }  # fmt: skip
-    (work / "config.yml").write_text(yaml.safe_dump(doc))
-    cli = [sys.executable, "-m", "nascli.cli.main", "create", "--config", str(work / "config.yml")]
-    seconds: dict[str, list[float]] = {"detached": [], "foreground": []}
-    for r in range(rounds):
-        for mode in ("detached", "foreground") if r % 2 == 0 else ("foreground", "detached"):
-            home = work / f"home-{mode}-{r}"
-            env = {**os.environ, "NASCLI_HOME": str(home), "COLUMNS": "160", "LINES": "50"}
-            if mode == "detached":
-                subprocess.run(cli, env=env, check=True, stdout=subprocess.DEVNULL, cwd=work)
-            else:
-                master, slave = pty.openpty()
-                drain = threading.Thread(target=_drain, args=(master,), daemon=True)
-                drain.start()
-                subprocess.run([*cli, "--foreground"], env=env, check=True, cwd=work,
-                               stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)  # fmt: skip
-                os.close(slave)
-                drain.join(5)
-            seconds[mode].append(_experiment_seconds(home))
-            print(f"  {mode}: {seconds[mode][-1]:.2f} s", flush=True)
-    fg, det = statistics.median(seconds["foreground"]), statistics.median(seconds["detached"])
-    print(f"{trials} trivial trials: foreground {fg:.2f} s, detached {det:.2f} s: {fg / det:.3f}x")
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 65536):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def ended_experiments_check(
     root: Path, count: int, size: int, rounds: int, baseline: Path | None
 ) -> None:
@@ -316,10 +245,10 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
         return
     if args.foreground:
-        try:
-            foreground_check(root, args.foreground, args.foreground_rounds)
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+        from benchmarks.foreground_view import measure
+
+        shutil.rmtree(root, ignore_errors=True)
+        measure(args.foreground, args.foreground_rounds)
         return
     try:
         if not args.no_real_check:

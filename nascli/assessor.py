@@ -52,6 +52,7 @@ __all__ = [
     "signed_history",
     "check_optimize_mode",
     "as_verdict",
+    "ExplainingAssessor",
 ]
 
 
@@ -92,6 +93,40 @@ class Assessor:
         """Optional (not in NNI): why the last ``Bad`` verdict on this trial was given, e.g. the
         value it lost against; recorded with the trial's ``EARLY_STOPPED`` status."""
         return None
+
+
+class ExplainingAssessor(Assessor):
+    """What the built-in assessors share (a user's may build on it too): the metric's direction
+    (``optimize_mode``), results signed so that larger is better, and the reason of each
+    ``Bad`` verdict, kept until the trial ends.
+
+    A subclass calls ``super().__init__(optimize_mode, problems)`` first (an invalid mode is
+    appended to ``problems``), judges ``self.signed(trial_history)``, and returns
+    ``self.bad(trial_job_id, why)`` to stop a trial; ``self.shown(v)`` writes a signed value
+    as the metric reported it. A subclass's ``trial_end`` calls ``super().trial_end``.
+    """
+
+    def __init__(self, optimize_mode: str, problems: list[str]) -> None:
+        self.optimize_mode = optimize_mode
+        self._maximize = check_optimize_mode(optimize_mode, problems)
+        self._why: dict[str, str] = {}
+
+    def signed(self, trial_history: Sequence[Any]) -> list[float]:
+        return signed_history(trial_history, self._maximize)
+
+    def shown(self, signed: float) -> str:
+        return show(signed if self._maximize else -1.0 * signed)
+
+    def bad(self, trial_job_id: str, why: str) -> AssessResult:
+        """Record ``why`` (``stop_reason``) and return ``Bad``."""
+        self._why[trial_job_id] = why
+        return AssessResult.Bad
+
+    def trial_end(self, trial_job_id: str, success: bool) -> None:
+        self._why.pop(trial_job_id, None)
+
+    def stop_reason(self, trial_job_id: str) -> str | None:
+        return self._why.get(trial_job_id)
 
 
 def as_verdict(value: Any) -> AssessResult:

@@ -5,21 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nascli.assessor import (
-    Assessor,
-    AssessorArgumentError,
-    AssessResult,
-    check_optimize_mode,
-    decode,
-    encode,
-    show,
-    signed_history,
-)
+from nascli.assessor import AssessorArgumentError, AssessResult, ExplainingAssessor, decode, encode
 
 __all__ = ["AshaAssessor"]
 
 
-class AshaAssessor(Assessor):
+class AshaAssessor(ExplainingAssessor):
     """Rungs at steps ``grace_period * reduction_factor**k`` (up to ``max_t``); a trial
     reaching a rung goes on only if its result at that step is not below the
     ``1 - 1/reduction_factor`` quantile of the results recorded at that rung by the trials that
@@ -50,7 +41,7 @@ class AshaAssessor(Assessor):
         optimize_mode: str = "maximize",
     ):
         problems: list[str] = []
-        self._maximize = check_optimize_mode(optimize_mode, problems)
+        super().__init__(optimize_mode, problems)
         if (
             isinstance(reduction_factor, bool)
             or not isinstance(reduction_factor, (int, float))
@@ -74,9 +65,7 @@ class AshaAssessor(Assessor):
         self.reduction_factor = float(reduction_factor)
         self.grace_period = grace_period
         self.max_t = max_t
-        self.optimize_mode = optimize_mode
         self._recorded: dict[int, dict[str, float]] = {}  # rung step -> trial -> signed value
-        self._why: dict[str, str] = {}
 
     def rungs_up_to(self, step: int) -> list[int]:
         """The rung steps <= ``step`` (and <= ``max_t``), ascending."""
@@ -91,7 +80,7 @@ class AshaAssessor(Assessor):
             k += 1
 
     def assess_trial(self, trial_job_id: str, trial_history: list[Any]) -> AssessResult:
-        values = signed_history(trial_history, self._maximize)
+        values = self.signed(trial_history)
         for rung in self.rungs_up_to(len(values)):
             recorded = self._recorded.setdefault(rung, {})
             if trial_job_id in recorded:
@@ -100,23 +89,16 @@ class AshaAssessor(Assessor):
             cutoff = _quantile(sorted(recorded.values()), 1 - 1 / self.reduction_factor)
             recorded[trial_job_id] = value
             if cutoff is not None and value < cutoff:
-                sign = 1.0 if self._maximize else -1.0
-                self._why[trial_job_id] = (
-                    f"its result {show(sign * value)} at rung {rung} is worse than "
-                    f"{show(sign * cutoff)}, the {self._share()} cutoff of the "
-                    f"{len(recorded) - 1} trial(s) that reached step {rung} before it"
+                return self.bad(
+                    trial_job_id,
+                    f"its result {self.shown(value)} at rung {rung} is worse than "
+                    f"{self.shown(cutoff)}, the {self._share()} cutoff of the "
+                    f"{len(recorded) - 1} trial(s) that reached step {rung} before it",
                 )
-                return AssessResult.Bad
         return AssessResult.Good
 
     def _share(self) -> str:
         return f"top-{100 / self.reduction_factor:g}%"
-
-    def trial_end(self, trial_job_id: str, success: bool) -> None:
-        self._why.pop(trial_job_id, None)
-
-    def stop_reason(self, trial_job_id: str) -> str | None:
-        return self._why.get(trial_job_id)
 
     def save_checkpoint(self) -> dict[str, Any]:
         return {

@@ -6,22 +6,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nascli.assessor import (
-    Assessor,
-    AssessorArgumentError,
-    AssessResult,
-    check_optimize_mode,
-    decode,
-    encode,
-    show,
-    signed_history,
-)
+from nascli.assessor import AssessorArgumentError, AssessResult, ExplainingAssessor, decode, encode
 from nascli.assessors.curves import extrapolate
 
 __all__ = ["CurvefittingAssessor"]
 
 
-class CurvefittingAssessor(Assessor):
+class CurvefittingAssessor(ExplainingAssessor):
     """At step ``start_step`` and every ``gap`` steps after it, extrapolate the trial's curve to
     step ``epoch_num`` (``nascli.assessors.curves``) and stop the trial when the prediction is
     worse than ``threshold`` times the best final result of the completed trials.
@@ -56,7 +47,7 @@ class CurvefittingAssessor(Assessor):
         optimize_mode: str = "maximize",
     ):
         problems: list[str] = []
-        self._maximize = check_optimize_mode(optimize_mode, problems)
+        super().__init__(optimize_mode, problems)
         if epoch_num is not None and not _is_int(epoch_num, 1):
             problems.append(f"classArgs.epoch_num must be an integer >= 1, got {epoch_num!r}")
         if not _is_int(start_step, 3):
@@ -90,14 +81,12 @@ class CurvefittingAssessor(Assessor):
         self.start_step = start_step
         self.threshold = float(threshold)
         self.gap = gap
-        self.optimize_mode = optimize_mode
         self._best: float | None = None  # signed: larger is better
         self._longest = 0  # the longest completed curve (epoch_num's default)
         self._running: dict[str, list[float]] = {}  # signed curves of running trials
-        self._why: dict[str, str] = {}
 
     def assess_trial(self, trial_job_id: str, trial_history: list[Any]) -> AssessResult:
-        values = signed_history(trial_history, self._maximize)
+        values = self.signed(trial_history)
         self._running[trial_job_id] = values
         step = len(values)
         target = self.epoch_num or self._longest
@@ -115,26 +104,22 @@ class CurvefittingAssessor(Assessor):
         bar = self._best - margin * abs(self._best)  # signed, so the same form in both modes
         if predicted >= bar:
             return AssessResult.Good
-        sign = 1.0 if self._maximize else -1.0
-        self._why[trial_job_id] = (
-            f"its curve is predicted to reach {show(sign * predicted)} at step {target}, worse "
-            f"than {show(sign * bar)} ({self.threshold:g} x the best completed trial's "
-            f"{show(sign * self._best)})"
+        return self.bad(
+            trial_job_id,
+            f"its curve is predicted to reach {self.shown(predicted)} at step {target}, worse "
+            f"than {self.shown(bar)} ({self.threshold:g} x the best completed trial's "
+            f"{self.shown(self._best)})",
         )
-        return AssessResult.Bad
 
     def trial_end(self, trial_job_id: str, success: bool) -> None:
         values = self._running.pop(trial_job_id, None)
-        self._why.pop(trial_job_id, None)
+        super().trial_end(trial_job_id, success)
         if not success or not values:
             return
         finite = [v for v in values if math.isfinite(v)]
         self._longest = max(self._longest, len(values))
         if finite and (self._best is None or finite[-1] > self._best):
             self._best = finite[-1]
-
-    def stop_reason(self, trial_job_id: str) -> str | None:
-        return self._why.get(trial_job_id)
 
     def save_checkpoint(self) -> dict[str, Any]:
         running = {k: [encode(v) for v in vs] for k, vs in self._running.items()}

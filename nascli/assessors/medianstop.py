@@ -5,21 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nascli.assessor import (
-    Assessor,
-    AssessorArgumentError,
-    AssessResult,
-    check_optimize_mode,
-    decode,
-    encode,
-    show,
-    signed_history,
-)
+from nascli.assessor import AssessorArgumentError, AssessResult, ExplainingAssessor, decode, encode
 
 __all__ = ["MedianstopAssessor"]
 
 
-class MedianstopAssessor(Assessor):
+class MedianstopAssessor(ExplainingAssessor):
     """Stop a trial at step S when its best result up to S is strictly worse than the median of
     the running averages at S of the completed trials that reached S.
 
@@ -42,19 +33,17 @@ class MedianstopAssessor(Assessor):
 
     def __init__(self, optimize_mode: str = "maximize", start_step: int = 0):
         problems: list[str] = []
-        self._maximize = check_optimize_mode(optimize_mode, problems)
+        super().__init__(optimize_mode, problems)
         if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
             problems.append(f"classArgs.start_step must be an integer >= 0, got {start_step!r}")
         if problems:
             raise AssessorArgumentError(problems)
-        self.optimize_mode = optimize_mode
         self.start_step = start_step
         self._running: dict[str, list[float]] = {}  # signed histories of running trials
         self._completed: dict[str, list[float | None]] = {}  # running averages (None: no value)
-        self._why: dict[str, str] = {}
 
     def assess_trial(self, trial_job_id: str, trial_history: list[Any]) -> AssessResult:
-        values = signed_history(trial_history, self._maximize)
+        values = self.signed(trial_history)
         self._running[trial_job_id] = values
         step = len(values)
         if step == 0 or step < self.start_step:
@@ -70,21 +59,17 @@ class MedianstopAssessor(Assessor):
         best = max(values)
         if best >= median:
             return AssessResult.Good
-        sign = 1.0 if self._maximize else -1.0
-        self._why[trial_job_id] = (
-            f"its best result {show(sign * best)} is worse than {show(sign * median)}, the median "
-            f"of the running averages at step {step} of {len(references)} completed trial(s)"
+        return self.bad(
+            trial_job_id,
+            f"its best result {self.shown(best)} is worse than {self.shown(median)}, the median "
+            f"of the running averages at step {step} of {len(references)} completed trial(s)",
         )
-        return AssessResult.Bad
 
     def trial_end(self, trial_job_id: str, success: bool) -> None:
         values = self._running.pop(trial_job_id, None)
-        self._why.pop(trial_job_id, None)
+        super().trial_end(trial_job_id, success)
         if success and values:
             self._completed[trial_job_id] = _running_averages(values)
-
-    def stop_reason(self, trial_job_id: str) -> str | None:
-        return self._why.get(trial_job_id)
 
     def save_checkpoint(self) -> dict[str, Any]:
         return {

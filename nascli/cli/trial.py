@@ -56,7 +56,7 @@ def ls(
     --sort best the best first. --json prints every trial in launch order unless told
     otherwise, written as it is read."""
     from nascli.errors import UsageError
-    from nascli.experiment.report import iter_trial_rows, write_json_array
+    from nascli.experiment.report import iter_trial_rows
     from nascli.experiment.store import open_experiment
 
     if status is not None:
@@ -68,8 +68,9 @@ def ls(
     store = open_experiment(experiment_id)
     statuses = [status] if status else None
     if as_json:
-        rows = iter_trial_rows(store, statuses, sort or "launch", limit)
-        write_json_array(rows, sys.stdout)
+        from nascli.experiment.trialjson import write_trials_json
+
+        write_trials_json(store, sys.stdout, statuses, sort or "launch", limit)
         sys.stdout.write("\n")
         return
     sort = sort or "newest"

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "status_view",
+    "status_rows",
+    "trial_cells",
+    "TRIAL_COLUMNS",
     "trials_table",
     "streamed_trials_tables",
     "experiments_table",
@@ -79,6 +82,14 @@ def _status(text: str) -> Text:
     return Text(text, style=_STATUS_STYLE.get(text, ""))
 
 
+def _literal(cell: Any) -> Any:
+    """A cell as literal text: rich would read ``[...]`` in an architecture, a trial's reason
+    or an experiment's name as markup and drop it."""
+    from rich.text import Text
+
+    return Text(cell) if isinstance(cell, str) else cell
+
+
 def status_view(summary: dict[str, Any]) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
@@ -87,58 +98,71 @@ def status_view(summary: dict[str, Any]) -> RenderableType:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    status = _status(summary["status"])
-    if summary.get("reason"):
-        status.append(f"  ({summary['reason']})", style="dim")
-    grid.add_row("experiment", f"{summary['id']}  {summary['name']}")
-    grid.add_row("status", status)
-    counts = summary["trials"]
-    grid.add_row(
-        "trials",
-        Text("  ").join(
-            _status(f"{n} {s}") for s, n in counts.items() if n
-        ) if any(counts.values()) else Text("none yet"),
-    )  # fmt: skip
-    grid.add_row(
-        "budget",
-        f"{summary['proposed']}/{summary['max_trial_num']} proposed, "
-        f"{summary['trial_concurrency']} at a time, "
-        f"{format_duration(summary['exec_seconds'])} of "
-        f"{format_duration(summary['max_exec_duration'])}",
-    )
-    grid.add_row("tuner", f"{summary['tuner']} ({summary['optimize_mode']})")
-    assessor = summary.get("assessor")
-    if assessor:
-        text = Text(assessor["name"])
-        if assessor.get("error"):
-            text.append(f"  error: {assessor['error']}", style="red")
-        grid.add_row("assessor", text)
-    grid.add_row("started", format_time(summary["started"]))
-    if summary.get("ended"):
-        grid.add_row("ended", format_time(summary["ended"]))
-    manager = summary["manager"]
-    if manager["alive"]:
-        grid.add_row("manager", f"pid {manager['pid']}")
-    if summary.get("waiting_for"):
-        grid.add_row("waiting", Text(summary["waiting_for"], style="yellow"))
-    best = summary.get("best")
-    if best:
-        grid.add_row(
-            "best",
-            f"trial {best['id']}: {format_metric(best['metric'])}  "
-            f"{architecture_text(best['architecture'])}",
-        )
-    grid.add_row("directory", summary["directory"])
+    for label, value in status_rows(summary):
+        grid.add_row(label, _literal(value))
     parts: list[RenderableType] = [grid]
     if summary.get("warning"):
         parts.append(Text(f"warning: {summary['warning']}", style="yellow"))
     return Group(*parts)
 
 
-_TRIAL_COLUMNS = ("trial", "status", "final", "architecture", "gpus", "duration", "note")
+def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
+    """``status``'s lines as (label, value): what ``status_view`` lays out as a grid (where a
+    ``str`` value is read as rich markup, as it always was) and the live view as plain lines."""
+    from rich.text import Text
+
+    rows: list[tuple[str, str | Text]] = []
+    status = _status(summary["status"])
+    if summary.get("reason"):
+        status.append(f"  ({summary['reason']})", style="dim")
+    rows.append(("experiment", f"{summary['id']}  {summary['name']}"))
+    rows.append(("status", status))
+    counts = summary["trials"]
+    rows.append((
+        "trials",
+        Text("  ").join(
+            _status(f"{n} {s}") for s, n in counts.items() if n
+        ) if any(counts.values()) else Text("none yet"),
+    ))  # fmt: skip
+    rows.append((
+        "budget",
+        f"{summary['proposed']}/{summary['max_trial_num']} proposed, "
+        f"{summary['trial_concurrency']} at a time, "
+        f"{format_duration(summary['exec_seconds'])} of "
+        f"{format_duration(summary['max_exec_duration'])}",
+    ))  # fmt: skip
+    rows.append(("tuner", f"{summary['tuner']} ({summary['optimize_mode']})"))
+    assessor = summary.get("assessor")
+    if assessor:
+        text = Text(assessor["name"])
+        if assessor.get("error"):
+            text.append(f"  error: {assessor['error']}", style="red")
+        rows.append(("assessor", text))
+    rows.append(("started", format_time(summary["started"])))
+    if summary.get("ended"):
+        rows.append(("ended", format_time(summary["ended"])))
+    manager = summary["manager"]
+    if manager["alive"]:
+        rows.append(("manager", f"pid {manager['pid']}"))
+    if summary.get("waiting_for"):
+        rows.append(("waiting", Text(summary["waiting_for"], style="yellow")))
+    best = summary.get("best")
+    if best:
+        rows.append((
+            "best",
+            f"trial {best['id']}: {format_metric(best['metric'])}  "
+            f"{architecture_text(best['architecture'])}",
+        ))  # fmt: skip
+    rows.append(("directory", summary["directory"]))
+    return rows
 
 
-def _trial_cells(row: dict[str, Any], now: float) -> list[Any]:
+TRIAL_COLUMNS = ("trial", "status", "final", "architecture", "gpus", "duration", "note")
+
+
+def trial_cells(row: dict[str, Any], now: float) -> list[Any]:
+    """One trial's cells (``TRIAL_COLUMNS``; the status as styled text), its duration up to
+    ``now`` while it runs."""
     started, ended = row["started"], row["ended"]
     duration = (ended or now) - started if started else None
     note = row["reason"] or ""
@@ -160,12 +184,12 @@ def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
     from rich.table import Table
 
     table = Table(show_edge=False, pad_edge=False)
-    for name in _TRIAL_COLUMNS:
+    for name in TRIAL_COLUMNS:
         table.add_column(name, no_wrap=name in ("trial", "status"))
     shown = rows[-limit:] if limit else rows
     now = time.time()
     for row in shown:
-        table.add_row(*_trial_cells(row, now))
+        table.add_row(*map(_literal, trial_cells(row, now)))
     return table
 
 
@@ -180,7 +204,7 @@ def streamed_trials_tables(
 
     def new_table(first: bool) -> Table:
         table = Table(show_edge=False, pad_edge=False, show_header=first)
-        for name in _TRIAL_COLUMNS:
+        for name in TRIAL_COLUMNS:
             table.add_column(name, width=max(len(name), widths.get(name, len(name))),
                              no_wrap=name in ("trial", "status"))  # fmt: skip
         return table
@@ -188,7 +212,7 @@ def streamed_trials_tables(
     table, count, first = new_table(True), 0, True
     now = time.time()
     for row in rows:
-        table.add_row(*_trial_cells(row, now))
+        table.add_row(*map(_literal, trial_cells(row, now)))
         count += 1
         if count == chunk:
             yield table
@@ -209,7 +233,7 @@ def experiments_table(rows: list[dict[str, Any]]) -> Table:
         total = sum(counts.values())
         table.add_row(
             row["id"],
-            row["name"],
+            _literal(row["name"]),
             _status(row["status"]),
             f"{done}/{total} succeeded",
             format_time(row["started"]),

@@ -1,11 +1,13 @@
-"""The running trials: what the manager knows of each, how their metrics are collected, how
-their intermediate results reach an (optional) assessor, and how their exits are recorded.
+"""The running trials: what the manager knows of each, how their starts are recorded, how
+their metrics are collected, how their intermediate results reach an (optional) assessor, how
+their exits are recorded, and, on resume, how trials an earlier manager left are taken back.
 
 A trial appends metrics to ``metrics.jsonl`` in its directory (``nascli.channel``); the manager
 reads the new complete lines from the offset it stored (so a resumed manager neither loses nor
 repeats one) and stores them. At a trial's exit its last lines are read, the exit is judged
 (``trials.judge_exit``) and recorded by the ledger, and the tuner is told, or a FAILED trial is
-retried. Every method runs in the manager's thread, inside its turn's transaction.
+retried. Every method runs in the manager's thread, inside its turn's transaction (but
+``record_exits``, which opens a turn per exit, and ``recover``).
 """
 
 from __future__ import annotations
@@ -13,17 +15,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nascli.channel import FINAL, MetricRecord, read_exit_marker, read_metrics
 from nascli.experiment.ahead import ProposalsAhead
+from nascli.experiment.assessment import Assessment
 from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuAllocator
 from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
-from nascli.experiment.services.base import TrainingService, TrialExited, TrialPlaced
+from nascli.experiment.services.base import (
+    TrainingService,
+    TrialExited,
+    TrialPlaced,
+    TrialProcess,
+)
 from nascli.experiment.store import ExperimentStore, TrialRecord
 from nascli.experiment.trials import Ledger, TrialStatus, judge_exit
 
@@ -58,7 +67,12 @@ class RunningTrials:
     def __init__(
         self, store: ExperimentStore, config: ExperimentConfig, ledger: Ledger,
         gpus: GpuAllocator, ahead: ProposalsAhead, assess: Assess | None = None,
+        assessment: Assessment | None = None,
     ) -> None:  # fmt: skip
+        """``assessment``: the experiment's, told every trial's end; its ``verdict`` is the
+        ``assess`` hook unless one is given (when the config has an ``assessor``)."""
+        if assess is None and assessment is not None and assessment.config is not None:
+            assess = assessment.verdict
         self.store, self.config, self.ledger = store, config, ledger
         self.gpus, self.ahead, self.assess = gpus, ahead, assess
         self.proposals: Proposals | None = None  # set by the manager once the tuner is restored
@@ -66,7 +80,7 @@ class RunningTrials:
         self.ended: list[TrialRecord] = []  # since the observer last saw them
         self.to_stop: list[str] = []  # to be stopped, signalled once this turn commits
         self._cancels_passed_on: set[str] = set()
-        self.assessment: Any = None  # the manager's Assessment: told every trial's end
+        self.assessment = assessment
 
     def __len__(self) -> int:
         return len(self.active)
@@ -86,10 +100,42 @@ class RunningTrials:
             record, self.store.trial_paths(record.id).dir, offset, bad_lines
         )
 
+    def started(self, trial: TrialRecord, proc: TrialProcess, gpus: list[int] | None) -> None:
+        """Watch a trial the service just started (its start is recorded by ``launched``,
+        in the next transaction, with those of the trials started with it)."""
+        self.add(replace(trial, status=TrialStatus.RUNNING.value, pid=proc.pid, gpus=gpus,
+                         pid_token=proc.token, started=proc.started))  # fmt: skip
+
+    def launched(self, trial: TrialRecord, proc: TrialProcess, gpus: list[int] | None) -> None:
+        """Record a started trial RUNNING, with its process, GPUs and node."""
+        self.ledger.launch(trial.id, proc.pid, proc.token, proc.started, gpus)
+        self.store.update_trial(trial.id, node=proc.host)
+        log.info("trial %s started on %s, pid %d", trial.id, proc.host, proc.pid)
+
+    def record_exits(
+        self, arrivals: Callable[[float], list[object]],
+        turn: Callable[[], AbstractContextManager[None]], within: float = 5.0,
+    ) -> None:  # fmt: skip
+        """As the run ends, trials cancelled: record each exit ``arrivals(timeout)`` brings in
+        a ``turn()`` of its own, for ``within`` seconds at most; trials still running then are
+        recorded as ended without an exit code."""
+        deadline = time.monotonic() + within
+        while self.active and time.monotonic() < deadline:
+            for item in arrivals(0.1):
+                if isinstance(item, TrialExited):
+                    with turn():
+                        self.on_exit(item)
+        for trial_id in list(self.active):
+            with turn():
+                self.on_exit(TrialExited(trial_id, None, time.time()))
+
     def recover(self, trial: TrialRecord, service: TrainingService) -> TrialExited | None:
-        """Watch a trial an earlier manager left RUNNING: adopted if it still runs (None), else
-        its exit as its files tell it, for ``on_exit``."""
+        """Watch a trial an earlier manager left RUNNING or EARLY_STOPPED (without an end):
+        adopted if it still runs (None), else its exit as its files tell it, for ``on_exit``.
+        An early-stopped one keeps its verdict (no slot, not assessed again); if it still runs
+        (stopped, perhaps never signalled) the service is asked to stop it now."""
         self.add(trial, trial.metrics_offset, trial.bad_metric_lines)
+        stopped = self.active[trial.id].early_stopped = trial.status == TrialStatus.EARLY_STOPPED
         trial_dir = self.store.trial_paths(trial.id).dir
         handle = trial.pid or trial.pid_token  # a remote trial has a token and no local pid
         if handle and service.adopt(trial.id, trial.pid or 0, trial.pid_token, trial_dir):
@@ -98,6 +144,8 @@ class RunningTrials:
             message = f"trial {trial.id} still running (pid {trial.pid})"
             self.store.add_event("adopted", message, trial.id)
             log.info("%s", message)
+            if stopped:
+                service.cancel(trial.id)
             return None
         code, end = read_exit_marker(trial_dir) or (None, time.time())
         return TrialExited(trial.id, code, end)

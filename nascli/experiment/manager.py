@@ -1,16 +1,15 @@
 """The experiment manager: ask the tuner, launch trials, collect their results, tell the tuner.
 
 One ``Manager`` runs one experiment, in the detached daemon (``nascli/cli/daemon.py``) or in the
-foreground (``nascli create --foreground``), holding the experiment's lock for its whole life. It
-sleeps in its ``Inbox``, woken by a trial's exit or ``request_stop``, and at most every ``tick``
-seconds to read intermediate metrics and check the time budget. Each turn of ``_loop`` is one
-transaction (the ended trials, what the tuner was told, the proposals for the freed slots, the
-tuner's state); then the proposed trials start and their pids are committed.
-
-Its helpers own the rest: ``trials.Ledger`` every status change, ``TunerKeeper`` the tuner and its
-checkpoint, ``Proposals`` what starts next (with ``ProposalsAhead`` for short trials),
-``TrialStarter`` trial directories, environments and GPUs, ``RunningTrials`` the running trials'
-metrics, assessment and exits, the ``TrainingService`` where trials run.
+foreground (``nascli create --foreground``). It sleeps in its ``Inbox``, woken by a trial's exit
+or ``request_stop``, and at most every ``tick`` seconds to read intermediate metrics and check
+the ``Budget``. Each turn of ``_loop`` is one transaction (``turn.Turns``: the ended trials, what
+the tuner was told, the proposals for the freed slots, the tuner's state); then the proposed
+trials start and their pids are committed. Its helpers own the rest: ``session`` taking and
+resuming the experiment, ``trials.Ledger`` every status change, ``Proposals`` what starts next
+(through the ``TunerKeeper``; ``ProposalsAhead`` for short trials), ``TrialStarter`` trial
+directories, environments and GPUs, ``RunningTrials`` the running trials' metrics, assessment,
+starts and exits, the ``TrainingService`` where trials run.
 
 Durability (``kill -9`` at any point loses nothing): a proposal commits with the tuner state that
 made it, before its trial starts; a trial's end, metrics and what the tuner was told commit
@@ -20,37 +19,33 @@ together (a crash before that leaves it RUNNING, ingested again from its files o
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable
 
-from nascli.channel import read_launch_marker
 from nascli.errors import NasCliError
+from nascli.experiment import session
 from nascli.experiment.ahead import AHEAD_BELOW, ProposalsAhead
 from nascli.experiment.assessment import ASSESS_TIMEOUT, Assessment
+from nascli.experiment.budget import Budget
 from nascli.experiment.collector import Assess, RunningTrials
 from nascli.experiment.config import ExperimentConfig
-from nascli.experiment.containment import Containment, carries_tag
+from nascli.experiment.containment import Containment
 from nascli.experiment.inbox import Inbox
 from nascli.experiment.prepare import gpu_allocator
-from nascli.experiment.processes import process_token
 from nascli.experiment.proposals import Proposals
 from nascli.experiment.services import service_for
 from nascli.experiment.services.base import ServiceFactory, TrialExited, TrialPlaced, TrialProcess
-from nascli.experiment.session import holding
 from nascli.experiment.starter import TrialStarter
-from nascli.experiment.store import ExperimentStore, StoreFullError, TrialRecord
+from nascli.experiment.store import ExperimentStore, TrialRecord
 from nascli.experiment.trials import ExperimentStatus, Ledger, TrialStatus, final_status
 from nascli.experiment.tuner_keeper import TunerKeeper
+from nascli.experiment.turn import Turns
 
 __all__ = ["Manager", "DEFAULT_KILL_GRACE"]
 
 log = logging.getLogger("nascli.manager")
 
 DEFAULT_KILL_GRACE = 5.0
-_SAVE_CLOCK = 5.0  # seconds between two records of the time used
 E, T = ExperimentStatus, TrialStatus
 
 
@@ -90,17 +85,15 @@ class Manager:
         self.starter = TrialStarter(store, config, self.service, self.gpus)
         self.ahead = ProposalsAhead(config.trial_concurrency, ahead_below, not config.trial.gpu_num)
         self.assessment = Assessment(config.assessor, store, timeout=assess_timeout)
-        if assess is None and config.assessor is not None:
-            assess = self.assessment.verdict
-        self.running = RunningTrials(store, config, self.ledger, self.gpus, self.ahead, assess)
-        self.running.assessment = self.assessment
-        self.keeper: TunerKeeper | None = None  # both set by _start, once the tuner is restored
-        self.proposals: Proposals | None = None
+        self.running = RunningTrials(
+            store, config, self.ledger, self.gpus, self.ahead, assess, self.assessment
+        )
+        self._turn = Turns(store, self.assessment, self.running, self.service)
+        self.proposals: Proposals | None = None  # set by _start, once the tuner is restored
         self.stop_reason: str | None = None
-        self._started, self._exec_base = time.monotonic(), exp.exec_seconds
-        self._saved_clock = self._read_at = 0.0
+        self.budget = Budget(store, config.max_exec_duration, exp.exec_seconds)
+        self._read_at = 0.0
         self._arrived: list[object] = []
-        self._in_turn = False
 
     def request_stop(self, reason: str = "stopped by the user") -> None:
         """Ask the loop to stop: trials are cancelled, the experiment ends STOPPED. Safe to call
@@ -115,24 +108,16 @@ class Manager:
         Raises:
             ExperimentBusyError: another manager runs this experiment.
         """
-        with holding(self.store, log, self.request_stop if handle_signals else None):
+        with session.holding(self.store, log, self.request_stop if handle_signals else None):
             try:
-                if self.start_token is not None and not self.store.start_requested(
-                        self.start_token):  # fmt: skip
-                    log.info("experiment %s: start withdrawn by a stop", self.store.id)
+                if session.start_withdrawn(self.store, self.start_token, log):
                     return self.store.experiment().status
                 self._start()
                 self.store.withdraw_start()
                 return self._loop().value
             except BaseException as exc:
                 stopped = isinstance(exc, KeyboardInterrupt)
-                why = "interrupted" if stopped else f"manager failed: {type(exc).__name__}: {exc}"
-                if isinstance(exc, StoreFullError):  # record it in the space held back for it
-                    why = f"the disk is full: {exc}"
-                    log.error("%s; ending the trials", why)
-                    self.store.release_reserve()
-                else:
-                    log.exception("manager failed")
+                why = session.failure_reason(exc, self.store, log)
                 self._shutdown_trials(why)
                 status = self._finish(E.STOPPED if stopped else E.ERROR, why)
                 if stopped or isinstance(exc, NasCliError):
@@ -142,45 +127,25 @@ class Manager:
                 self.inbox.close()
 
     def _start(self) -> None:
-        """Restore the tuner, take the experiment, then recover what an earlier manager left:
+        """Restore the tuner, take the experiment, then carry on what an earlier manager left:
         WAITING trials start again, live ones are adopted, ended ones ingested from their files."""
         exp = self.store.experiment()
-        self.keeper = TunerKeeper.restore(self.store, self.config.tuner)
+        keeper = TunerKeeper.restore(self.store, self.config.tuner)
         self.proposals = p = Proposals(
-            self.store, self.config, self.keeper, self.ledger, self.starter, self.ahead,
+            self.store, self.config, keeper, self.ledger, self.starter, self.ahead,
             busy=self.running.busy,
         )  # fmt: skip
-        self.running.proposals = p
+        self.running.proposals = self._turn.proposals = p
         self.assessment.start()
-        with self.store.transaction():
-            self.ledger.start_experiment(
-                exp.started is not None, started=exp.started or time.time(),
-                manager_pid=(p_id := os.getpid()), manager_token=process_token(p_id),
-            )  # fmt: skip
-        log.info("experiment %s %s, pid %d", exp.id, "resumed" if exp.started else "started", p_id)
-        self.store.ensure_reserve()
-        for trial in self.store.trials([T.WAITING.value, T.RUNNING.value, T.EARLY_STOPPED.value]):
-            launched = read_launch_marker(self.store.trial_paths(trial.id).dir)
-            if trial.status == T.WAITING and launched is not None:
-                # started by a manager that died before recording it: adopt, never rerun
-                pid = launched if carries_tag(launched, self.store.trial_paths(trial.id).dir) \
-                    else None  # fmt: skip
-                with self.store.transaction():
-                    self.ledger.launch(trial.id, pid, None, None, trial.gpus)
-                trial = self.store.trial(trial.id)
+        session.take_experiment(self.store, self.ledger, exp, log)
+        for trial in session.left_behind(self.store, self.ledger):
             if trial.status == T.WAITING:
                 p.pending.append(trial)
-            elif trial.status == T.EARLY_STOPPED and trial.ended is not None:
-                continue
             elif (ended := self.running.recover(trial, self.service)) is not None:
-                self.running.active[trial.id].early_stopped = trial.status == T.EARLY_STOPPED
                 with self._turn():
                     self.running.on_exit(ended)
-            elif trial.status == T.EARLY_STOPPED:  # stopped, perhaps never signalled
-                self.running.active[trial.id].early_stopped = True
-                self.service.cancel(trial.id)
-        if self._elapsed() >= self.config.max_exec_duration:
-            p.search_over = f"maxExecDuration {self.config.max_exec_duration} s reached"
+        if self.budget.spent():
+            p.search_over = self.budget.reason
 
     # ------------------------------------------------------------------ the loop
 
@@ -193,8 +158,7 @@ class Manager:
             with self._turn():
                 for trial, proc in started_ahead:
                     self._record_started(trial, proc)
-                arrived, self._arrived = self._arrived + self.inbox.wait(0), []
-                for item in arrived:  # collect the ended trials, tell the tuner
+                for item in self._arrivals(0):  # collect the ended trials, tell the tuner
                     if isinstance(item, TrialExited):
                         running.on_exit(item)
                     elif isinstance(item, TrialPlaced):
@@ -208,9 +172,7 @@ class Manager:
                     ready = p.fill(free, running.groups())  # ask
                     p.propose_ahead(running.busy() + len(ready))
             if self.stop_reason is not None:
-                for trial in ready:  # committed, not started: cancelled with the pending ones
-                    self.gpus.release(trial.id)
-                p.pending[:0] = ready
+                p.put_back(ready)  # committed, not started: cancelled with the pending ones
                 self._shutdown_trials(self.stop_reason)
                 return self._finish(E.STOPPED, self.stop_reason)
             self._launch(ready)  # launch, then commit their pids
@@ -218,30 +180,9 @@ class Manager:
                 counts = self.store.status_counts()
                 return self._finish(*final_status(counts, p.error, p.search_over))
             self._notify()
-            remaining = self.config.max_exec_duration - self._elapsed()
+            remaining = self.budget.left()
             # Once the time budget is used, trials are being cancelled: wait for their exits.
             self._arrived += self.inbox.wait(min(self.tick, remaining) if remaining > 0 else tick)
-
-    @contextmanager
-    def _turn(self) -> Iterator[None]:
-        """One transaction for everything inside (nested uses join the outer one), ending with
-        the tuner's state if the tuner was asked or told anything. Trials early-stopped in it
-        are signalled once their verdicts are committed."""
-        if self._in_turn:
-            yield
-            return
-        self._in_turn = True
-        try:
-            with self.store.transaction():
-                yield
-                if self.keeper is not None and (failure := self.keeper.save()) is not None:
-                    self.proposals.tuner_failed(failure)
-                self.assessment.save()
-        finally:
-            self._in_turn = False
-        stop, self.running.to_stop = self.running.to_stop, []
-        for trial_id in stop:
-            self.service.cancel(trial_id)
 
     # ------------------------------------------------------------------ launch
 
@@ -268,32 +209,20 @@ class Manager:
             proc = self.starter.start(trial, prepared)
         except OSError as exc:
             with self._turn():
-                self.ledger.fail(trial.id, f"could not start: {exc}")
-                self.proposals.tell(trial, success=False, final=None)
+                self.proposals.fail_unstarted(trial, f"could not start: {exc}")
             return None
-        gpus = self.starter.gpus_of(trial.id)
-        self.running.add(replace(trial, status=T.RUNNING.value, pid=proc.pid, gpus=gpus,
-                                 pid_token=proc.token, started=proc.started))  # fmt: skip
+        self.running.started(trial, proc, self.starter.gpus_of(trial.id))
         return proc
 
     def _record_started(self, trial: TrialRecord, proc: TrialProcess) -> None:
-        gpus = self.starter.gpus_of(trial.id)
-        self.ledger.launch(trial.id, proc.pid, proc.token, proc.started, gpus)
-        self.store.update_trial(trial.id, node=proc.host)
-        log.info("trial %s started on %s, pid %d", trial.id, proc.host, proc.pid)
+        self.running.launched(trial, proc, self.starter.gpus_of(trial.id))
 
     # ------------------------------------------------------------------ budget and ending
 
-    def _elapsed(self) -> float:
-        return self._exec_base + (time.monotonic() - self._started)
-
     def _check_clock(self) -> None:
-        now = time.monotonic()
-        if now - self._saved_clock >= _SAVE_CLOCK:
-            self._saved_clock = now
-            self.store.update_experiment(exec_seconds=self._elapsed())
-        if self.proposals.search_over is None and self._elapsed() >= self.config.max_exec_duration:
-            self.proposals.end_search(f"maxExecDuration {self.config.max_exec_duration} s reached")
+        self.budget.record()
+        if self.proposals.search_over is None and self.budget.spent():
+            self.proposals.end_search(self.budget.reason)
             for trial_id in self.running.cancel_all("maxExecDuration reached"):
                 self.service.cancel(trial_id)
             self.proposals.cancel_pending("maxExecDuration reached")
@@ -303,30 +232,26 @@ class Manager:
         if self.running.cancel_all(reason):
             grace = self.store.experiment().stop_grace
             self.service.shutdown(self.kill_grace if grace is None else grace)
-        deadline = time.monotonic() + 5.0
-        while self.running and time.monotonic() < deadline:
-            for item in self._arrived + self.inbox.wait(0.1):
-                if isinstance(item, TrialExited):
-                    with self._turn():
-                        self.running.on_exit(item)
-            self._arrived = []
-        for trial_id in list(self.running.active):
-            with self._turn():
-                self.running.on_exit(TrialExited(trial_id, None, time.time()))
+        self.running.record_exits(self._arrivals, self._turn)
         if self.proposals is not None:
             with self._turn():
                 self.proposals.cancel_pending(reason)
 
     def _finish(self, status: ExperimentStatus, reason: str | None) -> ExperimentStatus:
-        if self.keeper is not None:  # the experiment ends with a whole checkpoint
-            self.keeper.checkpoint_next()
+        if self.proposals is not None:  # the experiment ends with a whole checkpoint
+            self.proposals.keeper.checkpoint_next()
         self.assessment.finish()
-        ended, used = time.time(), self._elapsed()
+        ended, used = time.time(), self.budget.used()
         with self._turn():
             self.ledger.end_experiment(status, reason, ended=ended, exec_seconds=used)
         log.info("experiment %s %s%s", self.store.id, status.value, f": {reason}" if reason else "")
         self._notify()
         return status
+
+    def _arrivals(self, timeout: float) -> list[object]:
+        """What arrived in the inbox, kept ones first (waiting ``timeout`` s when nothing has)."""
+        arrived, self._arrived = self._arrived + self.inbox.wait(timeout), []
+        return arrived
 
     def _notify(self) -> None:
         ended, self.running.ended = self.running.ended, []

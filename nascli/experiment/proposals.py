@@ -127,9 +127,21 @@ class Proposals:
         self.ledger.cancel(trial.id, reason)
         self.tell(trial, success=False, final=None)
 
+    def fail_unstarted(self, trial: TrialRecord, reason: str) -> None:
+        """A committed trial the service could not start: FAILED, and the tuner told."""
+        self.ledger.fail(trial.id, reason)
+        self.tell(trial, success=False, final=None)
+
     def cancel_pending(self, reason: str) -> None:
         while self.pending:
             self.cancel_unstarted(self.pending.pop(0), reason)
+
+    def put_back(self, ready: list[TrialRecord]) -> None:
+        """Trials ``fill`` returned that will not start now (the run stops): their GPUs are
+        released and they wait first in line (to be cancelled with the pending ones)."""
+        for trial in ready:
+            self.starter.gpus.release(trial.id)
+        self.pending[:0] = ready
 
     def _budget_used(self) -> str:
         return f"maxTrialNum {self.config.max_trial_num} reached"

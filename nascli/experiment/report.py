@@ -22,7 +22,8 @@ from typing import Any, TextIO
 
 from nascli import space as spaces
 from nascli.channel import metric_scalar
-from nascli.errors import ParameterError, UsageError
+from nascli.errors import UsageError
+from nascli.experiment.architectures import Architectures, architecture
 from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
 from nascli.experiment.store import (
@@ -77,59 +78,11 @@ def best_trial(
     }
 
 
-def architecture(parameters: dict[str, Any], space: spaces.SearchSpace) -> dict[str, Any]:
-    """Parameters as an exported architecture (``{key: name | index | [names] | [indices]}``,
-    names where they are meaningful) for people and ``apply_fixed_architecture``."""
-    try:
-        decisions = spaces.parse_parameters(space, parameters)
-    except ParameterError:
-        return {key: value.get("_value") for key, value in sorted(parameters.items())}
-    return spaces.human_architecture(space, decisions)
-
-
-class Architectures:
-    """``architecture`` for the many trials of one search space, remembering each key's
-    answer per parameter entry: a key has few distinct entries (its candidates), so each is
-    checked and named once instead of once per trial. The memo is bounded (cleared when it
-    grows past ``MEMO``), so memory stays flat."""
-
-    MEMO = 65536
-
-    def __init__(self, space: spaces.SearchSpace):
-        self.space = space
-        self._keys = set(space)
-        self._memo: dict[tuple[str, str], tuple[bool, Any]] = {}
-
-    def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(parameters, dict) or parameters.keys() != self._keys:
-            return architecture(parameters, self.space)
-        result = {}
-        for key in sorted(parameters):
-            entry = parameters[key]
-            # repr: cheap, and tells apart what compares equal but is not (True, 1, 1.0)
-            memo_key = (key, repr(entry))
-            known = self._memo.get(memo_key)
-            if known is None:
-                known = self._one(key, entry)
-                if len(self._memo) >= self.MEMO:
-                    self._memo.clear()
-                self._memo[memo_key] = known
-            if not known[0]:  # invalid for this key: the whole answer is the fallback
-                return architecture(parameters, self.space)
-            result[key] = known[1]
-        return result
-
-    def _one(self, key: str, entry: Any) -> tuple[bool, Any]:
-        spec = self.space[key]
-        try:
-            decisions = spaces.parse_parameters({key: spec}, {key: entry})
-        except ParameterError:
-            return False, None
-        return True, spaces.human_readable(spec, decisions[key])
-
-
-def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
-    """``status --json``: id, status, trial counts by status, best trial, budget, manager."""
+def experiment_summary(
+    store: ExperimentStore, space: spaces.SearchSpace | None = None
+) -> dict[str, Any]:
+    """``status --json``: id, status, trial counts by status, best trial, budget, manager.
+    ``space``: the search space, if the caller has it loaded (the live views)."""
     exp = store.experiment()
     counts = store.status_counts()
     alive = manager_alive(exp)
@@ -150,7 +103,7 @@ def experiment_summary(store: ExperimentStore) -> dict[str, Any]:
         "tuner": config["tuner"]["builtin_name"] or config["tuner"]["class_name"],
         "optimize_mode": optimize_mode(config),
         "assessor": _assessor(store, config),
-        "best": best_trial(store),
+        "best": best_trial(store, space),
         "manager": {"pid": exp.manager_pid, "alive": alive},
         "waiting_for": exp.wait_reason,
         "directory": str(store.dir),
@@ -201,6 +154,7 @@ def iter_trial_rows(
     space: spaces.SearchSpace | None = None,
     *,
     ids: Sequence[str] | None = None,
+    newer_than: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """``trial ls --json`` rows (id, status, parameters, architecture, final and intermediate
     results, exit code, reason, GPUs, pid, times), read as they are consumed.
@@ -214,13 +168,18 @@ def iter_trial_rows(
         after: the id of the last row of the previous page (keyset paging).
         space: the search space, if the caller has it loaded.
         ids: only the trials with one of these ids (none when empty).
+        newer_than: only the trials launched after the trial with this id.
 
     Raises:
         UsageError: an unknown ``sort``.
     """
     names = Architectures(space or _space(store))
-    maximize = optimize_mode(store.experiment().config) != "minimize"
-    for trial in store.trial_dicts(sort, statuses, limit, after, maximize, ids=ids):
+    # Only the best-first order needs the direction (the experiment row: not read for others).
+    maximize = sort != "best" or optimize_mode(store.experiment().config) != "minimize"
+    trials = store.trial_dicts(
+        sort, statuses, limit, after, maximize, ids=ids, newer_than=newer_than
+    )
+    for trial in trials:
         yield _row(trial, names)
 
 
@@ -348,22 +307,11 @@ def export_json(store: ExperimentStore, out: TextIO) -> int:
     """Write NNI's export shape (``[{"parameter", "value", "id"}]``) plus status (with
     ``reason``: why a trial did not succeed, e.g. its early stop) and timing, trial by trial in
     launch order. Returns the number of trials written."""
-    rows = (
-        {
-            "id": row["id"],
-            "parameter_id": row["parameter_id"],
-            "status": row["status"],
-            "reason": row["reason"],
-            "parameter": row["parameters"],
-            "architecture": row["architecture"],
-            "value": row["final"],
-            "intermediate": row["intermediate"],
-            "started": row["started"],
-            "ended": row["ended"],
-        }
-        for row in iter_trial_rows(store)
-    )
-    return write_json_array(rows, out)
+    from nascli.experiment.trialjson import write_export_json
+
+    # The rows {id, parameter_id, status, reason, parameter, architecture, value, intermediate,
+    # started, ended}, written from the stored texts (byte for byte their json.dumps(indent=2)).
+    return write_export_json(store, out)
 
 
 def export_csv(store: ExperimentStore, out: TextIO) -> int:

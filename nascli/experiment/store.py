@@ -43,7 +43,7 @@ import tempfile
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ __all__ = [
     "TRIAL_STATUSES",
     "TERMINAL_TRIAL_STATUSES",
     "TRIAL_SORTS",
+    "TRIAL_TEXT_COLUMNS",
 ]
 
 # The stored texts are the enums' values (``trials.py``); these tuples are kept for readers.
@@ -114,12 +115,17 @@ _SCORE = (
 )
 
 # What the reading commands need to answer without scanning every trial: the best trial (one
-# index probe, either optimize mode) and best-first pages. Made with new stores; stores made
-# before it get it from ``ensure_read_indexes`` (the manager at start, or the first reader that
-# can write); until then the same queries scan, and answer the same.
+# index probe, either optimize mode: ``trials_score``) and best-first pages (the scored trials
+# by score, either direction, then the unscored ones newest first: the two partial indexes).
+# Made with new stores; stores made before them get them from ``ensure_read_indexes`` (the
+# manager at start, or the first reader that can write); until then the same queries scan, and
+# answer the same.
 _READ_INDEXES = f"""
 CREATE INDEX IF NOT EXISTS trials_score ON trials (status, {_SCORE}, seq);
+CREATE INDEX IF NOT EXISTS trials_scored ON trials ({_SCORE}, seq) WHERE {_SCORE} IS NOT NULL;
+CREATE INDEX IF NOT EXISTS trials_unscored ON trials (seq) WHERE {_SCORE} IS NULL;
 """
+_READ_INDEX_NAMES = ("trials_score", "trials_scored", "trials_unscored")
 
 #: ``trials_page`` orders: launch order, newest first, best final result first (then the trials
 #: without one, newest first).
@@ -194,9 +200,17 @@ class ExperimentRecord:
     manager_token: str | None
     wait_reason: str | None
     config: dict[str, Any]
-    tuner_state: Any
     next_parameter_id: int
     stop_grace: float | None
+    #: The tuner's checkpoint as stored (JSON text); ``tuner_state`` decodes it.
+    tuner_state_json: str | None = field(default=None, repr=False)
+
+    @property
+    def tuner_state(self) -> Any:
+        """The tuner's checkpoint (None: none yet), decoded when asked: it grows with the
+        history, and the readers that never ask (``status``, the live views) do not pay for
+        decoding it."""
+        return _loads(self.tuner_state_json)
 
 
 @dataclass(frozen=True)
@@ -442,7 +456,7 @@ class ExperimentStore:
         row = self._conn.execute("SELECT * FROM experiment").fetchone()
         data = dict(row)
         data["config"] = json.loads(data["config"])
-        data["tuner_state"] = _loads(data["tuner_state"])
+        data["tuner_state_json"] = data.pop("tuner_state")
         return ExperimentRecord(**data)
 
     def experiment_status(self) -> str:
@@ -691,13 +705,15 @@ class ExperimentStore:
         if self._has_read_indexes is not None:
             return self._has_read_indexes
         found = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'trials_score'"
-        ).fetchone()
-        if found is None:
-            # A reader must not wait long for a busy writer: the queries work without it.
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN "
+            f"({', '.join('?' for _ in _READ_INDEX_NAMES)})",
+            _READ_INDEX_NAMES,
+        ).fetchone()[0]
+        if found < len(_READ_INDEX_NAMES):
+            # A reader must not wait long for a busy writer: the queries work without them.
             self._conn.execute("PRAGMA busy_timeout = 200")
             try:
-                self._conn.execute(_READ_INDEXES)
+                self._conn.executescript(_READ_INDEXES)
             except sqlite3.OperationalError:  # read-only file or directory, or a busy writer
                 self._has_read_indexes = False  # not tried again by this connection
                 return False
@@ -763,14 +779,31 @@ class ExperimentStore:
         maximize: bool = True,
         intermediate: bool = True,
         ids: Sequence[str] | None = None,
+        newer_than: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """``trials_page`` as plain dicts, for listings that serialise every trial (cheaper
         than records): the ``TrialRecord`` fields decoded, and with ``intermediate`` the
-        trial's intermediate values in report order (read in the same query)."""
-        rows = self._page(sort, statuses, limit, after, maximize, intermediate, ids)
+        trial's intermediate values in report order (read in the same query).
+        ``newer_than``: only the trials launched after that one (the live views' new trials)."""
+        rows = self._page(sort, statuses, limit, after, maximize, intermediate, ids, newer_than)
         if not intermediate:
             return (_decoded(r) for r in rows)
         return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
+
+    def trial_texts(
+        self,
+        sort: str = "launch",
+        statuses: Sequence[str] | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+        maximize: bool = True,
+        ids: Sequence[str] | None = None,
+    ) -> Iterable[Sequence[Any]]:
+        """``trials_page``'s trials undecoded, for writers that re-encode every trial (the JSON
+        listings): rows indexed as ``TRIAL_TEXT_COLUMNS``, the JSON columns (``parameters``,
+        ``gpus``, ``final``) as their stored JSON text (or None), ``intermediate`` the trial's
+        intermediate values as one JSON array text (None for none)."""
+        return self._page(sort, statuses, limit, after, maximize, True, ids)
 
     def _page(
         self,
@@ -781,6 +814,7 @@ class ExperimentStore:
         maximize: bool,
         intermediate: bool,
         ids: Sequence[str] | None = None,
+        newer_than: str | None = None,
     ) -> Iterable[sqlite3.Row]:
         if sort not in TRIAL_SORTS:
             raise UsageError(f"sort must be one of {', '.join(TRIAL_SORTS)}, got {sort!r}")
@@ -793,36 +827,9 @@ class ExperimentStore:
             # One bound JSON array, however many ids (no bound-variable limit); by primary key.
             where.append("id IN (SELECT value FROM json_each(?))")
             args.append(json.dumps([str(i) for i in ids]))
-        if sort == "best":
-            self.ensure_read_indexes()
-            order = (
-                f"{_SCORE} IS NULL, {_SCORE} {'DESC' if maximize else 'ASC'}, "
-                f"CASE WHEN {_SCORE} IS NULL THEN -seq ELSE seq END"
-            )
-        else:
-            order = "seq" if sort == "launch" else "seq DESC"
-        if after is not None:
-            mark = self._conn.execute(
-                f"SELECT seq, {_SCORE} FROM trials WHERE id = ?", (after,)
-            ).fetchone()
-            if mark is None:
-                return ()
-            seq, score = mark
-            if sort == "launch":
-                where.append("seq > ?")
-                args.append(seq)
-            elif sort == "newest":
-                where.append("seq < ?")
-                args.append(seq)
-            elif score is None:  # into the unscored tail, newest first
-                where.append(f"{_SCORE} IS NULL AND seq < ?")
-                args.append(seq)
-            else:
-                worse = "<" if maximize else ">"
-                where.append(
-                    f"({_SCORE} IS NULL OR {_SCORE} {worse} ? OR ({_SCORE} = ? AND seq > ?))"
-                )
-                args += [score, score, seq]
+        if newer_than is not None:  # an id of no trial: nothing
+            where.append("seq > (SELECT seq FROM trials WHERE id = ?)")
+            args.append(newer_than)
         columns = _TRIAL_SELECT
         if intermediate:
             # The values are stored as JSON text: joined, they make a JSON array, parsed once.
@@ -830,14 +837,68 @@ class ExperimentStore:
                 ", (SELECT '[' || group_concat(value, ',') || ']' FROM metrics "
                 "WHERE trial_id = trials.id AND type != 'FINAL') AS intermediate"
             )
-        sql = f"SELECT {columns} FROM trials"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {order}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(max(0, int(limit)))
-        return self._conn.execute(sql, args)
+        mark = None
+        if after is not None:
+            mark = self._conn.execute(
+                f"SELECT seq, {_SCORE} FROM trials WHERE id = ?", (after,)
+            ).fetchone()
+            if mark is None:
+                return ()
+        if sort == "best":
+            self.ensure_read_indexes()
+            return self._best_first(columns, where, args, limit, mark, maximize)
+        if mark is not None:
+            where.append("seq > ?" if sort == "launch" else "seq < ?")
+            args.append(mark[0])
+        order = "seq" if sort == "launch" else "seq DESC"
+        return self._conn.execute(_select(columns, where, order, limit), [*args, *_limit(limit)])
+
+    def _best_first(
+        self,
+        columns: str,
+        where: list[str],
+        args: list[Any],
+        limit: int | None,
+        mark: tuple[int, Any] | None,
+        maximize: bool,
+    ) -> Iterator[sqlite3.Row]:
+        """Best-first order as two indexed queries: the scored trials by score (ties in launch
+        order; ``trials_scored``, read from the end to maximize), then the unscored ones newest
+        first (``trials_unscored``). Both read in one read transaction, so a trial that gains
+        its score meanwhile is listed once. ``mark``: the (seq, score) to start after."""
+        scored = [f"{_SCORE} IS NOT NULL", *where]
+        scored_args = list(args)
+        unscored = [f"{_SCORE} IS NULL", *where]
+        unscored_args = list(args)
+        if mark is not None:
+            seq, score = mark
+            if score is None:  # into the unscored tail, newest first: nothing scored is left
+                scored = []
+                unscored.append("seq < ?")
+                unscored_args.append(seq)
+            else:
+                # A range of the index (score up to the mark's), then the mark's equals after it.
+                worse = "<" if maximize else ">"
+                scored.append(f"{_SCORE} {worse}= ? AND ({_SCORE} {worse} ? OR seq > ?)")
+                scored_args += [score, score, seq]
+        own = not self._conn.in_transaction
+        if own:
+            self._conn.execute("BEGIN")
+        try:
+            count = 0
+            if scored:
+                order = f"{_SCORE} {'DESC' if maximize else 'ASC'}, seq"
+                sql = _select(columns, scored, order, limit)
+                for row in self._conn.execute(sql, [*scored_args, *_limit(limit)]):
+                    yield row
+                    count += 1
+            if limit is None or count < limit:
+                rest = None if limit is None else limit - count
+                sql = _select(columns, unscored, "seq DESC", rest)
+                yield from self._conn.execute(sql, [*unscored_args, *_limit(rest)])
+        finally:
+            if own and self._conn.in_transaction:
+                self._conn.execute("COMMIT")
 
     def text_lengths(self) -> tuple[int, int, int, bool]:
         """The longest trial id, ``gpus`` value (as stored) and reason, and whether any trial
@@ -861,7 +922,7 @@ class ExperimentStore:
 
 _TRIAL_COLUMNS = frozenset(TrialRecord.__dataclass_fields__) - {"id", "status"}
 _EXPERIMENT_COLUMNS = (
-    frozenset(ExperimentRecord.__dataclass_fields__) - {"id", "status"} | {"tuner_state_json"}
+    frozenset(ExperimentRecord.__dataclass_fields__) - {"id", "status"} | {"tuner_state"}
 )
 
 
@@ -878,6 +939,20 @@ _TRIAL_SELECT = (
 )
 _TRIAL_NAMES = tuple(name.strip() for name in _TRIAL_SELECT.split(","))
 _TRIAL_FIELDS = len(_TRIAL_NAMES)
+#: The columns of ``ExperimentStore.trial_texts``' rows, in order.
+TRIAL_TEXT_COLUMNS = (*_TRIAL_NAMES, "intermediate")
+
+
+def _select(columns: str, where: list[str], order: str, limit: int | None) -> str:
+    sql = f"SELECT {columns} FROM trials"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order}"
+    return sql if limit is None else sql + " LIMIT ?"
+
+
+def _limit(limit: int | None) -> list[int]:
+    return [] if limit is None else [max(0, int(limit))]
 
 
 def _decoded(row: sqlite3.Row) -> dict[str, Any]:

@@ -49,27 +49,36 @@ __all__ = [
 ]
 
 
-class TrialStatus(str, enum.Enum):
-    WAITING = "WAITING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    USER_CANCELED = "USER_CANCELED"
-    EARLY_STOPPED = "EARLY_STOPPED"
+class _StoredStatus(str, enum.Enum):
+    """A status as the store keeps it: its own name (``enum.auto()``), and prints as that."""
+
+    @staticmethod
+    def _generate_next_value_(name: str, start: int, count: int, last_values: list[Any]) -> str:
+        return name
 
     def __str__(self) -> str:
         return self.value
 
 
-class ExperimentStatus(str, enum.Enum):
-    RUNNING = "RUNNING"
-    NO_MORE_TRIAL = "NO_MORE_TRIAL"
-    DONE = "DONE"
-    STOPPED = "STOPPED"
-    ERROR = "ERROR"
+class TrialStatus(_StoredStatus):
+    """A trial's: WAITING, RUNNING, then how it ended (``TRIAL_TRANSITIONS``)."""
 
-    def __str__(self) -> str:
-        return self.value
+    WAITING = enum.auto()
+    RUNNING = enum.auto()
+    SUCCEEDED = enum.auto()
+    FAILED = enum.auto()
+    USER_CANCELED = enum.auto()
+    EARLY_STOPPED = enum.auto()
+
+
+class ExperimentStatus(_StoredStatus):
+    """An experiment's (``EXPERIMENT_TRANSITIONS``)."""
+
+    RUNNING = enum.auto()
+    NO_MORE_TRIAL = enum.auto()
+    DONE = enum.auto()
+    STOPPED = enum.auto()
+    ERROR = enum.auto()
 
 
 T, E = TrialStatus, ExperimentStatus

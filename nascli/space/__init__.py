@@ -7,68 +7,14 @@ form), ``encodings`` (sampling and policy steps), ``files`` (JSON files). Everyt
 re-exported here: ``from nascli import space as spaces`` is how the rest of nascli uses it.
 """
 
-from nascli.space.architecture import (
-    first_candidate_architecture,
-    human_architecture,
-    human_readable,
-    normalize_architecture,
-)
-from nascli.space.encodings import (
-    actions_from_choices,
-    choices_from_actions,
-    decision_steps,
-    random_choice,
-)
-from nascli.space.files import (
-    dump_search_space,
-    load_architecture,
-    load_search_space,
-    write_json_atomic,
-)
-from nascli.space.parameters import decode_parameters, parameters_from_indices, parse_parameters
-from nascli.space.specs import (
-    INPUT_CHOICE,
-    LAYER_CHOICE,
-    Choice,
-    ChoiceSpec,
-    Chosen,
-    Decision,
-    InputChoiceSpec,
-    LayerChoiceSpec,
-    SearchSpace,
-    parse_search_space,
-    search_space_to_json,
-    space_size,
-    to_multi_hot,
-)
+# Each module's ``__all__`` is the one list of what it exports; this package exports their union.
+from nascli.space import architecture, encodings, files, parameters, specs
+from nascli.space.architecture import *  # noqa: F403
+from nascli.space.encodings import *  # noqa: F403
+from nascli.space.files import *  # noqa: F403
+from nascli.space.parameters import *  # noqa: F403
+from nascli.space.specs import *  # noqa: F403
 
 __all__ = [
-    "LAYER_CHOICE",
-    "INPUT_CHOICE",
-    "LayerChoiceSpec",
-    "InputChoiceSpec",
-    "ChoiceSpec",
-    "SearchSpace",
-    "Choice",
-    "Chosen",
-    "Decision",
-    "parse_search_space",
-    "load_search_space",
-    "search_space_to_json",
-    "dump_search_space",
-    "write_json_atomic",
-    "normalize_architecture",
-    "load_architecture",
-    "decode_parameters",
-    "parse_parameters",
-    "parameters_from_indices",
-    "to_multi_hot",
-    "first_candidate_architecture",
-    "human_readable",
-    "human_architecture",
-    "space_size",
-    "random_choice",
-    "decision_steps",
-    "choices_from_actions",
-    "actions_from_choices",
+    *specs.__all__, *parameters.__all__, *architecture.__all__, *encodings.__all__, *files.__all__
 ]

@@ -10,6 +10,7 @@ from typing import Any
 from nascli._text import did_you_mean, quoted_list
 from nascli.errors import ArchitectureError
 from nascli.space.specs import (
+    Choice,
     ChoiceSpec,
     Decision,
     LayerChoiceSpec,
@@ -19,6 +20,7 @@ from nascli.space.specs import (
     _is_number,
     _names_are_indices,
     _names_unique,
+    to_multi_hot,
 )
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "first_candidate_architecture",
     "human_readable",
     "human_architecture",
+    "export_architecture",
 ]
 
 
@@ -192,3 +195,11 @@ def human_architecture(
     return {key: human_readable(space[key], decisions[key]) for key in sorted(decisions)}
 
 
+
+
+def export_architecture(
+    space: Mapping[str, ChoiceSpec], chosen: Mapping[str, Choice]
+) -> dict[str, Any]:
+    """``Chosen`` in the export format (what one-shot trainers' ``export()`` returns and
+    ``apply_fixed_architecture`` reads), keys sorted."""
+    return human_architecture(space, to_multi_hot(space, chosen))

@@ -21,6 +21,8 @@ from nascli._text import did_you_mean, quoted_list
 from nascli.errors import SearchSpaceError
 
 __all__ = [
+    "LAYER_CHOICE",
+    "INPUT_CHOICE",
     "LayerChoiceSpec",
     "InputChoiceSpec",
     "ChoiceSpec",
@@ -31,6 +33,7 @@ __all__ = [
     "parse_search_space",
     "search_space_to_json",
     "space_size",
+    "as_chosen",
     "to_multi_hot",
 ]
 
@@ -171,6 +174,20 @@ def space_size(space: Mapping[str, ChoiceSpec]) -> int:
     return total
 
 
+def as_chosen(
+    space: Mapping[str, ChoiceSpec], picks: Mapping[str, int | Sequence[int]]
+) -> Chosen:
+    """Indices that code computed (an int-like per layer choice; any sequence of int-likes,
+    e.g. a list or a tensor's ``tolist()``, per input choice) as ``Chosen``, keys of
+    ``space``. Not a validator: picks read from users go through the codecs instead."""
+    chosen: Chosen = {}
+    for key, spec in space.items():
+        picked = picks[key]
+        if isinstance(spec, LayerChoiceSpec):
+            chosen[key] = int(picked)  # type: ignore[arg-type]
+        else:
+            chosen[key] = tuple(sorted(int(i) for i in picked))  # type: ignore[union-attr]
+    return chosen
 
 
 def to_multi_hot(

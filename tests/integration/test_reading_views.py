@@ -18,10 +18,6 @@ from nascli.experiment.store import ExperimentStore
 from tests import reading_golden
 from tests.stores import build_store
 
-# Where the format did not change, today's command that must print the golden bytes. The table
-# of `trial ls` now shows a screenful, newest first: all 60 in launch order is today's table.
-TODAY = {"trial_ls.txt": ["trial", "ls", "{id}", "--limit", "60", "--sort", "launch"]}
-
 
 @pytest.fixture(scope="module")
 def golden_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
@@ -34,7 +30,7 @@ def test_outputs_are_byte_identical_to_mains(golden_home, name: str) -> None:
     home, ids = golden_home
     which, argv, to_file = reading_golden.COMMANDS[name]
     out = home.parent / f"now-{name}"
-    argv = [a.format(id=ids[which], out=out) for a in TODAY.get(name, argv)]
+    argv = [a.format(id=ids[which], out=out) for a in reading_golden.TODAY.get(name, argv)]
     text = reading_golden.run(home, ids, argv, out if to_file else None)
     golden = (reading_golden.GOLDEN / name).read_text()
     if name.endswith(".txt"):
@@ -152,7 +148,8 @@ def test_a_store_made_before_the_read_index_still_reads_and_gains_it(tmp_path, m
     db = store.dir / "experiment.sqlite"
     store.close()
     conn = sqlite3.connect(db, isolation_level=None)  # today's schema: no trials_score index
-    conn.execute("DROP INDEX trials_score")
+    for name in ("trials_score", "trials_scored", "trials_unscored"):
+        conn.execute(f"DROP INDEX {name}")
     conn.execute("BEGIN IMMEDIATE")  # a writer (an older manager) holds the write lock
     try:
         reader = ExperimentStore(store.dir)
@@ -170,6 +167,48 @@ def test_a_store_made_before_the_read_index_still_reads_and_gains_it(tmp_path, m
         "WHERE status = 'SUCCEEDED'"
     ).fetchall()
     assert "trials_score" in str([tuple(r) for r in plan])
+    assert {"trials_scored", "trials_unscored"} <= names
+
+
+def _plan(store: ExperimentStore, sql: str) -> str:
+    return str([tuple(r) for r in store._conn.execute(f"EXPLAIN QUERY PLAN {sql}")])
+
+
+def test_best_first_pages_are_indexed_and_break_ties_in_launch_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(60, seed=6, metrics_per_trial=1, running=2)
+    # Ties: every third succeeded trial gets the same score, plain or as a dict's default.
+    with store.transaction():
+        for t in store.trials(["SUCCEEDED"])[::3]:
+            final = 0.75 if int(t.id) % 2 else {"default": 0.75, "loss": 0.25}
+            store.update_trial(t.id, final=final)
+    trials = store.trials()
+    for maximize in (True, False):
+        scored = [t for t in trials if t.final is not None]
+        value = lambda t: t.final["default"] if isinstance(t.final, dict) else t.final  # noqa: E731
+        scored.sort(key=lambda t: ((-1 if maximize else 1) * value(t), t.seq))
+        unscored = sorted((t for t in trials if t.final is None), key=lambda t: -t.seq)
+        expected = [t.id for t in scored + unscored]
+        assert [t.id for t in store.trials_page("best", maximize=maximize)] == expected
+        for size in (1, 7, 45):
+            paged, after = [], None
+            while page := [t.id for t in store.trials_page(
+                    "best", limit=size, after=after, maximize=maximize)]:  # fmt: skip
+                paged += page
+                after = page[-1]
+            assert paged == expected, (maximize, size)
+        only = [t.id for t in store.trials_page("best", ["FAILED", "RUNNING"], maximize=maximize)]
+        assert only == [i for i in expected if store.trial(i).status in ("FAILED", "RUNNING")]
+    # Each of the two parts reads an index in order, without sorting the table.
+    score = store_module._SCORE
+    scored_plan = _plan(
+        store, f"SELECT id FROM trials WHERE {score} IS NOT NULL ORDER BY {score} DESC, seq LIMIT 5"
+    )
+    assert "trials_scored" in scored_plan and "RIGHT PART" in scored_plan
+    unscored_plan = _plan(
+        store, f"SELECT id FROM trials WHERE {score} IS NULL ORDER BY seq DESC LIMIT 5"
+    )
+    assert "trials_unscored" in unscored_plan and "TEMP B-TREE" not in unscored_plan
 
 
 def test_top_drops_ended_experiments_before_summarising_them(tmp_path, monkeypatch) -> None:
@@ -207,7 +246,7 @@ def test_the_foreground_view_rereads_only_when_the_store_changed(tmp_path, monke
     store = build_store(20, running=2)
     reads: list[int] = []
     real = report.experiment_summary
-    monkeypatch.setattr(report, "experiment_summary", lambda s: reads.append(1) or real(s))
+    monkeypatch.setattr(report, "experiment_summary", lambda *a: reads.append(1) or real(*a))
     view = ForegroundView(store.dir, Console(file=open(os.devnull, "w")))  # noqa: SIM115
     first = view.frame()
     assert view.frame() is first and len(reads) == 1
@@ -235,3 +274,53 @@ def test_report_pages_for_the_web_ui_walk_every_trial(tmp_path, monkeypatch) -> 
     expected = [t.id for t in store.trials_page("best", ["SUCCEEDED"])]
     assert seen == expected and len(seen) == page.total
     assert seen[0] == store.best_trial().id
+
+
+def test_the_live_view_reads_only_new_and_unfinished_trials(tmp_path, monkeypatch) -> None:
+    from rich.console import Console
+
+    from nascli.cli.liveframes import LATEST, LiveFrames
+    from nascli.experiment import report
+    from nascli.experiment.trials import Ledger, TrialStatus
+
+    monkeypatch.setenv("NASCLI_HOME", str(tmp_path))
+    store = build_store(30, running=2)  # 28 and 29 still run
+    calls: list[dict] = []
+    real = report.iter_trial_rows
+
+    def spy(*args, **kwargs):
+        calls.append({k: v for k, v in kwargs.items() if k != "space"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report, "iter_trial_rows", spy)
+    console = Console(file=open(os.devnull, "w"), width=220)  # noqa: SIM115
+    frames = LiveFrames(ExperimentStore(store.dir), console)
+    frames.frame()
+    assert list(frames._rows) == [str(i) for i in range(30 - LATEST, 30)]
+    kept = dict(frames._trial_lines)
+    assert set(kept) == {str(i) for i in range(30 - LATEST, 28)}  # ended trials' lines only
+    calls.clear()
+    with store.transaction():
+        Ledger(store).finish("28", TrialStatus.SUCCEEDED, None, 2e9, 0, final=0.5)
+        store.add_trial("30", 30, 30, store.trial("29").parameters)
+    frame = frames.frame()
+    # Only the trials shown that had not ended, and those launched since: never the ended ones.
+    assert calls == [
+        {"ids": ["28", "29"]},
+        {"sort": "newest", "limit": LATEST, "newer_than": "29"},
+    ]
+    assert list(frames._rows) == [str(i) for i in range(31 - LATEST, 31)]
+    assert frames._rows["28"]["status"] == "SUCCEEDED" and frames._rows["30"]["status"] == "WAITING"
+    for trial_id in range(31 - LATEST, 28):  # drawn once, not again
+        assert frames._trial_lines[str(trial_id)] is kept[str(trial_id)]
+    assert str(30 - LATEST) not in frames._trial_lines  # scrolled out, forgotten
+    calls.clear()
+    assert frames.frame() is frame and calls == []  # nothing committed: nothing read
+    text = "".join(s.text for line in frame.lines for s in line)
+    assert "skipin=[" in text and "30 " in text and "1 WAITING" in text
+    from rich.segment import Segment
+
+    narrow = LiveFrames(ExperimentStore(store.dir), Console(file=open(os.devnull, "w"), width=60))  # noqa: SIM115
+    lines = narrow.frame().lines
+    assert max(Segment.get_line_length(line) for line in lines) == 60  # cropped, not wrapped
+    assert len(lines) == len(frame.lines)

@@ -9,7 +9,12 @@ import json
 
 import pytest
 
-from nascli.experiment.jsonstream import dumps_indented, write_json_array
+from nascli.experiment.jsonstream import (
+    dumped_indented,
+    dumps_indented,
+    stored_indented,
+    write_json_array,
+)
 
 
 class Level(int, enum.Enum):
@@ -63,3 +68,32 @@ def test_what_json_cannot_encode_is_refused() -> None:
         dumps_indented({"a": object()})
     with pytest.raises(TypeError, match="keys must be"):
         dumps_indented({(1, 2): 1})
+
+
+# What a store's JSON columns hold (json.dumps' text), and texts json.loads also takes.
+STORED = [
+    v for v in VALUES if not isinstance(v, (Name, Level, tuple)) and not (
+        isinstance(v, dict) and any(not isinstance(k, str) for k in v)
+    )
+] + [0.5, "text", None, True, {"default": 0.25, "loss": [1, 2]}, {"a": "}{", "b": "]["},
+     ["a, b", 1], [{"default": 1}, 2], {"k, \"j\"": 1.5, "x": 2}]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", STORED, ids=range(len(STORED)))
+def test_stored_text_reads_back_as_json_dumps_indents_it(value) -> None:
+    text = json.dumps(value)
+    for pad in ("", "    "):
+        assert stored_indented(text, pad) == dumps_indented(value, pad)
+        assert dumped_indented(text, pad) == dumps_indented(value, pad)
+    # The intermediate values as the store joins them: json.dumps' texts, joined by ","
+    if isinstance(value, list):
+        joined = "[" + ",".join(json.dumps(v) for v in value) + "]"
+        assert dumped_indented(joined, "    ") == dumps_indented(value, "    ")
+
+
+def test_stored_text_that_json_loads_takes_or_refuses() -> None:
+    assert stored_indented(None) == "null"
+    assert stored_indented('  [1, 2] \n') == dumps_indented([1, 2])
+    for bad in ("[1, 2] x", "{", ""):
+        with pytest.raises(json.JSONDecodeError):
+            stored_indented(bad)

@@ -28,12 +28,7 @@ from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.darts_mutator import DartsMutator
 from nascli.nas.oneshot.driven import bind_reset_before_forward, mutator_probabilities
 from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
-from nascli.nas.oneshot.utils import (
-    export_decisions,
-    gradients,
-    replace_input_choice,
-    replace_layer_choice,
-)
+from nascli.nas.oneshot.utils import gradients, replace_input_choice, replace_layer_choice
 
 __all__ = ["DartsTrainer", "DartsMutator"]
 
@@ -180,21 +175,22 @@ class DartsTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
     def _export(self) -> dict[str, Any]:
         if self.mutator is not None:
             return self.mutator.export()
-        return export_decisions(self.search_space, self.chosen_indices())
+        return spaces.export_architecture(self.search_space, self.chosen_indices())
 
-    def chosen_indices(self) -> dict[str, Any]:
-        """Per key, the index (layer choice) or indices (input choice) the export names."""
-        chosen: dict[str, Any] = {}
+    def chosen_indices(self) -> spaces.Chosen:
+        """The architecture the export names (``Chosen``): argmax alpha per layer choice, the
+        ``n_chosen`` largest (or, for ``n_chosen: null``, those at least uniform) per input."""
+        picks: dict[str, Any] = {}
         for key, spec in self.search_space.items():
             alpha = self.alpha[key].detach()
             if isinstance(spec, spaces.LayerChoiceSpec):
-                chosen[key] = int(alpha.argmax())
+                picks[key] = int(alpha.argmax())
             elif spec.n_chosen is None:
                 probs = F.softmax(alpha, -1)
-                chosen[key] = [i for i, p in enumerate(probs.tolist()) if p >= 1 / len(probs)]
+                picks[key] = [i for i, p in enumerate(probs.tolist()) if p >= 1 / len(probs)]
             else:
-                chosen[key] = sorted(alpha.topk(spec.n_chosen).indices.tolist())
-        return chosen
+                picks[key] = alpha.topk(spec.n_chosen).indices.tolist()
+        return spaces.as_chosen(self.search_space, picks)
 
     def _extra_state(self) -> dict[str, Any]:
         return {

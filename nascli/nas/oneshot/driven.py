@@ -90,8 +90,9 @@ def mutator_slots(mutator: Mutator, space: spaces.SearchSpace) -> list[tuple[str
     return [(key, MutatorSlot(mutator, key, spec.n_candidates)) for key, spec in space.items()]
 
 
-def _arch(space: spaces.SearchSpace, decisions: Mapping[str, Any]) -> dict[str, Any]:
-    arch: dict[str, Any] = {}
+def _arch(space: spaces.SearchSpace, decisions: Mapping[str, Any]) -> spaces.Chosen:
+    """A mutator's multi-hot decisions as ``Chosen`` (one candidate per layer choice)."""
+    picks: dict[str, Any] = {}
     for key, spec in space.items():
         picked = _indices(decisions[key])
         if isinstance(spec, spaces.LayerChoiceSpec):
@@ -100,14 +101,13 @@ def _arch(space: spaces.SearchSpace, decisions: Mapping[str, Any]) -> dict[str, 
                     f"the mutator chose {len(picked)} candidates of layer choice {key!r}; a "
                     "single-path trainer trains one (give a mutator that picks one)"
                 )
-            arch[key] = picked[0]
-        else:
-            arch[key] = picked
-    return arch
+            picked = picked[0]
+        picks[key] = picked
+    return spaces.as_chosen(space, picks)
 
 
-def sample_from_mutator(mutator: Mutator, space: spaces.SearchSpace) -> dict[str, Any]:
-    """``mutator.reset()``, then its decisions as a path ``{key: index | [indices]}``."""
+def sample_from_mutator(mutator: Mutator, space: spaces.SearchSpace) -> spaces.Chosen:
+    """``mutator.reset()``, then its decisions as a path (``Chosen``)."""
     mutator.reset()
     return _arch(space, mutator._cache)
 

@@ -27,8 +27,8 @@ from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.adapters import AuxLoss, StepsLoader, on_logits
 from nascli.nas.oneshot.driven import MutatorController, mutator_probabilities
 from nascli.nas.oneshot.enas_mutator import EnasMutator
-from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
-from nascli.nas.oneshot.utils import export_decisions, to_device
+from nascli.nas.oneshot.sampling import SinglePathTrainer
+from nascli.nas.oneshot.utils import to_device
 
 __all__ = ["EnasTrainer", "EnasMutator", "Controller", "controller_probabilities"]
 
@@ -72,7 +72,7 @@ class Controller(nn.Module):
 
     def forward(
         self, generator: torch.Generator | None = None, greedy: bool = False
-    ) -> tuple[Arch, torch.Tensor, torch.Tensor]:
+    ) -> tuple[spaces.Chosen, torch.Tensor, torch.Tensor]:
         """Sample (or decode greedily) one architecture: ``(arch, log_prob, entropy)``."""
         state = (torch.zeros(1, self.hidden, device=self.start.device),) * 2
         x = self.start
@@ -102,7 +102,8 @@ class Controller(nn.Module):
             actions.setdefault(key, []).append(action)
             flat.append(action)
             x = self.embed(act + self.offsets[t]).unsqueeze(0)
-        return spaces.choices_from_actions(self.space, flat), log_prob, entropy
+        chosen = spaces.as_chosen(self.space, spaces.choices_from_actions(self.space, flat))
+        return chosen, log_prob, entropy
 
 
 @torch.no_grad()
@@ -259,7 +260,7 @@ class EnasTrainer(SinglePathTrainer):
         self.ctrl_optim = torch.optim.Adam(self.controller.parameters(), self.ctrl_lr)
         self.ctrl_generator = torch.Generator().manual_seed(self.seed + 1)
 
-    def sample_for_step(self) -> Arch:
+    def sample_for_step(self) -> spaces.Chosen:
         with torch.no_grad():
             arch, _, _ = self.controller(self.ctrl_generator)
         return arch
@@ -305,7 +306,7 @@ class EnasTrainer(SinglePathTrainer):
         self.model.train()
         return {"reward": sum(rewards) / max(len(rewards), 1)}  # rewards are already averaged
 
-    def search(self) -> list[tuple[float, Arch]]:
+    def search(self) -> list[tuple[float, spaces.Chosen]]:
         with torch.no_grad():
             arch, _, _ = self.controller(greedy=True)
         self.best = [(self.score(arch), arch)]
@@ -314,7 +315,7 @@ class EnasTrainer(SinglePathTrainer):
     def _export(self) -> dict[str, Any]:
         with torch.no_grad():
             arch, _, _ = self.controller(greedy=True)
-        return export_decisions(self.search_space, arch)
+        return spaces.export_architecture(self.search_space, arch)
 
     # ------------------------------------------------------------------ v1.9 arguments
 

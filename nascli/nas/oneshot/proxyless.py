@@ -28,12 +28,7 @@ from nascli.nas.mutables import InputChoice, LayerChoice
 from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates, with_mask
-from nascli.nas.oneshot.utils import (
-    export_decisions,
-    gradients,
-    replace_input_choice,
-    replace_layer_choice,
-)
+from nascli.nas.oneshot.utils import gradients, replace_input_choice, replace_layer_choice
 
 __all__ = ["ProxylessTrainer", "ProxylessNasTrainer"]
 
@@ -224,25 +219,27 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
 
     # ------------------------------------------------------------------ results
 
-    def _argmax(self) -> dict[str, int]:
-        return {key: int(alpha.detach().argmax()) for key, alpha in self.alpha.items()}
+    def chosen_indices(self) -> spaces.Chosen:
+        """The architecture the export names (``Chosen``): argmax alpha per key."""
+        argmax = {key: int(alpha.detach().argmax()) for key, alpha in self.alpha.items()}
+        picks = {key: index if isinstance(self.search_space[key], spaces.LayerChoiceSpec)
+                 else [index] for key, index in argmax.items()}  # fmt: skip
+        return spaces.as_chosen(self.search_space, picks)
 
     @contextmanager
     def final_architecture(self) -> Iterator[None]:
         previous = dict(self.gates.single)
         self.gates.mode = "single"
-        self.gates.single.update(self._argmax())
+        # the gates' single path: the one index of each key (input choices have n_chosen 1)
+        chosen = self.chosen_indices()
+        self.gates.single.update({k: c if isinstance(c, int) else c[0] for k, c in chosen.items()})
         try:
             yield
         finally:
             self.gates.single.update(previous)
 
     def _export(self) -> dict[str, Any]:
-        chosen: dict[str, Any] = {}
-        for key, index in self._argmax().items():
-            spec = self.search_space[key]
-            chosen[key] = index if isinstance(spec, spaces.LayerChoiceSpec) else [index]
-        return export_decisions(self.search_space, chosen)
+        return spaces.export_architecture(self.search_space, self.chosen_indices())
 
     def arch_probabilities(self) -> dict[str, list[float]]:
         return {k: F.softmax(a.detach(), -1).tolist() for k, a in self.alpha.items()}

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
+from nascli import space as spaces
+from nascli.nas.oneshot.sampling import SinglePathTrainer
 
 __all__ = ["RandomTrainer", "SinglePathTrainer"]
 
@@ -20,7 +21,7 @@ class RandomTrainer(SinglePathTrainer):
         self.num_samples = num_samples
         super().__init__(*args, **kwargs)
 
-    def search(self) -> list[tuple[float, Arch]]:
+    def search(self) -> list[tuple[float, spaces.Chosen]]:
         self.best = []
         seen: set[str] = set()
         for _ in range(self.num_samples * 10):

@@ -1,8 +1,10 @@
 """What single-path trainers share: path-sampling modules grouped by key, uniform sampling,
 and scoring an architecture on the trained supernet (with BatchNorm recalibration).
 
-An architecture here is ``{key: index}`` for layer choices and ``{key: [indices]}`` for input
-choices; ``export_decisions`` turns it into the export format.
+An architecture here is the one internal decision form, ``spaces.Chosen`` (an index per layer
+choice, sorted indices per input choice): sampled, scored, kept in ``best`` and checkpointed in
+it. ``set_architecture`` is the one place it becomes the path modules' state;
+``spaces.export_architecture`` turns it into the export format.
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
 from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
 from nascli.nas.oneshot.utils import replace_input_choice, replace_layer_choice, to_device
 
-__all__ = ["SinglePathTrainer", "Arch"]
-
-Arch = dict[str, Any]
+__all__ = ["SinglePathTrainer"]
 
 
 class SinglePathTrainer(BaseOneShotTrainer):
@@ -42,7 +42,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
     def __init__(self, *args: Any, score: str = "accuracy", bn_batches: int = 4, **kwargs: Any):
         self.score_name = score
         self.bn_batches = bn_batches
-        self.best: list[tuple[float, Arch]] = []
+        self.best: list[tuple[float, spaces.Chosen]] = []
         super().__init__(*args, **kwargs)
 
     def _setup(self) -> None:
@@ -62,18 +62,18 @@ class SinglePathTrainer(BaseOneShotTrainer):
 
     # ------------------------------------------------------------------ architectures
 
-    def sample_uniform(self) -> Arch:
+    def sample_uniform(self) -> spaces.Chosen:
         """One decision per key, uniformly (the trainer's seeded ``rng``)."""
-        arch: Arch = {}
+        arch: spaces.Chosen = {}
         for key in self.keys:
             arch[key] = self.sample_choice(key)
         return arch
 
-    def sample_choice(self, key: str) -> Any:
+    def sample_choice(self, key: str) -> spaces.Choice:
         return spaces.random_choice(self.search_space[key], self.rng)
 
-    def set_architecture(self, arch: Mapping[str, Any]) -> None:
-        """Make every path-sampling module run ``arch``."""
+    def set_architecture(self, arch: Mapping[str, spaces.Choice]) -> None:
+        """Make every path-sampling module run ``arch`` (``Chosen``)."""
         for key, module in self.nas_modules:
             value = arch[key]
             if isinstance(module, PathSamplingLayerChoice):
@@ -82,13 +82,15 @@ class SinglePathTrainer(BaseOneShotTrainer):
                 module.sampled = [value] if isinstance(value, int) else list(value)
 
     @contextmanager
-    def architecture(self, arch: Mapping[str, Any]) -> Iterator[None]:
-        previous = {key: module.sampled for key, module in self.nas_modules}
+    def architecture(self, arch: Mapping[str, spaces.Choice]) -> Iterator[None]:
+        """Run ``arch`` inside; the modules' paths are put back as they were after."""
+        previous = [(module, module.sampled) for _, module in self.nas_modules]
         self.set_architecture(arch)
         try:
             yield
         finally:
-            self.set_architecture(previous)
+            for module, sampled in previous:
+                module.sampled = sampled
 
     # ------------------------------------------------------------------ training
 
@@ -96,7 +98,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
         # Under torch.distributed every rank trains rank 0's path.
         self.set_architecture(self.dist.broadcast(self.sample_for_step()))
 
-    def sample_for_step(self) -> Arch:
+    def sample_for_step(self) -> spaces.Chosen:
         """The path trained at the next step (uniform by default; the mutator's ``reset()``
         when the trainer was given one)."""
         if self.mutator is not None:
@@ -129,7 +131,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
             m.momentum = momentum
         average_bn_statistics(self.dist, self.model)
 
-    def score(self, arch: Mapping[str, Any]) -> float:
+    def score(self, arch: Mapping[str, spaces.Choice]) -> float:
         """The architecture's score on the held-out architecture split, supernet weights,
         BatchNorm recalibrated. Larger is better. Leaves the supernet (BatchNorm statistics
         included) and every random state as they were, so a search changes no training run."""
@@ -143,10 +145,8 @@ class SinglePathTrainer(BaseOneShotTrainer):
 
     def export_top_models(self, top_k: int = 1) -> list[dict[str, Any]]:
         """The ``top_k`` best architectures found (export format), best first."""
-        from nascli.nas.oneshot.utils import export_decisions
-
         ranked = sorted(self.best, key=lambda item: -item[0])[:top_k]
-        return [export_decisions(self.search_space, arch) for _, arch in ranked]
+        return [spaces.export_architecture(self.search_space, arch) for _, arch in ranked]
 
     def _export(self) -> dict[str, Any]:
         if not self.best:
@@ -162,7 +162,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
         with self.architecture(arch):
             yield
 
-    def search(self) -> list[tuple[float, Arch]]:
+    def search(self) -> list[tuple[float, spaces.Chosen]]:
         """Find good architectures on the trained supernet; fills ``self.best``."""
         raise NotImplementedError
 
@@ -171,7 +171,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
         super().fit()
         self.run_search()
 
-    def run_search(self) -> list[tuple[float, Arch]]:
+    def run_search(self) -> list[tuple[float, spaces.Chosen]]:
         """``search()`` with its own random stream (seeded from ``seed``), so searching leaves
         the training's random state untouched."""
         training_rng, self.rng = self.rng, random.Random(self.seed + 1)
@@ -192,4 +192,4 @@ class SinglePathTrainer(BaseOneShotTrainer):
         return {"best": self.best}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        self.best = [(float(s), dict(a)) for s, a in state["best"]]
+        self.best = [(float(s), spaces.as_chosen(self.search_space, a)) for s, a in state["best"]]

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nascli import space as spaces
 from nascli.errors import UsageError
-from nascli.nas.oneshot.sampling import Arch, SinglePathTrainer
+from nascli.nas.oneshot.sampling import SinglePathTrainer
 
 __all__ = ["SPOSTrainer", "SPOSSupernetTrainer", "SPOSSupernetTrainingMutator", "SPOSEvolution"]
 
@@ -37,10 +38,10 @@ class SPOSTrainer(SinglePathTrainer):
         self.mutation_prob = mutation_prob
         super().__init__(*args, **kwargs)
 
-    def search(self) -> list[tuple[float, Arch]]:
+    def search(self) -> list[tuple[float, spaces.Chosen]]:
         seen: dict[str, float] = {}
 
-        def add(arch: Arch) -> None:
+        def add(arch: spaces.Chosen) -> None:
             code = json.dumps(arch, sort_keys=True)
             if code not in seen:
                 seen[code] = self.score(arch)
@@ -51,7 +52,7 @@ class SPOSTrainer(SinglePathTrainer):
             add(self.sample_uniform())
         for _ in range(self.generations):
             parents = [a for _, a in sorted(self.best, key=lambda i: -i[0])[: self.num_select]]
-            children: list[Arch] = []
+            children: list[spaces.Chosen] = []
             for _ in range(self.population_size * 10):
                 if len(children) >= self.population_size:
                     break
@@ -65,13 +66,13 @@ class SPOSTrainer(SinglePathTrainer):
                 add(child)
         return self.best
 
-    def _mutate(self, parent: Arch) -> Arch:
+    def _mutate(self, parent: spaces.Chosen) -> spaces.Chosen:
         return {
             key: self.sample_choice(key) if self.rng.random() < self.mutation_prob else value
             for key, value in parent.items()
         }
 
-    def _crossover(self, a: Arch, b: Arch) -> Arch:
+    def _crossover(self, a: spaces.Chosen, b: spaces.Chosen) -> spaces.Chosen:
         return {key: (a if self.rng.random() < 0.5 else b)[key] for key in a}
 
 

@@ -1,5 +1,6 @@
 """Helpers shared by one-shot trainers: replacing choices with algorithm modules, moving batches
-to a device, and turning per-key decisions into the export format."""
+to a device, gradients without ``.grad``. (Decisions: ``spaces.Chosen``, exported with
+``spaces.export_architecture``.)"""
 
 from __future__ import annotations
 
@@ -9,14 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from nascli import space as spaces
 from nascli.nas.mutables import InputChoice, LayerChoice
 
 __all__ = [
     "replace_layer_choice",
     "replace_input_choice",
     "to_device",
-    "export_decisions",
     "gradients",
 ]
 
@@ -69,19 +68,6 @@ def to_device(obj: Any, device: torch.device | str) -> Any:
     if isinstance(obj, Mapping):
         return {k: to_device(v, device) for k, v in obj.items()}
     return obj
-
-
-def export_decisions(
-    space: spaces.SearchSpace, chosen: Mapping[str, int | Sequence[int]]
-) -> dict[str, Any]:
-    """``{key: index | [indices]}`` → the export format (candidate names where meaningful), which
-    ``apply_fixed_architecture`` reads."""
-    decisions = {}
-    for key, spec in space.items():
-        picked = chosen[key]
-        indices = {int(picked)} if isinstance(picked, int) else {int(i) for i in picked}
-        decisions[key] = [i in indices for i in range(spec.n_candidates)]
-    return spaces.human_architecture(space, decisions)
 
 
 def gradients(loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
