@@ -3,7 +3,8 @@ architecture was trained for real, with its default arguments, and its export is
 that space's table.
 
     python benchmarks/oneshot_quality.py [--space cell|digits] [--seeds 5] [--epochs 10]
-        [--trainers darts,gdas,...]
+        [--trainers darts,gdas,...] [--json rows.json]
+    python benchmarks/oneshot_quality.py --rejudge rows.json   # judge saved exports again
 
 Spaces and their tables:
 
@@ -29,7 +30,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,34 @@ def search(name: str, space: Space, seed: int, epochs: int) -> dict[str, Any]:
     return {"export": export, "minutes": (time.perf_counter() - start) / 60}
 
 
+def report(name: str, seed: int, found: dict[str, Any], judged: dict[str, Any]) -> None:
+    arch = json.dumps(found["export"], sort_keys=True)
+    if "missing" in judged:
+        blank = f"{'-':>9s} {'-':>6s} {'-':>7s} {'-':>7s}"
+        print(f"{name:10s} {seed:4d} {blank} {found['minutes']:5.2f}  {arch}  "
+              "(not in the table)", flush=True)  # fmt: skip
+        return
+    print(f"{name:10s} {seed:4d} {judged['rank']:4d}/{judged['of']:<4d} "
+          f"{judged['percentile']:5.1f}% {judged['val']:7.4f} {judged['test']:7.4f} "
+          f"{found['minutes']:5.2f}  {arch}", flush=True)  # fmt: skip
+
+
+def searched(args: argparse.Namespace, space: Space) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(trainer, seed, {"export", "minutes"}) per search; a trainer that cannot search the space
+    yields ``{"unsupported": why}`` once. With ``--rejudge``, the searches saved by ``--json``."""
+    if args.rejudge is not None:
+        for row in json.loads(args.rejudge.read_text()):
+            yield row["trainer"], row["seed"], row
+        return
+    for name in args.trainers.split(","):
+        for seed in range(args.seeds):
+            try:
+                yield name, seed, search(name, space, seed, args.epochs)
+            except UsageError as exc:  # the trainer does not support this space
+                yield name, seed, {"unsupported": str(exc)}
+                break
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", choices=sorted(SPACES), default="cell")
@@ -177,6 +206,8 @@ def main() -> None:
     parser.add_argument("--trainers", default=",".join(TRAINERS))
     parser.add_argument("--table", type=Path, default=None, help="another table of the space")
     parser.add_argument("--json", type=Path, default=None, help="also write every row here")
+    parser.add_argument("--rejudge", type=Path, default=None,
+                        help="judge the searches of a --json file again")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     space = SPACES[args.space](args.table)
@@ -185,36 +216,30 @@ def main() -> None:
     print(f"{'trainer':10s} {'seed':>4s} {'rank':>9s} {'pct':>6s} {'val':>7s} {'test':>7s} "
           f"{'min':>5s}  export")  # fmt: skip
     rows: list[dict[str, Any]] = []
-    summary: list[str] = []
-    for name in args.trainers.split(","):
-        pcts, below = [], 0
-        for seed in range(args.seeds):
-            try:
-                found = search(name, space, seed, args.epochs)
-            except UsageError as exc:  # the trainer does not support this space
-                summary.append(f"{name:10s} does not support this space: {exc}")
-                break
-            judged = space.judge(found["export"])
-            rows.append({"trainer": name, "seed": seed, **found, **judged})
-            arch = json.dumps(found["export"], sort_keys=True)
-            if "missing" in judged:
-                blank = f"{'-':>9s} {'-':>6s} {'-':>7s} {'-':>7s}"
-                print(f"{name:10s} {seed:4d} {blank} {found['minutes']:5.2f}  {arch}  "
-                      "(not in the table yet)", flush=True)  # fmt: skip
-                continue
-            pcts.append(judged["percentile"])
-            below += judged["val"] < space.median
-            print(f"{name:10s} {seed:4d} {judged['rank']:4d}/{judged['of']:<4d} "
-                  f"{judged['percentile']:5.1f}% {judged['val']:7.4f} {judged['test']:7.4f} "
-                  f"{found['minutes']:5.2f}  {arch}", flush=True)  # fmt: skip
-        if pcts:
-            summary.append(f"{name:10s} mean percentile {statistics.mean(pcts):5.1f}%  worst "
-                           f"{max(pcts):5.1f}%  below the median {below}/{len(pcts)}"
-                           + (f"  ({args.seeds - len(pcts)} exports not in the table yet)"
-                              if len(pcts) < args.seeds else ""))  # fmt: skip
+    per_trainer: dict[str, dict[str, Any]] = {}
+    for name, seed, found in searched(args, space):
+        tally = per_trainer.setdefault(name, {"pcts": [], "below": 0, "runs": 0, "why": None})
+        if "unsupported" in found:
+            tally["why"] = found["unsupported"]
+            continue
+        tally["runs"] += 1
+        found = {"export": found["export"], "minutes": found["minutes"]}
+        judged = space.judge(found["export"])
+        rows.append({"trainer": name, "seed": seed, **found, **judged})
+        report(name, seed, found, judged)
+        if "missing" not in judged:
+            tally["pcts"].append(judged["percentile"])
+            tally["below"] += judged["val"] < space.median
     print("\nsummary (percentile: share of the table at least as good; 1% = best)")
-    for line in summary:
-        print(line)
+    for name, tally in per_trainer.items():
+        pcts = tally["pcts"]
+        if tally["why"] is not None and not pcts:
+            print(f"{name:10s} does not support this space: {tally['why']}")
+        elif pcts:
+            missing = tally["runs"] - len(pcts)
+            print(f"{name:10s} mean percentile {statistics.mean(pcts):5.1f}%  worst "
+                  f"{max(pcts):5.1f}%  below the median {tally['below']}/{len(pcts)}"
+                  + (f"  ({missing} exports not in the table)" if missing else ""))  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

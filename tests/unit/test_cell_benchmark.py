@@ -170,5 +170,5 @@ def test_shipped_table() -> None:
         assert 0.0 <= row["test"] <= 1.0 and row["latency"] > 0
         assert query(row["architecture"])["val"] == row["val"]
     vals = [r["val"] for r in bench.rows.values()]
-    assert max(vals) > 0.9 and min(vals) < 0.2  # trained for real: the empty cell is chance
+    assert max(vals) > 0.8 and min(vals) < 0.2  # trained for real: the empty cell is chance
     assert bench.meta["spearman_seed_val"] >= 0.8
