@@ -13,8 +13,9 @@ Spaces and their tables:
 * ``digits``: ``benchmarks/nas_table`` (384 architectures: layer choices and ``InputChoice``
   skips), ranked by its validation accuracy.
 
-Every search gets the same budget: ``--epochs`` over the table's 1,000 training digits (the
-trainers split them into a weight half and an architecture half), batch 64, SGD (lr 0.05,
+Every search gets the same budget: ``--epochs`` over the table's training images (cell: 2,000
+distorted digits; digits: 1,000), which the trainers split into a weight half and an
+architecture half; batch 64, SGD (lr 0.05,
 momentum 0.9, weight decay 3e-4, cosine), one torch thread. Printed per trainer x seed: the
 export, its rank and percentile in the table by validation accuracy (1 % = best), its table
 validation / test accuracy, minutes; then per trainer the mean and worst percentile, and how
