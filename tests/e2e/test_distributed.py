@@ -40,15 +40,20 @@ def ranks(out: Path) -> list[dict]:
 ALGOS = ["darts", "gdas", "spos", "enas", "proxyless", "random"]
 
 
-@pytest.mark.parametrize("algo", ["darts", "gdas", "spos", "enas", "proxyless"])
-def test_every_rank_ends_identical(algo: str, tmp_path: Path) -> None:
-    torchrun("--algo", algo, "--out", str(tmp_path))
-    zero, one = ranks(tmp_path)
+def assert_ranks_identical(out: Path) -> None:
+    """Both ranks ended with the same export, weights, architecture state and history."""
+    zero, one = ranks(out)
     assert zero["world_size"] == one["world_size"] == 2
     assert zero["export"] == one["export"]
     assert zero["weights"] == one["weights"]  # parameters and BatchNorm statistics
     assert zero["arch"] == one["arch"]
     assert zero["history"] == one["history"]
+
+
+@pytest.mark.parametrize("algo", ["darts", "gdas", "spos", "enas", "proxyless"])
+def test_every_rank_ends_identical(algo: str, tmp_path: Path) -> None:
+    torchrun("--algo", algo, "--out", str(tmp_path))
+    assert_ranks_identical(tmp_path)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -56,12 +61,7 @@ def test_every_rank_agrees_with_rank_dependent_data(algo: str, tmp_path: Path) -
     # Validation scores, SPOS / random-search rankings and recalibrated BatchNorm statistics
     # are computed on the union of the ranks' data, so decisions cannot diverge.
     torchrun("--algo", algo, "--out", str(tmp_path), "--rank-data")
-    zero, one = ranks(tmp_path)
-    assert zero["world_size"] == one["world_size"] == 2
-    assert zero["export"] == one["export"]
-    assert zero["weights"] == one["weights"]  # parameters and BatchNorm statistics
-    assert zero["arch"] == one["arch"]
-    assert zero["history"] == one["history"]
+    assert_ranks_identical(tmp_path)
 
 
 def test_a_script_that_initialised_the_group_itself(tmp_path: Path) -> None:
