@@ -172,3 +172,14 @@ def test_shipped_table() -> None:
     vals = [r["val"] for r in bench.rows.values()]
     assert max(vals) > 0.8 and min(vals) < 0.2  # trained for real: the empty cell is chance
     assert bench.meta["spearman_seed_val"] >= 0.8
+
+
+@pytest.mark.skipif(not TABLE_PATH.exists(), reason="the cell table is not built yet")
+def test_the_package_offers_the_query_api() -> None:
+    import nascli.nas.benchmark as benchmark
+
+    arch = {"0_1": "conv_3x3", "0_2": "none", "0_3": "conv_3x3", "1_2": "conv_3x3",
+            "1_3": "none", "2_3": "conv_3x3"}  # fmt: skip
+    assert benchmark.query(arch) == query(arch)
+    with pytest.raises(benchmark.BenchmarkQueryError, match="'1_3' is missing"):
+        benchmark.query({"0_1": "conv_3x3"})
