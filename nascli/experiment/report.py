@@ -24,8 +24,8 @@ from nascli import space as spaces
 from nascli.channel import metric_scalar
 from nascli.errors import UsageError
 from nascli.experiment.architectures import Architectures, architecture
-from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
+from nascli.experiment.processes import manager_alive
 from nascli.experiment.store import (
     TRIAL_SORTS,
     ExperimentNotFoundError,

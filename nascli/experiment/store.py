@@ -45,14 +45,17 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Any
 
 from nascli._files import dir_mode, file_mode, make_private_dir, write_private
 from nascli.channel import INTERMEDIATE
 from nascli.errors import ExperimentBusyError, ExperimentNotFoundError, NasCliError, UsageError
 from nascli.experiment.trials import TERMINAL, ExperimentStatus
+
+if TYPE_CHECKING:
+    # Imported where a lock is taken (the manager, ``stop``, ``delete``): readers never lock,
+    # and filelock is a sixth of a reading command's start-up.
+    from filelock import FileLock
 
 __all__ = [
     "ExperimentStore",
@@ -314,6 +317,8 @@ class ExperimentStore:
     def manager_lock(self) -> FileLock:
         """The lock the running manager holds for its whole life (released by the OS if the
         manager dies, even by ``kill -9``)."""
+        from filelock import FileLock
+
         return FileLock(str(self.dir / "manager.lock"), mode=file_mode())
 
     # ------------------------------------------------------------------ start requests
@@ -381,6 +386,8 @@ class ExperimentStore:
 
     def take_manager_lock(self) -> FileLock | None:
         """The manager lock, held, if nobody holds it right now; None when someone does."""
+        from filelock import Timeout
+
         lock = self.manager_lock()
         try:
             lock.acquire(timeout=0)
