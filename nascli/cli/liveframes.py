@@ -185,7 +185,7 @@ class LiveFrames:
         widths = [_FIXED.get(name, len(name)) for name in TRIAL_COLUMNS]
         for row_cells in rows:
             for n, cell in enumerate(row_cells):
-                widths[n] = max(widths[n], len(str(cell)))
+                widths[n] = max(widths[n], len(cell if isinstance(cell, str) else cell[0]))
         return widths
 
     def _row_segments(self, row_cells: list[Any], widths: list[int]) -> list[Segment]:
@@ -196,9 +196,9 @@ class LiveFrames:
         for n, cell in enumerate(row_cells):
             if n:
                 segments.append(Segment(_SEPARATOR))
-            if isinstance(cell, Text):
-                pad = widths[n] - len(cell.plain)
-                segments += _segments(self._console, cell)
+            if isinstance(cell, tuple):  # (text, style): the status
+                pad = widths[n] - len(cell[0])
+                segments += _segments(self._console, Text(cell[0], style=cell[1]))
                 segments.append(Segment(" " * pad))
             else:
                 segments.append(Segment(str(cell).ljust(widths[n])))

@@ -88,7 +88,7 @@ def ls(
         ):
             stdout_console.print(table)
         return
-    shown = limit or max(5, stdout_console.console.height - 6)
+    shown = limit or max(5, stdout_console.height - 6)
     rows = terminal_safe(list(iter_trial_rows(store, statuses, sort, shown)))
     stdout_console.print(trials_table(rows))
     if total > shown:

@@ -1,8 +1,10 @@
-"""Rich renderables for people: experiment status, trial tables, experiment lists.
+"""Renderables for people: experiment status, trial tables, experiment lists.
 
 Each function takes the plain data from ``nascli.experiment.report`` and returns a renderable;
-nothing here reads the store or prints. rich is imported inside the functions that build
-renderables, so the plain-text helpers (and the commands using only them) do not load it.
+nothing here reads the store or prints. rich is imported inside the functions that build rich
+renderables, so the plain-text helpers (and the commands using only them) do not load it. The
+trial tables are ``plain.PlainTable``: written without rich where they fit the terminal, and
+through rich (the same bytes) where they do not.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from nascli.channel import metric_number
+from nascli.cli.plain import Cell, PlainTable
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -158,11 +161,12 @@ def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
 
 
 TRIAL_COLUMNS = ("trial", "status", "final", "architecture", "gpus", "duration", "note")
+_NO_WRAP = frozenset(("trial", "status"))
 
 
-def trial_cells(row: dict[str, Any], now: float) -> list[Any]:
-    """One trial's cells (``TRIAL_COLUMNS``; the status as styled text), its duration up to
-    ``now`` while it runs."""
+def trial_cells(row: dict[str, Any], now: float) -> list[Cell]:
+    """One trial's cells (``TRIAL_COLUMNS``; the status as ``(text, style)``), its duration up
+    to ``now`` while it runs."""
     started, ended = row["started"], row["ended"]
     duration = (ended or now) - started if started else None
     note = row["reason"] or ""
@@ -170,7 +174,7 @@ def trial_cells(row: dict[str, Any], now: float) -> list[Any]:
         note = f"attempt {row['attempt']}" + (f"; {note}" if note else "")
     return [
         row["id"],
-        _status(row["status"]),
+        (row["status"], _STATUS_STYLE.get(row["status"], "")),
         format_metric(row["final"]),
         architecture_text(row["architecture"]),
         ",".join(map(str, row["gpus"])) if row["gpus"] else "-",
@@ -179,45 +183,33 @@ def trial_cells(row: dict[str, Any], now: float) -> list[Any]:
     ]
 
 
-def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
+def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> PlainTable:
     """One table of ``rows`` (the last ``limit`` of them), columns sized to their contents."""
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for name in TRIAL_COLUMNS:
-        table.add_column(name, no_wrap=name in ("trial", "status"))
     shown = rows[-limit:] if limit else rows
     now = time.time()
-    for row in shown:
-        table.add_row(*map(_literal, trial_cells(row, now)))
-    return table
+    return PlainTable(TRIAL_COLUMNS, [trial_cells(row, now) for row in shown], no_wrap=_NO_WRAP)
 
 
 def streamed_trials_tables(
     rows: Iterable[dict[str, Any]], widths: dict[str, int], chunk: int = 200
-) -> Iterator[Table]:
+) -> Iterator[PlainTable]:
     """``rows`` as consecutive tables of ``chunk`` rows that print as one: every column has
     the fixed width given in ``widths`` (by column name; a longer cell wraps inside it) and only
     the first shows the header. Rows are read a chunk at a time, so any number print with
     flat memory, the first ones at once."""
-    from rich.table import Table
+    fixed = {name: max(len(name), widths.get(name, len(name))) for name in TRIAL_COLUMNS}
 
-    def new_table(first: bool) -> Table:
-        table = Table(show_edge=False, pad_edge=False, show_header=first)
-        for name in TRIAL_COLUMNS:
-            table.add_column(name, width=max(len(name), widths.get(name, len(name))),
-                             no_wrap=name in ("trial", "status"))  # fmt: skip
-        return table
+    def new_table(first: bool) -> PlainTable:
+        return PlainTable(TRIAL_COLUMNS, [], fixed, _NO_WRAP, show_header=first)
 
-    table, count, first = new_table(True), 0, True
+    table, first = new_table(True), True
     now = time.time()
     for row in rows:
-        table.add_row(*map(_literal, trial_cells(row, now)))
-        count += 1
-        if count == chunk:
+        table.rows.append(trial_cells(row, now))
+        if len(table.rows) == chunk:
             yield table
-            table, count, first = new_table(False), 0, False
-    if count or first:
+            table, first = new_table(False), False
+    if table.rows or first:
         yield table
 
 
