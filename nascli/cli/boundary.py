@@ -135,12 +135,12 @@ class Output:
 
     def _plain(self, renderable: Any, style: str | None) -> str | None:
         """``renderable`` as rich would write it, where ``plain`` can; else None."""
-        from nascli.cli.plain import PlainTable, styled_lines
+        from nascli.cli.plain import PlainGrid, PlainGroup, PlainTable, styled_lines
 
         if self._console is not None:
             # rich's console was made (a live view, a fallback): it owns the stream's state.
             return None
-        if isinstance(renderable, PlainTable) and style is None:
+        if isinstance(renderable, (PlainTable, PlainGrid, PlainGroup)) and style is None:
             state = self.state
             return None if state is None else renderable.render(state)
         if isinstance(renderable, str) and style is not None:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nascli.cli.plain import rich_text
 from nascli.cli.views import TRIAL_COLUMNS, status_rows, trial_cells
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class LiveFrames:
         bold = Style(bold=True)
         lines = []
         for label, value in status_rows(summary):
-            text = value if isinstance(value, Text) else Text(value)
+            text = rich_text(value)
             head = Segment(label.ljust(_LABEL_WIDTH), bold)
             lines.append(self._crop([head, *_segments(self._console, text)]))
         if summary.get("warning"):

@@ -31,12 +31,15 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO, Union
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["ConsoleState", "PlainTable", "Cell", "STYLES", "styled_lines"]
+__all__ = [
+    "ConsoleState", "PlainTable", "PlainGrid", "PlainGroup", "Runs", "Cell", "STYLES",
+    "styled_lines", "rich_text",
+]  # fmt: skip
 
 #: The styles cells and lines may have here, as the SGR parameters rich writes for them (the
 #: standard colours render the same in rich's standard, 256-colour and true-colour systems).
@@ -79,13 +82,15 @@ class ConsoleState:
         return cls(terminal and not dumb, environ.get("NO_COLOR", "") != "", width, height)
 
     def paint(self, text: str, style: str) -> str:
-        """``text`` as rich writes one segment of it in ``style`` ("" or a ``STYLES`` name)."""
+        """``text`` as rich writes one segment of it in ``style`` ("", or ``STYLES`` names
+        separated by spaces: rich writes the attributes, then the colour)."""
         if not style or not text or not self.styled:
             return text
-        code, is_color = STYLES[style]
-        if is_color and self.no_color:
-            return text
-        return f"\x1b[{code}m{text}\x1b[0m"
+        codes = [STYLES[name] for name in style.split()]
+        attributes = sorted(int(code) for code, is_color in codes if not is_color)
+        colors = [code for code, is_color in codes if is_color and not self.no_color]
+        sgr = ";".join([*map(str, attributes), *colors[-1:]])
+        return f"\x1b[{sgr}m{text}\x1b[0m" if sgr else text
 
 
 def _is_terminal(stream: TextIO, environ: Any) -> bool:
@@ -342,3 +347,161 @@ def styled_lines(text: str, style: str, console: ConsoleState) -> str | None:
     if any(_cell_width(line) is None for line in lines):
         return None
     return "".join(console.paint(line, style) + "\n" for line in lines)
+
+
+class Runs(NamedTuple):
+    """Text in several styles (rich: a ``Text`` with ``base`` style and spans): ``runs`` are
+    (text, style) pieces in order, a style of "" meaning the base style alone."""
+
+    base: str
+    runs: tuple[tuple[str, str], ...]
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _ in self.runs)
+
+    def paint(self, console: ConsoleState, width: int) -> str:
+        """One line ``width`` wide, as rich writes it: a segment per span and per stretch of
+        base-styled text between spans (the padding belongs to the last such stretch)."""
+        pieces: list[list[str]] = []  # [text, style]; adjacent base-only runs make one
+        for text, style in self.runs:
+            if not text:
+                continue
+            if not style and pieces and not pieces[-1][1]:
+                pieces[-1][0] += text
+            else:
+                pieces.append([text, style])
+        pad = " " * (width - len(self.plain))
+        if pad:
+            if pieces and not pieces[-1][1]:
+                pieces[-1][0] += pad
+            else:
+                pieces.append([pad, ""])
+        return "".join(
+            console.paint(text, _combine(self.base, style) if style else self.base)
+            for text, style in pieces
+        )
+
+
+def _combine(*styles: str) -> str:
+    return " ".join(s for s in styles if s)
+
+
+@dataclass
+class PlainGrid:
+    """``status``'s lines: a rich ``Table.grid(padding=(0, 2))`` of a bold label column and a
+    value column (str, or ``Runs``), then an optional yellow warning line (a rich ``Group``)."""
+
+    rows: list[tuple[str, str | Runs]]
+    warning: str | None = None
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        for label, value in self.rows:
+            grid.add_row(label, rich_text(value))
+        parts: list[Any] = [grid]
+        if self.warning:
+            parts.append(Text(f"warning: {self.warning}", style="yellow"))
+        return Group(*parts)
+
+    def render(self, console: ConsoleState) -> str | None:
+        """The lines as rich prints them on ``console``, or None where rich must lay them out."""
+        if not self.rows or any("[" in label or ":" in label for label, _ in self.rows):
+            return None  # rich reads the label strings as markup and emoji codes
+        values = [v.plain if isinstance(v, Runs) else v for _, v in self.rows]
+        labels = [label for label, _ in self.rows]
+        measured = [_cell_width(text) for text in labels + values]
+        if any(w is None for w in measured):
+            return None
+        if any(isinstance(v, Runs) and any(s and not _known(s) for _, s in v.runs)
+               or isinstance(v, Runs) and v.base and not _known(v.base)
+               for _, v in self.rows):  # fmt: skip
+            return None
+        natural = [max(measured[: len(labels)]) + 2, max(measured[len(labels) :])]  # type: ignore[type-var]
+        room = console.width
+        widths = [min(w, room) or 1 for w in natural]
+        if sum(widths) > room:
+            if not all(text.isascii() for text in labels + values):
+                return None
+            widths = _narrow_widest(widths, [True, True], room)
+            if sum(widths) > room:
+                widths = _take(sum(widths) - room, [1, 1], widths, widths)
+            widths = [min(natural[i], w) for i, w in enumerate(widths)]
+        label_width, value_width = widths[0] - 2, widths[1]
+        if label_width < 1 or value_width < 1:
+            return None
+        out = []
+        for label, value in self.rows:
+            heads = _wrap(label, label_width, False)
+            if isinstance(value, Runs):
+                if len(value.plain) > value_width or not value.plain.isascii():
+                    return None  # several styles wrapped: rich's job
+                lines = [value.paint(console, value_width)]
+            else:
+                wrapped = _wrap(value, value_width, False)
+                if wrapped is None:
+                    return None
+                lines = [console.paint(line, "") for line in wrapped]
+            if heads is None:
+                return None
+            height = max(len(heads), len(lines))
+            heads = [console.paint(h, "bold") + console.paint("  ", "bold") for h in heads]
+            heads += [console.paint(" " * widths[0], "bold")] * (height - len(heads))
+            lines += [" " * value_width] * (height - len(lines))
+            out += [h + v for h, v in zip(heads, lines, strict=True)]
+        if self.warning:
+            warning = f"warning: {self.warning}"
+            if any(_cell_width(line) is None for line in warning.split("\n")):
+                return None
+            out += [console.paint(line, "yellow") for line in warning.split("\n")]
+        return "".join(f"{line}\n" for line in out)
+
+
+def _known(style: str) -> bool:
+    return all(name in STYLES for name in style.split())
+
+
+def rich_text(value: str | Runs) -> Any:
+    """``value`` as a rich ``Text`` (literal: no markup)."""
+    from rich.text import Text
+
+    if isinstance(value, str):
+        return Text(value)
+    text = Text(style=value.base)
+    for piece, style in value.runs:
+        text.append(piece, style=style or None)
+    return text
+
+
+@dataclass
+class PlainGroup:
+    """Renderables one after another (a rich ``Group``): ``PlainTable``, ``PlainGrid``, or a
+    line of literal text (a ``str``: a rich ``Text``, not read as markup)."""
+
+    parts: list[Any]
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+
+        return Group(*(rich_text(part) if isinstance(part, str) else part for part in self.parts))
+
+    def render(self, console: ConsoleState) -> str | None:
+        out = []
+        for part in self.parts:
+            if isinstance(part, str):
+                lines = part.split("\n")
+                if any(_cell_width(line) is None for line in lines):
+                    return None
+                text: str | None = "".join(f"{line}\n" for line in lines)
+            else:
+                text = part.render(console)
+            if text is None:
+                return None
+            out.append(text)
+        return "".join(out)

@@ -15,10 +15,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from nascli.channel import metric_number
-from nascli.cli.plain import Cell, PlainTable
+from nascli.cli.plain import Cell, PlainGrid, PlainTable, Runs
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
     from rich.table import Table
     from rich.text import Text
 
@@ -93,40 +92,23 @@ def _literal(cell: Any) -> Any:
     return Text(cell) if isinstance(cell, str) else cell
 
 
-def status_view(summary: dict[str, Any]) -> RenderableType:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for label, value in status_rows(summary):
-        grid.add_row(label, _literal(value))
-    parts: list[RenderableType] = [grid]
-    if summary.get("warning"):
-        parts.append(Text(f"warning: {summary['warning']}", style="yellow"))
-    return Group(*parts)
+def status_view(summary: dict[str, Any]) -> PlainGrid:
+    """``status``: its lines as a grid of labels and values, and the warning if there is one."""
+    return PlainGrid(status_rows(summary), summary.get("warning") or None)
 
 
-def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
-    """``status``'s lines as (label, value): what ``status_view`` lays out as a grid (where a
-    ``str`` value is read as rich markup, as it always was) and the live view as plain lines."""
-    from rich.text import Text
-
-    rows: list[tuple[str, str | Text]] = []
-    status = _status(summary["status"])
-    if summary.get("reason"):
-        status.append(f"  ({summary['reason']})", style="dim")
+def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Runs]]:
+    """``status``'s lines as (label, value): what ``status_view`` lays out as a grid and the
+    live view as plain lines. Values are literal text (never markup), styled where ``Runs``."""
+    rows: list[tuple[str, str | Runs]] = []
+    state = summary["status"]
+    status = ((state, ""), (f"  ({summary['reason']})", "dim")) if summary.get("reason") else (
+        (state, ""),)  # fmt: skip
     rows.append(("experiment", f"{summary['id']}  {summary['name']}"))
-    rows.append(("status", status))
-    counts = summary["trials"]
-    rows.append((
-        "trials",
-        Text("  ").join(
-            _status(f"{n} {s}") for s, n in counts.items() if n
-        ) if any(counts.values()) else Text("none yet"),
-    ))  # fmt: skip
+    rows.append(("status", Runs(_STATUS_STYLE.get(state, ""), status)))
+    # Unstyled, as they have always printed (the counts were looked up by "N STATUS").
+    counts = "  ".join(f"{n} {s}" for s, n in summary["trials"].items() if n)
+    rows.append(("trials", counts or "none yet"))
     rows.append((
         "budget",
         f"{summary['proposed']}/{summary['max_trial_num']} proposed, "
@@ -137,10 +119,8 @@ def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
     rows.append(("tuner", f"{summary['tuner']} ({summary['optimize_mode']})"))
     assessor = summary.get("assessor")
     if assessor:
-        text = Text(assessor["name"])
-        if assessor.get("error"):
-            text.append(f"  error: {assessor['error']}", style="red")
-        rows.append(("assessor", text))
+        error = ((f"  error: {assessor['error']}", "red"),) if assessor.get("error") else ()
+        rows.append(("assessor", Runs("", ((assessor["name"], ""), *error))))
     rows.append(("started", format_time(summary["started"])))
     if summary.get("ended"):
         rows.append(("ended", format_time(summary["ended"])))
@@ -148,7 +128,7 @@ def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
     if manager["alive"]:
         rows.append(("manager", f"pid {manager['pid']}"))
     if summary.get("waiting_for"):
-        rows.append(("waiting", Text(summary["waiting_for"], style="yellow")))
+        rows.append(("waiting", Runs("yellow", ((summary["waiting_for"], ""),))))
     best = summary.get("best")
     if best:
         rows.append((

@@ -9,8 +9,16 @@ import random
 import pytest
 from rich.console import Console
 
-from nascli.cli.plain import STYLES, ConsoleState, PlainTable, styled_lines
-from nascli.cli.views import TRIAL_COLUMNS, trials_table
+from nascli.cli.plain import (
+    STYLES,
+    ConsoleState,
+    PlainGrid,
+    PlainGroup,
+    PlainTable,
+    Runs,
+    styled_lines,
+)
+from nascli.cli.views import TRIAL_COLUMNS, status_view, trials_table
 
 _WORDS = ["a", "cell0=skip", "skipin=[stem,cell1]", "SUCCEEDED", "x y", "  lead", "trail  ",
           "[bold]", ":smile:", "0.9767", "-", "寬字", "é", "attempt 2; early stop", "",
@@ -176,3 +184,55 @@ def test_line_breaks_and_narrowing_follow_riches_own_arithmetic() -> None:
         shares = [rng.randint(0, 2) for _ in range(n)]
         limits, total = [rng.randint(0, 20) for _ in range(n)], rng.randint(0, 60)
         assert _take(total, shares, limits, widths) == ratio_reduce(total, shares, limits, widths)
+
+
+def _random_grid(rng: random.Random) -> PlainGrid:
+    rows = []
+    for label in rng.sample(["experiment", "status", "trials", "budget", "best", "dir"], 4):
+        if rng.random() < 0.5:
+            value: str | Runs = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(0, 6)))
+        else:
+            runs = tuple((rng.choice(_WORDS[:8]), rng.choice(["", "dim", "red", "yellow"]))
+                         for _ in range(rng.randint(1, 3)))  # fmt: skip
+            value = Runs(rng.choice(["", "green", "cyan"]), runs)
+        rows.append((label, value))
+    warning = rng.choice([None, "the manager is not running; `nascli resume x` [continues]"])
+    return PlainGrid(rows, warning)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_status_grids_render_as_rich_renders_them(seed: int) -> None:
+    rng = random.Random(seed)
+    written = 0
+    for _ in range(60):
+        grid = _random_grid(rng)
+        state = ConsoleState(rng.random() < 0.5, rng.random() < 0.2, rng.randint(20, 200), 25)
+        for part in (grid, PlainGroup([grid, PlainTable(["a"], [["x"]]), ""])):
+            ours = part.render(state)
+            if ours is not None:
+                written += 1
+                assert ours == _rich(part, state), (part, state)
+    assert written >= 20
+
+
+def test_the_status_view_matches_rich_at_any_width() -> None:
+    summary = {
+        "id": "q74bighn", "name": "reading", "status": "RUNNING", "reason": "resumed",
+        "started": 1.7e9, "ended": None, "exec_seconds": 22.0, "proposed": 60,
+        "trials": {"WAITING": 0, "RUNNING": 2, "SUCCEEDED": 56, "FAILED": 3},
+        "max_trial_num": 60, "trial_concurrency": 2, "max_exec_duration": 86_313_600,
+        "tuner": "Random", "optimize_mode": "maximize",
+        "assessor": {"name": "Medianstop", "error": "boom [x]"},
+        "manager": {"pid": 42, "alive": True}, "waiting_for": "a free GPU",
+        "best": {"id": "14", "metric": 0.9767, "architecture": {"cell0": "maxpool",
+                 "skipin": ["stem", "cell1"]}},
+        "directory": "/home/someone/nascli-experiments/q74bighn",
+        "warning": "the manager is not running (it was killed or crashed)",
+    }  # fmt: skip
+    view = status_view(summary)
+    for width in (40, 60, 80, 120, 200):
+        for styled, no_color in ((True, False), (False, False), (True, True)):
+            state = ConsoleState(styled, no_color, width, 25)
+            ours = view.render(state)
+            assert ours is not None, width
+            assert ours == _rich(view, state), width
