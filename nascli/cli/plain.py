@@ -244,7 +244,7 @@ class PlainTable:
             if sum(widths) > room:
                 widths = _take(sum(widths) - room, [1] * n, widths, widths)
             widths = [min(natural[i], w) for i, w in enumerate(widths)]
-        if any(w - pad < 1 for w, pad in zip(widths, pads, strict=True)):
+        if any(w - pad < 0 for w, pad in zip(widths, pads, strict=True)):
             return None
         return widths
 
@@ -316,6 +316,10 @@ def _wrap(text: str, width: int, no_wrap: bool) -> list[str] | None:
     with an ellipsis); None where that needs rich (wide characters that do not fit)."""
     if len(text) <= width and text.isascii():
         return [text.ljust(width)]
+    if width == 0:  # rich wraps as ever, then crops every line to nothing
+        if not text.isascii():
+            return None
+        return [""] * (1 if no_wrap else len(_breaks(text, 0)) + 1)
     if not text.isascii():
         length = _cell_width(text)
         if length is None or length > width:
