@@ -9,8 +9,8 @@ from pathlib import Path
 
 import typer
 
+from nascli.cli import ID_HELP
 from nascli.cli.boundary import cli_command
-from nascli.cli.lifecycle import ID_HELP
 
 _CHUNK = 1 << 20
 _TAIL_BYTES = 4 << 20  # `--tail N` reads at most this much of the end of the file

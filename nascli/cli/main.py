@@ -3,9 +3,9 @@
 ``main`` (the console script) builds the typer app with the one command the command line
 names, so ``nascli trial ls`` imports and converts to click only ``nascli.cli.trial``, not
 every command module (typer turns each registered function's signature into click options on
-every run); anything else (``--help``, ``--version``, an unknown or misspelt command) gets the
-whole app, so help, suggestions and errors read as they always did. ``app`` is the whole app,
-built when first asked for (tests drive it with ``typer.testing.CliRunner``).
+every run), and ``nascli --version`` none; anything else (``--help``, an unknown or misspelt
+command) gets the whole app, so help, suggestions and errors read as they always did. ``app``
+is the whole app, built when first asked for (tests drive it with ``typer.testing.CliRunner``).
 """
 
 from __future__ import annotations
@@ -94,9 +94,12 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Console-script entry point."""
-    command = command_named(sys.argv[1:])
+    argv = sys.argv[1:]
+    command = command_named(argv)
+    # `--version` alone prints and exits while its option is parsed, before any command.
+    names = [] if argv == ["--version"] else None if command is None else [command]
     try:
-        build_app(None if command is None else [command])()
+        build_app(names)()
     finally:
         # The interpreter's last garbage collection walks every object the CLI imported (~25 ms
         # of each command's wall time, a sixth of `nascli status`); the OS frees that memory

@@ -6,8 +6,8 @@ import sys
 
 import typer
 
+from nascli.cli import ID_HELP
 from nascli.cli.boundary import cli_command, stderr_console, stdout_console, terminal_safe
-from nascli.cli.lifecycle import ID_HELP
 from nascli.cli.views import streamed_trials_tables, trials_table
 from nascli.experiment.trials import TrialStatus
 
