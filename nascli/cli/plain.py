@@ -205,7 +205,7 @@ class PlainTable:
         out = []
         for r, cells in enumerate(laid):
             header = self.show_header and r == 0
-            height = max(len(lines) for lines, _ in cells)
+            height = max(1, *(len(lines) for lines, _ in cells))
             rendered = []
             for i, (lines, style) in enumerate(cells):
                 pad_style = "bold" if header else ""
@@ -316,10 +316,8 @@ def _wrap(text: str, width: int, no_wrap: bool) -> list[str] | None:
     with an ellipsis); None where that needs rich (wide characters that do not fit)."""
     if len(text) <= width and text.isascii():
         return [text.ljust(width)]
-    if width == 0:  # rich wraps as ever, then crops every line to nothing
-        if not text.isascii():
-            return None
-        return [""] * (1 if no_wrap else len(_breaks(text, 0)) + 1)
+    if width == 0:  # rich renders nothing in no room: the row's blank lines fill the cell
+        return []
     if not text.isascii():
         length = _cell_width(text)
         if length is None or length > width:

@@ -63,22 +63,6 @@ def _random_table(rng: random.Random) -> PlainTable:
     return PlainTable(columns, rows, widths, no_wrap, show_header=rng.random() < 0.8)
 
 
-@pytest.mark.parametrize("seed", range(25))
-def test_tables_render_as_rich_renders_them(seed: int) -> None:
-    rng = random.Random(seed)
-    written = 0
-    for _ in range(60):
-        table = _random_table(rng)
-        state = ConsoleState(rng.random() < 0.5, rng.random() < 0.2, rng.randint(20, 220), 25)
-        ours = table.render(state)
-        if ours is None:  # declined: rich lays it out
-            continue
-        written += 1
-        for system in ("standard", "256", "truecolor"):
-            assert ours == _rich(table, state, system), (table, state)
-    assert written >= 10  # most generated tables fit: the fast path is taken
-
-
 def test_tables_wider_than_the_terminal_wrap_as_rich_wraps_them() -> None:
     words = "cell0=dilconv3x3 cell1=skip cell2=conv5x5 skipin=[stem,cell2]"
     table = PlainTable(["trial", "status", "architecture", "note"],
@@ -94,6 +78,25 @@ def test_tables_wider_than_the_terminal_wrap_as_rich_wraps_them() -> None:
                 continue
             assert ours == _rich(table, state), width
     assert "cancelled by" in table.render(ConsoleState(False, False, 80, 25)).split("\n")[2]
+
+
+def test_fixed_width_columns_narrowed_to_nothing_print_as_rich_prints_them() -> None:
+    # trial ls --all on a narrow terminal: every column has a fixed width, rich narrows them
+    # all evenly and a narrow one keeps only its padding (header cells included).
+    widths = {"trial": 5, "status": 13, "final": 10, "architecture": 88, "gpus": 4,
+              "duration": 9, "note": 40}  # fmt: skip
+    rows = [["9999", ("USER_CANCELED", "magenta"), "-", "cell0=skip skipin=[stem,cell2]", "-",
+             "1s", "cancelled by the user"], ["12", ("SUCCEEDED", "green"), "0.8489", "x", "0",
+             "1m02s", ""]]  # fmt: skip
+    for header in (True, False):
+        table = PlainTable(TRIAL_COLUMNS, rows, widths, frozenset(("trial", "status")), header)
+        for width in (100, 130, 160, 200):
+            state = ConsoleState(True, False, width, 25)
+            ours = table.render(state)
+            if ours is None:  # columns narrower than their padding: left to rich
+                assert width < 160
+                continue
+            assert ours == _rich(table, state), (header, width)
 
 
 def test_what_only_rich_lays_out_goes_to_rich() -> None:
@@ -200,19 +203,28 @@ def _random_grid(rng: random.Random) -> PlainGrid:
     return PlainGrid(rows, warning)
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_status_grids_render_as_rich_renders_them(seed: int) -> None:
+def _random_parts(kind: str, rng: random.Random) -> list[object]:
+    if kind == "table":
+        return [_random_table(rng)]
+    grid = _random_grid(rng)
+    return [grid, PlainGroup([grid, PlainTable(["a"], [["x"]]), ""])]
+
+
+@pytest.mark.parametrize("kind", ["table", "grid"])
+@pytest.mark.parametrize("seed", range(12))
+def test_renderables_render_as_rich_renders_them(kind: str, seed: int) -> None:
     rng = random.Random(seed)
     written = 0
     for _ in range(60):
-        grid = _random_grid(rng)
-        state = ConsoleState(rng.random() < 0.5, rng.random() < 0.2, rng.randint(20, 200), 25)
-        for part in (grid, PlainGroup([grid, PlainTable(["a"], [["x"]]), ""])):
-            ours = part.render(state)
-            if ours is not None:
-                written += 1
-                assert ours == _rich(part, state), (part, state)
-    assert written >= 20
+        state = ConsoleState(rng.random() < 0.5, rng.random() < 0.2, rng.randint(20, 220), 25)
+        for part in _random_parts(kind, rng):
+            ours = part.render(state)  # type: ignore[attr-defined]
+            if ours is None:  # declined: rich lays it out
+                continue
+            written += 1
+            for system in ("standard", "256", "truecolor"):
+                assert ours == _rich(part, state, system), (part, state)
+    assert written >= 10  # most generated ones are laid out here: the fast path is taken
 
 
 def test_the_status_view_matches_rich_at_any_width() -> None:
