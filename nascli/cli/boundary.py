@@ -28,7 +28,7 @@ from nascli.errors import NasCliError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from nascli.cli.plain import ConsoleState
+    from nascli.cli.plainconsole import ConsoleState
 
 __all__ = [
     "Output", "cli_command", "state", "stderr_console", "stdout_console", "terminal_safe",
@@ -95,7 +95,7 @@ class Output:
         """What rich's console would detect for this stream (None: only rich knows); read
         once, as rich's console reads its environment once."""
         if self._state is False:
-            from nascli.cli.plain import ConsoleState
+            from nascli.cli.plainconsole import ConsoleState
 
             self._state = ConsoleState.detect(self.stream)
         return self._state  # type: ignore[return-value]

@@ -175,18 +175,18 @@ def test_line_breaks_and_narrowing_follow_riches_own_arithmetic() -> None:
     from rich._ratio import ratio_reduce
     from rich._wrap import divide_line
 
-    from nascli.cli.plain import _breaks, _take
+    from nascli.cli.plainlayout import breaks, take
 
     rng = random.Random(1)
     for _ in range(3000):
         text = "".join(rng.choice("ab  c") for _ in range(rng.randint(0, 40)))
         width = rng.randint(0, 15)
-        assert _breaks(text, width) == divide_line(text, width, fold=False), (text, width)
+        assert breaks(text, width) == divide_line(text, width, fold=False), (text, width)
         n = rng.randint(1, 6)
         widths = [rng.randint(1, 50) for _ in range(n)]
         shares = [rng.randint(0, 2) for _ in range(n)]
         limits, total = [rng.randint(0, 20) for _ in range(n)], rng.randint(0, 60)
-        assert _take(total, shares, limits, widths) == ratio_reduce(total, shares, limits, widths)
+        assert take(total, shares, limits, widths) == ratio_reduce(total, shares, limits, widths)
 
 
 def _random_grid(rng: random.Random) -> PlainGrid:
