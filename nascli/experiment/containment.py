@@ -30,7 +30,9 @@ zombies do not count as members.
 from __future__ import annotations
 
 import os
+import queue
 import signal
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -89,6 +91,7 @@ class Containment:
         self.exp_dir = Path(exp_dir)
         self._trials_prefix = (str(self.exp_dir / "trials") + os.sep).encode()
         self._root: Path | None = None  # the experiment's cgroup, once found or made
+        self._released: queue.SimpleQueue[Path] | None = None
 
     # ------------------------------------------------------------------ cgroups
 
@@ -161,6 +164,21 @@ class Containment:
         _end(lambda: self.members(trial_dir, cgroup), [cgroup] if cgroup else [], grace)
         if cgroup is not None:
             _remove(cgroup)
+
+    def release(self, cgroup: Path) -> None:
+        """Remove an ended trial's (empty) cgroup, in the background: removing a cgroup just
+        emptied waits for the kernel (about 1 ms), which the manager's thread does not pay.
+        What is not removed yet when the experiment ends, ``end_experiment`` removes."""
+        if self._released is None:
+            self._released = queue.SimpleQueue()
+            threading.Thread(target=self._remove_released, name="cgroup-remover",
+                             daemon=True).start()  # fmt: skip
+        self._released.put(cgroup)
+
+    def _remove_released(self) -> None:
+        assert self._released is not None
+        while True:
+            _remove(self._released.get())
 
     def end_experiment(self, grace: float) -> None:
         """End every process of every trial of the experiment."""

@@ -124,6 +124,8 @@ class Manager:
                     return status.value
                 raise
             finally:
+                if not self.running:  # the service lets go of what it holds (cgroups)
+                    self.service.shutdown(0.0)
                 self.inbox.close()
 
     def _start(self) -> None:

@@ -231,6 +231,18 @@ def test_escapees_that_scrub_their_environment_are_found_by_the_cgroup(
     wait_for(lambda: not any(pid_alive(p) for p in pids), 5, "the escapees to end")
 
 
+def test_an_ended_experiment_leaves_no_cgroup_behind(tmp_path: Path, tracking: str) -> None:
+    store = hostile(tmp_path, "report", maxTrialNum=5)
+    assert run(store) == "DONE"
+    recorded = store.dir / "trials.cgroup"
+    if tracking == "cgroup":
+        assert recorded.exists()  # the trials ran in the experiment's cgroup
+        wait_for(lambda: not Path(recorded.read_text().strip()).exists(), 5,
+                 "the experiment's cgroup to be removed")  # fmt: skip
+    else:
+        assert not recorded.exists()
+
+
 def test_stop_after_a_manager_kill_ends_the_escapees_too(tmp_path: Path) -> None:
     store = hostile(tmp_path, "escape,sleep,report", sleep=60)
     manager_pid = start_manager(store)

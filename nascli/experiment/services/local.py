@@ -223,11 +223,8 @@ class LocalTrainingService:
         with self._lock:
             self._procs.pop(proc.trial_id, None)
             where = self._where.pop(proc.trial_id, None)
-        if where is not None and where[1] is not None:
-            try:
-                where[1].rmdir()
-            except OSError:
-                pass
+        if where is not None and where[1] is not None and self.containment is not None:
+            self.containment.release(where[1])
         self.inbox.put(TrialExited(proc.trial_id, code, end_time))
 
     def _end_leftovers(self, proc: TrialProcess, code: int | None, end_time: float) -> None:
