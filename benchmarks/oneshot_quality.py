@@ -10,6 +10,9 @@ Spaces and their tables:
 
 * ``cell``: the cell benchmark (``nascli.nas.benchmark``: ``CellNet``, 4,096 cells, package
   data); percentiles count every cell (a class weighs as many cells as it holds);
+* ``cellinput``: the same cells written with ``InputChoice`` picks (``CellInputNet``: every
+  node sums any subset of its incoming edges, ``n_chosen: null``), judged as the cell an export
+  computes, in the cell table;
 * ``digits``: ``benchmarks/nas_table`` (384 architectures: layer choices and ``InputChoice``
   skips), ranked by its validation accuracy.
 
@@ -134,7 +137,31 @@ class DigitsTableSpace(Space):
                 "of": n, "percentile": 100.0 * (better + 1) / n}  # fmt: skip
 
 
-SPACES = {"cell": CellSpace, "digits": DigitsTableSpace}
+class CellInputSpace(CellSpace):
+    """The cell space written with ``InputChoice`` picks (``CellInputNet``: each node picks any
+    subset of its incoming edges, each edge one of three operations); an export is judged as
+    the cell it computes (``to_cell_architecture``), in the cell table."""
+
+    name = "cellinput"
+
+    def __init__(self, table: Path | None = None) -> None:
+        from nascli.nas.benchmark.cell_input_space import CellInputNet
+
+        super().__init__(table)
+        self.make_model = CellInputNet
+        self.size += " (46,656 architectures of InputChoice picks)"
+
+    def judge(self, export: dict[str, Any]) -> dict[str, Any]:
+        from nascli.nas.benchmark.cell_input_space import to_cell_architecture
+
+        try:
+            cell = to_cell_architecture(export)
+        except ArchitectureError as exc:
+            return {"missing": str(exc)}
+        return {**super().judge(cell), "cell": cell}
+
+
+SPACES = {"cell": CellSpace, "cellinput": CellInputSpace, "digits": DigitsTableSpace}
 
 
 # ---------------------------------------------------------------------------- searches

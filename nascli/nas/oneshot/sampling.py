@@ -24,7 +24,30 @@ from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
 from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
 from nascli.nas.oneshot.utils import replace_input_choice, replace_layer_choice, to_device
 
-__all__ = ["SinglePathTrainer"]
+__all__ = ["SinglePathTrainer", "batch_statistics"]
+
+
+@contextmanager
+def batch_statistics(model: nn.Module) -> Iterator[None]:
+    """Inside, ``model`` is in eval mode except its BatchNorms, which normalise with each
+    batch's own statistics; on leaving, every BatchNorm's running statistics are put back as
+    they were and the modules' train / eval flags restored. For judging sampled paths of a
+    supernet whose running statistics mix every path (ENAS's rewards)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    modes = [(m, m.training) for m in model.modules()]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
+    model.eval()
+    for m in norms:
+        m.train()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for m, buffers in zip(norms, saved, strict=True):
+                for k, v in buffers.items():
+                    getattr(m, k).copy_(v)
+        for m, training in modes:
+            m.training = training
 
 
 class SinglePathTrainer(BaseOneShotTrainer):
