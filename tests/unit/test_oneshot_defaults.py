@@ -148,3 +148,20 @@ def test_batch_statistics_leave_running_statistics_and_modes_as_they_were() -> N
     assert model.training and model[2].training
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+@pytest.mark.parametrize("train_zero_ops", [False, True])
+def test_single_path_training_runs_zero_operations_only_when_asked(train_zero_ops) -> None:
+    from nascli.nas.oneshot import RandomTrainer
+
+    trainer = _trainer(RandomTrainer, _cell, epochs=3, num_samples=30,
+                       train_zero_ops=train_zero_ops)  # fmt: skip
+    trained: list[dict] = []
+    sample = trainer.sample_for_step
+    trainer.sample_for_step = lambda: trained.append(sample()) or trained[-1]
+    trainer.fit()
+    ran_zero = any(index == 0 for arch in trained for index in arch.values())  # 0: "none"
+    assert len(trained) == 3 * len(trainer.train_loader)
+    assert ran_zero == train_zero_ops
+    # the search still scores architectures with zero operations
+    assert any(index == 0 for _, arch in trainer.best for index in arch.values())
