@@ -2,7 +2,7 @@
 architecture was trained for real, with its default arguments, and its export is looked up in
 that space's table.
 
-    python benchmarks/oneshot_quality.py [--space cell|digits] [--seeds 5] [--epochs 10]
+    python benchmarks/oneshot_quality.py [--space cell|cellinput|digits] [--seeds 5] [--epochs 50]
         [--trainers darts,gdas,...] [--json rows.json]
     python benchmarks/oneshot_quality.py --rejudge rows.json   # judge saved exports again
 
@@ -230,7 +230,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", choices=sorted(SPACES), default="cell")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--trainers", default=",".join(TRAINERS))
     parser.add_argument("--table", type=Path, default=None, help="another table of the space")
     parser.add_argument("--json", type=Path, default=None, help="also write every row here")

@@ -171,7 +171,8 @@ class EnasTrainer(SinglePathTrainer):
         temperature / tanh_constant: the controller's logits become tanh_constant x
             tanh(logits / temperature) (ENAS: 5.0 and 2.5; None: off).
         num_samples: controller samples scored, besides the greedy architecture, by the search
-            after training that picks the export (default 20; 0: export the greedy one).
+            after training that picks the export (default 100, as ``RandomTrainer``; 0: export
+            the greedy one).
     """
 
     def __init__(
@@ -206,7 +207,7 @@ class EnasTrainer(SinglePathTrainer):
         lstm_size: int = 64,
         temperature: float | None = 5.0,
         tanh_constant: float | None = 2.5,
-        num_samples: int = 20,
+        num_samples: int = 100,
         **kwargs: Any,
     ):
         if not isinstance(num_samples, int) or num_samples < 0:
@@ -273,9 +274,15 @@ class EnasTrainer(SinglePathTrainer):
         self.ctrl_generator = torch.Generator().manual_seed(self.seed + 1)
 
     def sample_for_step(self) -> spaces.Chosen:
+        """The controller's sample, its zero operations replaced by drawn non-zero ones unless
+        ``train_zero_ops`` (``SinglePathTrainer.trainable_path``): a controller that leans to
+        ``none`` early would otherwise stop training what lies behind it, and the shallow
+        cells it then prefers look better still (the collapse; measured on the cell table)."""
         with torch.no_grad():
             arch, _, _ = self.controller(self.ctrl_generator)
-        return arch
+        if self.mutator is not None:
+            return arch
+        return self.trainable_path(arch)
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         stats = super().train_one_epoch(epoch)

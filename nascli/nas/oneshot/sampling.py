@@ -153,6 +153,17 @@ class SinglePathTrainer(BaseOneShotTrainer):
             arch[key] = self.rng.choice(allowed) if allowed else self.sample_choice(key)
         return arch
 
+    def trainable_path(self, arch: spaces.Chosen) -> spaces.Chosen:
+        """``arch`` with every zero operation it runs replaced by a uniformly drawn non-zero
+        candidate of the same choice (unless ``train_zero_ops``): the path a weight step trains
+        when a policy (ENAS's controller) proposed ``arch``."""
+        out = dict(arch)
+        for key in self.keys:
+            allowed = self._trainable.get(key)
+            if allowed and out[key] not in allowed:
+                out[key] = self.rng.choice(allowed)
+        return out
+
     # ------------------------------------------------------------------ scoring
 
     @torch.no_grad()
