@@ -16,9 +16,15 @@ from pathlib import Path
 import pytest
 
 from nascli import channel
+from nascli.experiment.containment import Containment
 from nascli.experiment.inbox import Inbox
 from nascli.experiment.processes import process_alive
-from nascli.experiment.services.base import TrainingService, TrialExited, TrialSpec
+from nascli.experiment.services.base import (
+    LaunchesAhead,
+    TrainingService,
+    TrialExited,
+    TrialSpec,
+)
 
 
 def child_left_behind(trial_dir: Path) -> list[int]:
@@ -200,3 +206,56 @@ class TrainingServiceContract:
         assert "value=x y" in spec.stdout.read_text()
         written = json.loads((spec.trial_dir / channel.PARAMETER_FILE).read_text())
         assert written["parameter_id"] == 7  # the input file stayed where the trial read it
+
+    # ------------------------------------------------------------------ launching ahead
+
+    def prepared(self, service: TrainingService) -> LaunchesAhead:
+        if not isinstance(service, LaunchesAhead):
+            pytest.skip(f"{type(service).__name__} does not launch ahead")
+        return service
+
+    def test_a_prepared_trial_runs_nothing_until_its_launch_then_runs_as_launched(
+        self, service: TrainingService, inbox: Inbox, tmp_path: Path
+    ) -> None:
+        ahead = self.prepared(service)
+        spec = self.spec(tmp_path, "7", "report", CONTRACT_VALUE="ahead")
+        ahead.prepare(spec)
+        time.sleep(0.3)
+        assert {p.name for p in spec.trial_dir.iterdir()} <= {
+            channel.EXIT_FILE, channel.PARAMETER_FILE, "stderr", "stdout",
+        }  # fmt: skip
+        assert channel.read_launch_marker(spec.trial_dir) is None
+        assert channel.read_exit_marker(spec.trial_dir) is None
+        assert spec.stdout.read_text() == "" and "7" not in service.running()
+        service.launch(spec)
+        assert self.wait_exit(inbox, "7").exit_code == 0
+        assert "value=ahead" in spec.stdout.read_text()
+        assert [r.type for r in channel.read_metrics(spec.trial_dir)[0]] == ["PERIODICAL", "FINAL"]
+        assert channel.read_exit_marker(spec.trial_dir)[0] == 0
+
+    def test_a_discarded_or_changed_preparation_leaves_nothing_running(
+        self, service: TrainingService, inbox: Inbox, tmp_path: Path
+    ) -> None:
+        ahead = self.prepared(service)
+        discarded = self.spec(tmp_path, "8", "report")
+        ahead.prepare(discarded)
+        ahead.discard("8")
+        ahead.discard("8")  # twice, or for an unknown trial: ignored
+        assert self.tagged(discarded.trial_dir) == set()
+        assert channel.read_launch_marker(discarded.trial_dir) is None
+        changed = self.spec(tmp_path, "9", "report", CONTRACT_VALUE="old")
+        ahead.prepare(changed)
+        fresh = TrialSpec(**{**changed.__dict__, "env": {**changed.env, "CONTRACT_VALUE": "new"}})
+        service.launch(fresh)  # the spec changed since: the preparation is not used
+        assert self.wait_exit(inbox, "9").exit_code == 0
+        assert "value=new" in fresh.stdout.read_text()
+        for spec in (self.spec(tmp_path, "10", "report"), self.spec(tmp_path, "11", "report")):
+            ahead.prepare(spec)
+        service.shutdown(0.5)  # ends what was prepared too
+        assert self.tagged(tmp_path / "trials" / "10") == set()
+        assert self.tagged(tmp_path / "trials" / "11") == set()
+        assert [i for i in inbox.wait(0.2) if isinstance(i, TrialExited)] == []
+
+    def tagged(self, trial_dir: Path) -> set[int]:
+        """Live processes on this machine carrying the trial's identity (its launcher too)."""
+        return Containment(trial_dir.parent.parent).members(trial_dir)

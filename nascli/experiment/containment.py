@@ -88,10 +88,16 @@ class Containment:
     def __init__(self, exp_dir: Path):
         self.exp_dir = Path(exp_dir)
         self._trials_prefix = (str(self.exp_dir / "trials") + os.sep).encode()
+        self._root: Path | None = None  # the experiment's cgroup, once found or made
 
     # ------------------------------------------------------------------ cgroups
 
     def _experiment_cgroup(self, create: bool) -> Path | None:
+        if self._root is None:
+            self._root = self._find_experiment_cgroup(create)
+        return self._root
+
+    def _find_experiment_cgroup(self, create: bool) -> Path | None:
         recorded = self.exp_dir / CGROUP_FILE
         try:
             path = Path(recorded.read_text().strip())
@@ -165,6 +171,7 @@ class Containment:
         root = self._experiment_cgroup(create=False)
         if root is not None:
             _remove(root)
+            self._root = None
 
 
 def carries_tag(pid: int, trial_dir: Path) -> bool:

@@ -83,6 +83,7 @@ class Proposals:
         trial = self._propose(str(self.next_seq))
         if trial is not None:
             self.starter.write_dir(trial)
+            self.starter.prepare(trial)
             self.pending.append(trial)
             self.ahead.prepared(trial.id)
             if self.search_over is None and not self.can_propose():
@@ -124,6 +125,7 @@ class Proposals:
             self.ledger.no_more_trials(reason)
 
     def cancel_unstarted(self, trial: TrialRecord, reason: str) -> None:
+        self.starter.discard(trial.id)
         self.ledger.cancel(trial.id, reason)
         self.tell(trial, success=False, final=None)
 

@@ -17,10 +17,11 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from nascli.channel import read_launch_marker
 from nascli.errors import ExperimentBusyError
-from nascli.experiment.containment import carries_tag
+from nascli.experiment.containment import Containment, carries_tag
 from nascli.experiment.processes import process_token
 from nascli.experiment.store import ExperimentRecord, ExperimentStore, StoreFullError, TrialRecord
 from nascli.experiment.trials import Ledger, TrialStatus
@@ -29,6 +30,7 @@ __all__ = ["holding", "start_withdrawn", "take_experiment", "left_behind", "fail
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 T = TrialStatus
+_MARKER_WAIT = 2.0  # seconds a live launcher of an unrecorded trial gets to write its marker
 
 
 @contextmanager
@@ -92,10 +94,15 @@ def left_behind(store: ExperimentStore, ledger: Ledger) -> Iterator[TrialRecord]
 
     A WAITING trial with a launch marker was started by a manager that died before recording
     it: it is recorded RUNNING (with its launcher's pid while that process still carries the
-    trial's tag) and comes out RUNNING, to be adopted, never run twice."""
+    trial's tag) and comes out RUNNING, to be adopted, never run twice. A launcher that lives
+    but has not written its marker yet (the manager died right after starting it) is given
+    ``_MARKER_WAIT`` seconds to write it."""
+    containment = Containment(store.dir)
     for trial in store.trials([T.WAITING.value, T.RUNNING.value, T.EARLY_STOPPED.value]):
         trial_dir = store.trial_paths(trial.id).dir
         launched = read_launch_marker(trial_dir)
+        if trial.status == T.WAITING and launched is None:
+            launched = _await_marker(containment, trial_dir)
         if trial.status == T.WAITING and launched is not None:
             pid = launched if carries_tag(launched, trial_dir) else None
             with store.transaction():
@@ -104,6 +111,16 @@ def left_behind(store: ExperimentStore, ledger: Ledger) -> Iterator[TrialRecord]
         if trial.status == T.EARLY_STOPPED and trial.ended is not None:
             continue
         yield trial
+
+
+def _await_marker(containment: Containment, trial_dir: Path) -> int | None:
+    deadline = time.monotonic() + _MARKER_WAIT
+    while (launched := read_launch_marker(trial_dir)) is None and time.monotonic() < deadline:
+        # By its tag, not its cgroup: a launcher this early may not have joined that yet.
+        if not containment.members(trial_dir):
+            return read_launch_marker(trial_dir)
+        time.sleep(0.01)
+    return launched
 
 
 def failure_reason(exc: BaseException, store: ExperimentStore, log: logging.Logger) -> str:

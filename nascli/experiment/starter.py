@@ -16,7 +16,12 @@ from nascli.channel import TrialContext, prepare_trial_dir
 from nascli.errors import GpuUnavailable
 from nascli.experiment.config import ExperimentConfig
 from nascli.experiment.gpu import GpuAllocator
-from nascli.experiment.services.base import TrainingService, TrialProcess, TrialSpec
+from nascli.experiment.services.base import (
+    LaunchesAhead,
+    TrainingService,
+    TrialProcess,
+    TrialSpec,
+)
 from nascli.experiment.store import ExperimentStore, TrialRecord
 
 __all__ = ["TrialStarter"]
@@ -93,13 +98,37 @@ class TrialStarter:
         Raises:
             OSError: the service could not start it (its GPUs are released).
         """
-        paths = self.store.trial_paths(trial.id)
         if not prepared:
             try:
                 self.write_dir(trial)
             except OSError:
                 self.gpus.release(trial.id)
                 raise
+        try:
+            return self.service.launch(self._spec(trial))
+        except ValueError as exc:  # e.g. a NUL byte in the command
+            self.gpus.release(trial.id)
+            raise OSError(f"invalid trial command: {exc}") from None
+        except OSError:
+            self.gpus.release(trial.id)
+            raise
+
+    def prepare(self, trial: TrialRecord) -> None:
+        """Get a trial proposed ahead (its directory written) ready to start, where the service
+        can (``LaunchesAhead``); ``start`` then takes it. No GPUs: they are known only then."""
+        if isinstance(self.service, LaunchesAhead) and not self._gpus_managed():
+            self.service.prepare(self._spec(trial))
+
+    def discard(self, trial_id: str) -> None:
+        """Undo ``prepare`` for a trial that will not start (cancelled while waiting)."""
+        if isinstance(self.service, LaunchesAhead):
+            self.service.discard(trial_id)
+
+    def _gpus_managed(self) -> bool:
+        return self.config.trial.gpu_num is not None and self.config.platform == "local"
+
+    def _spec(self, trial: TrialRecord) -> TrialSpec:
+        paths = self.store.trial_paths(trial.id)
         context = TrialContext(
             platform=self.service.platform, experiment_id=self.exp_id, trial_id=trial.id,
             sequence_id=trial.seq, trial_dir=paths.dir, output_dir=paths.dir,
@@ -107,17 +136,9 @@ class TrialStarter:
         )  # fmt: skip
         env = dict(self._base_env)
         env.update(context.environment())
-        if self.config.trial.gpu_num is not None and self.config.platform == "local":
+        if self._gpus_managed():
             env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, self.gpus.assigned.get(trial.id) or ()))
-        spec = TrialSpec(
+        return TrialSpec(
             trial.id, self.config.trial.command, code_dir=Path(self.config.trial.code_dir),
             trial_dir=paths.dir, stdout=paths.stdout, stderr=paths.stderr, env=env,
         )  # fmt: skip
-        try:
-            return self.service.launch(spec)
-        except ValueError as exc:  # e.g. a NUL byte in the command
-            self.gpus.release(trial.id)
-            raise OSError(f"invalid trial command: {exc}") from None
-        except OSError:
-            self.gpus.release(trial.id)
-            raise

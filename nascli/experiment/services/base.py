@@ -30,6 +30,11 @@ Contract (``tests/service_contract.py`` checks it for every service):
   trial still runs: its exit is then reported like a launched one's (exit code from the exit
   marker). False when it is gone: the manager ingests it from its files.
 - ``running()`` is every trial the service watches that has not been reported ended.
+- Optionally (``LaunchesAhead``), ``prepare(spec)`` gets a trial ready to start before its slot
+  frees (the manager calls it for a trial proposed ahead), so that a later ``launch`` with an
+  equal spec starts the command at once; nothing of the trial runs and no marker is written
+  before that ``launch``. ``discard(trial_id)`` undoes a ``prepare`` whose trial will not be
+  launched; ``shutdown`` discards every one. Neither raises.
 - ``TrialProcess.host`` names the node the trial runs on (``localhost`` for local trials); a
   service that learns it only once the trial is placed (Ray) puts ``TrialPlaced`` in the inbox.
 """
@@ -39,13 +44,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from nascli.experiment.inbox import Inbox
 
 __all__ = [
     "TrialSpec", "TrialProcess", "TrialPlaced", "TrialExited", "TrainingService", "ServiceFactory",
+    "LaunchesAhead",
 ]  # fmt: skip
 
 
@@ -108,6 +114,15 @@ class TrainingService(Protocol):
     def running(self) -> dict[str, TrialProcess]: ...
 
     def shutdown(self, grace: float) -> None: ...
+
+
+@runtime_checkable
+class LaunchesAhead(Protocol):
+    """A service that can get a trial ready before its slot frees (the module docstring)."""
+
+    def prepare(self, spec: TrialSpec) -> None: ...
+
+    def discard(self, trial_id: str) -> None: ...
 
 
 #: Builds a service reporting exits to the manager's inbox.

@@ -11,15 +11,18 @@ adopted trial is not our child: its exit code comes from the exit marker.
 
 The launcher also joins the trial's cgroup (where there is one, see ``containment.py``) and
 writes its pid to the launch marker (``channel.LAUNCH_FILE``: a resumed manager adopts a trial it
-started but did not record, instead of starting it twice). Markers are written with noclobber and
-renamed into place, never through a link the trial may have planted. A trial has ended when its
+started but did not record, instead of starting it twice). Markers are created with noclobber, never
+through a link the trial may have planted; the exit marker is opened before the command starts
+and written through that descriptor (see ``launcher_script``). A trial has ended when its
 leader has and no process it started is left (``Containment``: processes that left the group
 count too).
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -37,32 +40,63 @@ from nascli.experiment.processes import (
     terminate_groups,
 )
 from nascli.experiment.services.base import TrialExited, TrialProcess, TrialSpec
+from nascli.experiment.services.standby import Standby
 
-__all__ = ["LocalTrainingService"]
+__all__ = ["LocalTrainingService", "clear_exit_marker", "launcher_script"]
 
 _ADOPTED_POLL = 0.05
 
 
 def launcher_script(
-    command: str, code_dir: Path, trial_dir: Path, cgroup: Path | None = None
-) -> str:
+    command: str, code_dir: Path, trial_dir: Path, cgroup: Path | None = None,
+    wait_for_go: bool = False,
+) -> str:  # fmt: skip
     """The ``/bin/sh -c`` script that runs ``command`` in ``code_dir`` for the trial whose
     directory is ``trial_dir`` (joining ``cgroup`` first, where given), writing the launch and
-    exit markers; also used by the Ray node runner (``ray_runner``)."""
+    exit markers; also used by the Ray node runner (``ray_runner``). Its caller removes a stale
+    exit marker first (``clear_exit_marker``). ``wait_for_go``: after joining the cgroup, wait
+    for a line on stdin (a pipe; end of file: exit 125 having run nothing, written no marker),
+    then run with stdin from ``/dev/null`` (``standby.py``).
+
+    The script starts no process but the command's subshell: every fork and exec here is paid
+    by every trial on its way to the slot being refilled (``mv`` alone cost 2 ms a trial). So
+    the exit marker is opened once, before the command starts, with noclobber (a link in its
+    place is refused), and written through that descriptor when the command ends: whatever
+    the trial puts at the marker's path meanwhile (a FIFO, a link) is never opened by the
+    launcher. Until the command ends the marker is empty, which readers take for "no marker".
+    """
     marker = shlex.quote(str(trial_dir / EXIT_FILE))
     launched = shlex.quote(str(trial_dir / LAUNCH_FILE))
     join = (
         f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))} 2>/dev/null\n" if cgroup else ""
     )
+    # The launch marker comes first (before the cgroup's join, which can take 10 ms): a manager
+    # that died right after starting the launcher finds it when resuming. A launcher waiting
+    # for its go has not started the trial: its marker waits for the go.
+    mark = f"set -C\n{{ echo $$ > {launched}; }} 2>/dev/null\nset +C\n"
+    go = "read nascli_go || exit 125\nexec 0< /dev/null\n" if wait_for_go else ""
     return (
-        join
-        + f"(set -C; echo $$ > {launched}) 2>/dev/null\n"
+        (join + go + mark if wait_for_go else mark + join)
+        + "set -C\n"
+        f"{{ command exec 9> {marker}; }} 2>/dev/null || exec 9> /dev/null\n"
+        "set +C\n"
         f"cd {shlex.quote(str(code_dir))} || exit 126\n"
-        f"(\n{command}\n)\n"
+        f"(\nexec 9>&-\n{command}\n)\n"
         "nascli_code=$?\n"
-        f"(set -C; echo $nascli_code > {marker}.$$) 2>/dev/null && mv -f {marker}.$$ {marker}\n"
+        "echo $nascli_code >&9\n"
         "exit $nascli_code\n"
     )
+
+
+def clear_exit_marker(trial_dir: Path) -> None:
+    """Remove what an earlier launch left at the exit marker's path (never followed: a link is
+    removed, not its target), so that the launcher can create the marker afresh."""
+    try:
+        os.unlink(trial_dir / EXIT_FILE)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(trial_dir / EXIT_FILE, ignore_errors=True)
 
 
 @dataclass
@@ -76,23 +110,10 @@ class LocalTrainingService:
     _procs: dict[str, TrialProcess] = field(default_factory=dict)
     _where: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _standby: Standby = field(default_factory=Standby)
 
     def launch(self, spec: TrialSpec) -> TrialProcess:
-        cgroup = self.containment.trial_cgroup(spec.trial_id) if self.containment else None
-        script = launcher_script(spec.command, spec.code_dir, spec.trial_dir, cgroup)
-        with (
-            open(open_private(spec.stdout, append=True), "ab") as out,
-            open(open_private(spec.stderr, append=True), "ab") as err,
-        ):
-            popen = subprocess.Popen(
-                ["/bin/sh", "-c", script],
-                cwd=spec.trial_dir,
-                env=dict(spec.env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
+        popen, cgroup = self._standby.take(spec) or self._spawn(spec, wait_for_go=False)
         # No identity token here: reading /proc of a process still in exec waits for the exec
         # (about 1 ms); the manager records it off the slot-refill path (``process_token``).
         proc = TrialProcess(spec.trial_id, popen.pid, None, time.time())
@@ -107,6 +128,36 @@ class LocalTrainingService:
                 daemon=True,
             ).start()  # fmt: skip
         return proc
+
+    def prepare(self, spec: TrialSpec) -> None:
+        """Start the trial's launcher now, waiting (in the trial's cgroup) for ``launch`` with
+        an equal spec to run the command (``standby.py``); ``discard`` ends it unused."""
+        self._standby.prepare(spec, lambda: self._spawn(spec, wait_for_go=True))
+
+    def discard(self, trial_id: str) -> None:
+        """End the launcher ``prepare`` started for ``trial_id`` (if any) without running it."""
+        self._standby.discard(trial_id)
+
+    def _spawn(
+        self, spec: TrialSpec, wait_for_go: bool
+    ) -> tuple[subprocess.Popen[bytes], Path | None]:
+        cgroup = self.containment.trial_cgroup(spec.trial_id) if self.containment else None
+        clear_exit_marker(spec.trial_dir)
+        script = launcher_script(spec.command, spec.code_dir, spec.trial_dir, cgroup, wait_for_go)
+        with (
+            open(open_private(spec.stdout, append=True), "ab") as out,
+            open(open_private(spec.stderr, append=True), "ab") as err,
+        ):
+            popen = subprocess.Popen(
+                ["/bin/sh", "-c", script],
+                cwd=spec.trial_dir,
+                env=dict(spec.env),
+                stdin=subprocess.PIPE if wait_for_go else subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        return popen, cgroup
 
     def adopt(self, trial_id: str, pid: int, token: str | None, trial_dir: Path) -> bool:
         """Watch a still-running trial of an earlier manager; False when it is not alive."""
@@ -138,6 +189,7 @@ class LocalTrainingService:
         """End every trial's process group and every process it started (SIGTERM, ``grace``
         seconds, SIGKILL); returns once they are gone. Their exits then arrive in the inbox as
         usual."""
+        self._standby.discard_all()
         terminate_groups([p.pid for p in self.running().values()], grace)
         if self.containment is not None:
             self.containment.end_experiment(grace)

@@ -133,7 +133,10 @@ def main() -> None:
             sys.stderr.flush()
             sys.exit(1)
         elif mode == "exit_fifo":
-            os.mkfifo(os.path.join(trial_dir, "exit"))
+            marker = os.path.join(trial_dir, "exit")
+            if os.path.lexists(marker):  # the launcher made it already: swap it for the FIFO
+                os.unlink(marker)
+            os.mkfifo(marker)
         elif mode == "fill_disk":
             try:
                 with open(os.path.join(trial_dir, "fill"), "wb") as f:
