@@ -24,29 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from oneshot_quality import CellSpace, accuracy  # noqa: E402
 
 from nascli import space as spaces  # noqa: E402
+from nascli.nas.benchmark.table import spearman  # noqa: E402
 from nascli.nas.oneshot import LRSchedulerCallback, RandomTrainer  # noqa: E402
-
-
-def ranks(values: list[float]) -> list[float]:
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    out = [0.0] * len(values)
-    i = 0
-    while i < len(order):  # ties share their mean rank
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2
-        i = j + 1
-    return out
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
-    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return cov / var if var else 0.0
 
 
 def main() -> None:
