@@ -172,7 +172,8 @@ class EnasTrainer(SinglePathTrainer):
             tanh(logits / temperature) (ENAS: 5.0 and 2.5; None: off).
         num_samples: controller samples scored, besides the greedy architecture, by the search
             after training that picks the export (default 100, as ``RandomTrainer``; 0: export
-            the greedy one).
+            the greedy one). With ``mutator=``, the export is the mutator's decision, as in
+            NNI v1.9 (no samples are scored).
     """
 
     def __init__(
@@ -334,9 +335,10 @@ class EnasTrainer(SinglePathTrainer):
         generator = torch.Generator().manual_seed(self.seed + 3)
         seen: set[str] = set()
         self.best = []
+        samples = 0 if self.mutator is not None else self.num_samples
         with torch.no_grad():
             candidates = [self.controller(greedy=True)[0]]
-            candidates += [self.controller(generator)[0] for _ in range(self.num_samples)]
+            candidates += [self.controller(generator)[0] for _ in range(samples)]
         for arch in candidates:
             code = json.dumps(arch, sort_keys=True)
             if code not in seen:
@@ -349,7 +351,7 @@ class EnasTrainer(SinglePathTrainer):
             return self.controller(greedy=True)[0]
 
     def _export(self) -> dict[str, Any]:
-        if self.best:
+        if self.best and self.mutator is None:
             return self.export_top_models(1)[0]
         return spaces.export_architecture(self.search_space, self._greedy())
 
@@ -399,7 +401,8 @@ class EnasTrainer(SinglePathTrainer):
 
     @contextmanager
     def final_architecture(self) -> Iterator[None]:
-        arch = max(self.best, key=lambda item: item[0])[1] if self.best else self._greedy()
+        scored = self.best and self.mutator is None
+        arch = max(self.best, key=lambda item: item[0])[1] if scored else self._greedy()
         with self.architecture(arch):
             yield
 
