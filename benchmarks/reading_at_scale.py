@@ -20,6 +20,13 @@ and metrics) from the same database. ``nascli --version`` shows the interpreter'
 from ``git archive main | tar -x -C TREE``), interleaved with this one's, for before/after
 figures from one run.
 
+Bytecode: an installed nascli runs from byte-compiled modules (pip compiles them at install, and
+an editable checkout writes ``__pycache__`` on first import), so the commands run with Python's
+bytecode cache on, kept under the run's temporary directory (``PYTHONPYCACHEPREFIX``; each tree
+is compiled by a first, unmeasured round), even where ``PYTHONDONTWRITEBYTECODE`` is set.
+``--source`` measures instead what that variable gives: every nascli module compiled from
+source on every run (about 45 ms of ``trial ls`` on the project's machine).
+
 With ``--foreground N`` it measures instead the foreground live view's cost
 (``benchmarks/foreground_view.py``): N trivial trials detached and ``--foreground`` on a
 pseudo-terminal, interleaved (issue 19: foreground within 1.05x of detached).
@@ -211,12 +218,23 @@ def ended_experiments_check(
         print(f"  {name}: {statistics.median(values) * 1000:.0f} ms")
 
 
+def _bytecode_env(root: Path, source: bool) -> dict[str, str]:
+    """The environment for the measured runs' bytecode cache: one under ``root`` (so no tree
+    gets ``__pycache__`` directories and every run starts from the same state), or none."""
+    return {} if source else {"PYTHONPYCACHEPREFIX": str(root / "pycache")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="50,1000,10000")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-real-check", action="store_true")
     parser.add_argument("--commands", default="", help="comma-separated subset of the commands")
+    parser.add_argument(
+        "--source", action="store_true",
+        help="compile nascli from source on every run (no bytecode cache), as under "
+        "PYTHONDONTWRITEBYTECODE=1",
+    )  # fmt: skip
     parser.add_argument(
         "--foreground", type=int, default=0, metavar="N",
         help="instead: N trivial trials detached against --foreground on a terminal",
@@ -263,7 +281,9 @@ def main() -> None:
         trees = {"": REPO}
         if args.baseline is not None:
             trees[" [baseline]"] = args.baseline.resolve()
-        for _ in range(args.rounds):
+        bytecode = _bytecode_env(root, args.source)
+        # Round 0 is not measured: it fills the bytecode cache (and the file cache).
+        for round_no in range(args.rounds + 1):
             for n, home in homes.items():
                 runs: dict[str, tuple[list[str], Path]] = {}
                 for name, argv in commands.items():
@@ -277,14 +297,22 @@ def main() -> None:
                     db = next(home.iterdir()) / "experiment.sqlite"
                     runs["sqlite3 -json dump"] = (["sqlite3", "-json", str(db), SQLITE_DUMP], REPO)
                 for name, (argv, tree) in runs.items():
-                    env = {**os.environ, "NASCLI_HOME": str(home), "COLUMNS": "160",
-                           "PYTHONPATH": str(tree)}  # fmt: skip
+                    env = {**os.environ, **bytecode, "NASCLI_HOME": str(home),
+                           "COLUMNS": "160", "PYTHONPATH": str(tree)}  # fmt: skip
+                    if args.source:
+                        env["PYTHONDONTWRITEBYTECODE"] = "1"
+                    else:
+                        env.pop("PYTHONDONTWRITEBYTECODE", None)
                     elapsed, peak, code = run_once(argv, env, out, tree)
+                    if not round_no:
+                        continue
                     times.setdefault((name, n), []).append(elapsed)
                     peaks[(name, n)] = max(peaks.get((name, n), 0), peak)
                     if code != 0:
                         failures[(name, n)] = code
         names = list(dict.fromkeys(name for name, _ in times))
+        cache = "compiled from source on every run" if args.source else "from cached bytecode"
+        print(f"\nnascli's modules {cache}")
         head = " | ".join(f"{n:,} trials" for n in sizes)
         print(f"\nmedian of {args.rounds} (ms), peak RSS (MiB), ratio to {sizes[0]:,} trials")
         print(f"| command | {head} |")

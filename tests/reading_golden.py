@@ -8,7 +8,9 @@ for each command in ``COMMANDS``. They were written with::
     python -m tests.reading_golden --write --today   # after a deliberate fix of the format
 
 (Rewritten with ``--today`` when architecture texts such as ``skipin=[stem,cell1]`` stopped
-being read as rich markup and cut to ``skipin=``.)
+being read as rich markup and cut to ``skipin=``; and, on main's code, when the fixture began
+recording each trial's node as the manager does: only ``"node"`` changed, null to
+``"localhost"``.)
 
 ``test_reading_views.py`` rebuilds the same experiments and checks today's code prints the same
 bytes where the format was not meant to change. Outputs are normalised only for what differs

@@ -2,7 +2,8 @@
 
 ``build_store`` writes what the manager writes for an experiment of ``n`` trials, in the order
 it writes it (``create_experiment``, then per trial ``add_trial`` with parameters drawn in the
-tuners' format, ``Ledger.launch`` to RUNNING, ``add_metric`` for each intermediate and the final
+tuners' format, ``Ledger.launch`` to RUNNING and the node it runs on (``localhost``, as the
+collector records a local trial), ``add_metric`` for each intermediate and the final
 result, ``Ledger.finish`` to its end (with its event for failures and cancellations), and the
 experiment's end through the ledger), one transaction per ``batch`` trials as the
 manager commits one per turn. It starts no process, so a 10,000-trial store takes a few seconds
@@ -138,6 +139,7 @@ def _write_trial(
     store.add_trial(trial_id, seq, seq, parameters)
     started = clock + 0.01
     ledger.launch(trial_id, 10_000 + seq, f"tok{seq}", started, None)
+    store.update_trial(trial_id, node="localhost")  # as the collector records a local launch
     accuracy = rng.uniform(0.5, 0.99)
     when = started
     for step in range(metrics_per_trial):

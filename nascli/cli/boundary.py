@@ -28,6 +28,8 @@ from nascli.errors import NasCliError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from nascli.cli.plainconsole import ConsoleState
+
 __all__ = [
     "Output", "cli_command", "state", "stderr_console", "stdout_console", "terminal_safe",
 ]  # fmt: skip
@@ -65,12 +67,16 @@ state = _State()
 class Output:
     """Where a command writes: plain text lines go straight to the stream, exactly as given (no
     markup, no wrapping); rich renderables (tables, styled text, live views) go through a rich
-    ``Console`` made on first use. So a command that only prints lines (``--json``, a piped
-    ``create -f``) never imports rich, a fifth of the CLI's start-up."""
+    ``Console`` made on first use. ``plain.PlainTable`` tables and lines in one style are
+    written without rich where ``plain`` can write rich's bytes (a table that fits the
+    terminal), through rich otherwise. So a command that only prints lines (``--json``, a piped
+    ``create -f``) or tables that fit (``trial ls``) never imports rich, a fifth of the CLI's
+    start-up."""
 
     def __init__(self, stderr: bool = False):
         self._stderr = stderr
         self._console: Console | None = None
+        self._state: ConsoleState | None | bool = False  # False: not detected yet
 
     @property
     def stream(self) -> Any:
@@ -85,6 +91,22 @@ class Output:
         return self._console
 
     @property
+    def state(self) -> ConsoleState | None:
+        """What rich's console would detect for this stream (None: only rich knows); read
+        once, as rich's console reads its environment once."""
+        if self._state is False:
+            from nascli.cli.plainconsole import ConsoleState
+
+            self._state = ConsoleState.detect(self.stream)
+        return self._state  # type: ignore[return-value]
+
+    @property
+    def height(self) -> int:
+        """The terminal's height in lines, as rich's console reads it."""
+        state = self.state
+        return self.console.height if state is None else state.height
+
+    @property
     def is_terminal(self) -> bool:
         """Whether a person watches (live views) or a pipe or file takes lines."""
         return self.stream.isatty()
@@ -96,12 +118,35 @@ class Output:
             if isinstance(renderable, str):
                 renderable = terminal_safe(renderable)
             if isinstance(renderable, str) and style is None:
-                self.stream.write(renderable + "\n")
-                self.stream.flush()
+                self._write(renderable + "\n")
+                return
+            text = self._plain(renderable, style)
+            if text is not None:
+                self._write(text)
             else:
                 self.console.print(renderable, style=style)
         except BrokenPipeError:
             _discard(self.stream)
+
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def _plain(self, renderable: Any, style: str | None) -> str | None:
+        """``renderable`` as rich would write it, where ``plain`` can; else None."""
+        from nascli.cli.plain import PlainGrid, PlainGroup, PlainTable, styled_lines
+
+        if self._console is not None:
+            # rich's console was made (a live view, a fallback): it owns the stream's state.
+            return None
+        if isinstance(renderable, (PlainTable, PlainGrid, PlainGroup)) and style is None:
+            state = self.state
+            return None if state is None else renderable.render(state)
+        if isinstance(renderable, str) and style is not None:
+            state = self.state
+            return None if state is None else styled_lines(renderable, style, state)
+        return None
 
 
 def _discard(stream: Any) -> None:

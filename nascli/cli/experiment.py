@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
+from nascli.cli import ID_HELP
 from nascli.cli.boundary import cli_command, stdout_console, terminal_safe
-from nascli.cli.lifecycle import ID_HELP, report_broken
+from nascli.cli.lifecycle import report_broken
 from nascli.cli.views import experiments_table
 
 app = typer.Typer(help="List, inspect, export and delete experiments.", no_args_is_help=True)

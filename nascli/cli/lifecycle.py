@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
+from nascli.cli import ID_HELP
 from nascli.cli.boundary import cli_command, stderr_console, stdout_console, terminal_safe
 from nascli.cli.views import architecture_text, format_metric, status_view
-
-ID_HELP = "Experiment id (a unique prefix is enough); the latest experiment when omitted."
 
 
 def _print_notes(notes: tuple[str, ...] | list[str]) -> None:

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nascli.cli.plain import rich_text
 from nascli.cli.views import TRIAL_COLUMNS, status_rows, trial_cells
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class LiveFrames:
         bold = Style(bold=True)
         lines = []
         for label, value in status_rows(summary):
-            text = value if isinstance(value, Text) else Text(value)
+            text = rich_text(value)
             head = Segment(label.ljust(_LABEL_WIDTH), bold)
             lines.append(self._crop([head, *_segments(self._console, text)]))
         if summary.get("warning"):
@@ -185,7 +186,7 @@ class LiveFrames:
         widths = [_FIXED.get(name, len(name)) for name in TRIAL_COLUMNS]
         for row_cells in rows:
             for n, cell in enumerate(row_cells):
-                widths[n] = max(widths[n], len(str(cell)))
+                widths[n] = max(widths[n], len(cell if isinstance(cell, str) else cell[0]))
         return widths
 
     def _row_segments(self, row_cells: list[Any], widths: list[int]) -> list[Segment]:
@@ -196,9 +197,9 @@ class LiveFrames:
         for n, cell in enumerate(row_cells):
             if n:
                 segments.append(Segment(_SEPARATOR))
-            if isinstance(cell, Text):
-                pad = widths[n] - len(cell.plain)
-                segments += _segments(self._console, cell)
+            if isinstance(cell, tuple):  # (text, style): the status
+                pad = widths[n] - len(cell[0])
+                segments += _segments(self._console, Text(cell[0], style=cell[1]))
                 segments.append(Segment(" " * pad))
             else:
                 segments.append(Segment(str(cell).ljust(widths[n])))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import typer
 
+from nascli.cli import ID_HELP
 from nascli.cli.boundary import cli_command
-from nascli.cli.lifecycle import ID_HELP
 
 _CHUNK = 1 << 20
 _TAIL_BYTES = 4 << 20  # `--tail N` reads at most this much of the end of the file
@@ -51,10 +51,10 @@ def _show(path: Path, tail: int | None, follow: bool, still_running) -> None:  #
 
 def _trial_file(experiment_id: str | None, trial_id: str | None, which: str, tail, follow) -> None:  # noqa: ANN001
     from nascli.errors import UsageError
-    from nascli.experiment.store import open_experiment
+    from nascli.experiment.store import TrialQuery, open_experiment
 
     store = open_experiment(experiment_id)
-    recent = [t.id for t in store.trials_page("newest", limit=10)][::-1]  # not every trial
+    recent = [t.id for t in store.trials_page(TrialQuery("newest", limit=10))][::-1]  # not all
     if trial_id is None:
         if not recent:
             raise UsageError(f"experiment {store.id} has no trials yet")

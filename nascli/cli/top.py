@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
 from nascli.cli.boundary import cli_command, stdout_console, terminal_safe
+from nascli.cli.plain import PlainGroup
 from nascli.cli.views import status_view, trials_table
-
-if TYPE_CHECKING:
-    from rich.console import RenderableType
 
 _LATEST = 10
 
@@ -29,13 +27,10 @@ class TopFrames:
         self.include_ended = include_ended
         self._cache: dict[Path, tuple[tuple[int, ...], list[Any]]] = {}
 
-    def frame(self) -> RenderableType:
-        from rich.console import Group
-        from rich.text import Text
-
+    def frame(self) -> PlainGroup:
         from nascli.experiment.store import list_experiment_dirs
 
-        parts: list[RenderableType] = []
+        parts: list[Any] = []
         for exp_dir in list_experiment_dirs():
             stamp = _stamp(exp_dir)
             cached = self._cache.get(exp_dir)
@@ -46,14 +41,10 @@ class TopFrames:
             if ended:  # a running one is read each frame: its manager may die unnoticed
                 self._cache[exp_dir] = (stamp, mine)
             parts += mine
-        if parts:
-            return Group(*parts)
-        return Text("no running experiment (nascli top --all shows all)")
+        return PlainGroup(parts or ["no running experiment (nascli top --all shows all)"])
 
     def _parts(self, exp_dir: Path) -> tuple[bool, list[Any]]:
         """Whether the experiment has ended, and its part of the frame."""
-        from rich.text import Text
-
         from nascli.experiment.report import experiment_summary, iter_trial_rows
         from nascli.experiment.store import ExperimentStore
         from nascli.experiment.trials import LIVE_EXPERIMENT
@@ -68,7 +59,7 @@ class TopFrames:
                 return True, []
             latest = terminal_safe(list(iter_trial_rows(store, sort="newest", limit=_LATEST)))
             view = status_view(terminal_safe(summary))
-            return ended, [view, trials_table(latest[::-1]), Text("")]
+            return ended, [view, trials_table(latest[::-1]), ""]
         finally:
             store.close()
 

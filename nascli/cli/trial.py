@@ -6,8 +6,8 @@ import sys
 
 import typer
 
+from nascli.cli import ID_HELP
 from nascli.cli.boundary import cli_command, stderr_console, stdout_console, terminal_safe
-from nascli.cli.lifecycle import ID_HELP
 from nascli.cli.views import streamed_trials_tables, trials_table
 from nascli.experiment.trials import TrialStatus
 
@@ -88,7 +88,7 @@ def ls(
         ):
             stdout_console.print(table)
         return
-    shown = limit or max(5, stdout_console.console.height - 6)
+    shown = limit or max(5, stdout_console.height - 6)
     rows = terminal_safe(list(iter_trial_rows(store, statuses, sort, shown)))
     stdout_console.print(trials_table(rows))
     if total > shown:

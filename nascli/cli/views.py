@@ -1,8 +1,10 @@
-"""Rich renderables for people: experiment status, trial tables, experiment lists.
+"""Renderables for people: experiment status, trial tables, experiment lists.
 
 Each function takes the plain data from ``nascli.experiment.report`` and returns a renderable;
-nothing here reads the store or prints. rich is imported inside the functions that build
-renderables, so the plain-text helpers (and the commands using only them) do not load it.
+nothing here reads the store or prints. rich is imported inside the functions that build rich
+renderables, so the plain-text helpers (and the commands using only them) do not load it. The
+trial tables are ``plain.PlainTable``: written without rich where they fit the terminal, and
+through rich (the same bytes) where they do not.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from nascli.channel import metric_number
+from nascli.cli.plain import Cell, PlainGrid, PlainTable, Runs
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
     from rich.table import Table
     from rich.text import Text
 
@@ -90,40 +92,23 @@ def _literal(cell: Any) -> Any:
     return Text(cell) if isinstance(cell, str) else cell
 
 
-def status_view(summary: dict[str, Any]) -> RenderableType:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for label, value in status_rows(summary):
-        grid.add_row(label, _literal(value))
-    parts: list[RenderableType] = [grid]
-    if summary.get("warning"):
-        parts.append(Text(f"warning: {summary['warning']}", style="yellow"))
-    return Group(*parts)
+def status_view(summary: dict[str, Any]) -> PlainGrid:
+    """``status``: its lines as a grid of labels and values, and the warning if there is one."""
+    return PlainGrid(status_rows(summary), summary.get("warning") or None)
 
 
-def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
-    """``status``'s lines as (label, value): what ``status_view`` lays out as a grid (where a
-    ``str`` value is read as rich markup, as it always was) and the live view as plain lines."""
-    from rich.text import Text
-
-    rows: list[tuple[str, str | Text]] = []
-    status = _status(summary["status"])
-    if summary.get("reason"):
-        status.append(f"  ({summary['reason']})", style="dim")
+def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Runs]]:
+    """``status``'s lines as (label, value): what ``status_view`` lays out as a grid and the
+    live view as plain lines. Values are literal text (never markup), styled where ``Runs``."""
+    rows: list[tuple[str, str | Runs]] = []
+    state = summary["status"]
+    status = ((state, ""), (f"  ({summary['reason']})", "dim")) if summary.get("reason") else (
+        (state, ""),)  # fmt: skip
     rows.append(("experiment", f"{summary['id']}  {summary['name']}"))
-    rows.append(("status", status))
-    counts = summary["trials"]
-    rows.append((
-        "trials",
-        Text("  ").join(
-            _status(f"{n} {s}") for s, n in counts.items() if n
-        ) if any(counts.values()) else Text("none yet"),
-    ))  # fmt: skip
+    rows.append(("status", Runs(_STATUS_STYLE.get(state, ""), status)))
+    # Unstyled, as they have always printed (the counts were looked up by "N STATUS").
+    counts = "  ".join(f"{n} {s}" for s, n in summary["trials"].items() if n)
+    rows.append(("trials", counts or "none yet"))
     rows.append((
         "budget",
         f"{summary['proposed']}/{summary['max_trial_num']} proposed, "
@@ -134,10 +119,8 @@ def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
     rows.append(("tuner", f"{summary['tuner']} ({summary['optimize_mode']})"))
     assessor = summary.get("assessor")
     if assessor:
-        text = Text(assessor["name"])
-        if assessor.get("error"):
-            text.append(f"  error: {assessor['error']}", style="red")
-        rows.append(("assessor", text))
+        error = ((f"  error: {assessor['error']}", "red"),) if assessor.get("error") else ()
+        rows.append(("assessor", Runs("", ((assessor["name"], ""), *error))))
     rows.append(("started", format_time(summary["started"])))
     if summary.get("ended"):
         rows.append(("ended", format_time(summary["ended"])))
@@ -145,7 +128,7 @@ def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
     if manager["alive"]:
         rows.append(("manager", f"pid {manager['pid']}"))
     if summary.get("waiting_for"):
-        rows.append(("waiting", Text(summary["waiting_for"], style="yellow")))
+        rows.append(("waiting", Runs("yellow", ((summary["waiting_for"], ""),))))
     best = summary.get("best")
     if best:
         rows.append((
@@ -158,11 +141,12 @@ def status_rows(summary: dict[str, Any]) -> list[tuple[str, str | Text]]:
 
 
 TRIAL_COLUMNS = ("trial", "status", "final", "architecture", "gpus", "duration", "note")
+_NO_WRAP = frozenset(("trial", "status"))
 
 
-def trial_cells(row: dict[str, Any], now: float) -> list[Any]:
-    """One trial's cells (``TRIAL_COLUMNS``; the status as styled text), its duration up to
-    ``now`` while it runs."""
+def trial_cells(row: dict[str, Any], now: float) -> list[Cell]:
+    """One trial's cells (``TRIAL_COLUMNS``; the status as ``(text, style)``), its duration up
+    to ``now`` while it runs."""
     started, ended = row["started"], row["ended"]
     duration = (ended or now) - started if started else None
     note = row["reason"] or ""
@@ -170,7 +154,7 @@ def trial_cells(row: dict[str, Any], now: float) -> list[Any]:
         note = f"attempt {row['attempt']}" + (f"; {note}" if note else "")
     return [
         row["id"],
-        _status(row["status"]),
+        (row["status"], _STATUS_STYLE.get(row["status"], "")),
         format_metric(row["final"]),
         architecture_text(row["architecture"]),
         ",".join(map(str, row["gpus"])) if row["gpus"] else "-",
@@ -179,45 +163,33 @@ def trial_cells(row: dict[str, Any], now: float) -> list[Any]:
     ]
 
 
-def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> Table:
+def trials_table(rows: list[dict[str, Any]], limit: int | None = None) -> PlainTable:
     """One table of ``rows`` (the last ``limit`` of them), columns sized to their contents."""
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False)
-    for name in TRIAL_COLUMNS:
-        table.add_column(name, no_wrap=name in ("trial", "status"))
     shown = rows[-limit:] if limit else rows
     now = time.time()
-    for row in shown:
-        table.add_row(*map(_literal, trial_cells(row, now)))
-    return table
+    return PlainTable(TRIAL_COLUMNS, [trial_cells(row, now) for row in shown], no_wrap=_NO_WRAP)
 
 
 def streamed_trials_tables(
     rows: Iterable[dict[str, Any]], widths: dict[str, int], chunk: int = 200
-) -> Iterator[Table]:
+) -> Iterator[PlainTable]:
     """``rows`` as consecutive tables of ``chunk`` rows that print as one: every column has
     the fixed width given in ``widths`` (by column name; a longer cell wraps inside it) and only
     the first shows the header. Rows are read a chunk at a time, so any number print with
     flat memory, the first ones at once."""
-    from rich.table import Table
+    fixed = {name: max(len(name), widths.get(name, len(name))) for name in TRIAL_COLUMNS}
 
-    def new_table(first: bool) -> Table:
-        table = Table(show_edge=False, pad_edge=False, show_header=first)
-        for name in TRIAL_COLUMNS:
-            table.add_column(name, width=max(len(name), widths.get(name, len(name))),
-                             no_wrap=name in ("trial", "status"))  # fmt: skip
-        return table
+    def new_table(first: bool) -> PlainTable:
+        return PlainTable(TRIAL_COLUMNS, [], fixed, _NO_WRAP, show_header=first)
 
-    table, count, first = new_table(True), 0, True
+    table, first = new_table(True), True
     now = time.time()
     for row in rows:
-        table.add_row(*map(_literal, trial_cells(row, now)))
-        count += 1
-        if count == chunk:
+        table.rows.append(trial_cells(row, now))
+        if len(table.rows) == chunk:
             yield table
-            table, count, first = new_table(False), 0, False
-    if count or first:
+            table, first = new_table(False), False
+    if table.rows or first:
         yield table
 
 

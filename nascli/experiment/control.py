@@ -31,7 +31,12 @@ from pathlib import Path
 from nascli._text import file_tail
 from nascli.errors import ManagerStartError, NasCliError, UsageError
 from nascli.experiment.containment import Containment
-from nascli.experiment.processes import process_alive, terminate_group, terminate_groups
+from nascli.experiment.processes import (
+    manager_alive,
+    process_alive,
+    terminate_group,
+    terminate_groups,
+)
 from nascli.experiment.store import ExperimentRecord, ExperimentStore, StoreFullError, TrialRecord
 from nascli.experiment.store import delete_experiment as _delete_dir
 from nascli.experiment.trials import ACTIVE, LIVE_EXPERIMENT, ExperimentStatus, Ledger, TrialStatus
@@ -49,11 +54,6 @@ __all__ = [
 ]
 
 _READY_TIMEOUT = 15.0
-
-
-def manager_alive(exp: ExperimentRecord) -> bool:
-    """Whether the manager recorded in ``exp`` is still that running process."""
-    return exp.manager_pid is not None and process_alive(exp.manager_pid, exp.manager_token)
 
 
 def daemon_command(exp_dir: Path, token: str) -> list[str]:

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
+from typing import TYPE_CHECKING
 
-__all__ = ["group_alive", "terminate_group", "terminate_groups", "process_token", "process_alive"]
+if TYPE_CHECKING:
+    import subprocess
+
+    from nascli.experiment.store import ExperimentRecord
+
+__all__ = [
+    "group_alive", "terminate_group", "terminate_groups", "process_token", "process_alive",
+    "manager_alive",
+]  # fmt: skip
 
 
 def group_alive(pgid: int) -> bool:
@@ -118,3 +126,8 @@ def process_alive(pid: int, token: str | None = None) -> bool:
     if fields and fields[0] == b"Z":
         return False
     return token is None or process_token(pid) in (token, None)
+
+
+def manager_alive(exp: ExperimentRecord) -> bool:
+    """Whether the manager recorded in ``exp`` is still that running process."""
+    return exp.manager_pid is not None and process_alive(exp.manager_pid, exp.manager_token)

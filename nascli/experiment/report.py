@@ -24,12 +24,13 @@ from nascli import space as spaces
 from nascli.channel import metric_scalar
 from nascli.errors import UsageError
 from nascli.experiment.architectures import Architectures, architecture
-from nascli.experiment.control import manager_alive
 from nascli.experiment.jsonstream import write_json_array
+from nascli.experiment.processes import manager_alive
 from nascli.experiment.store import (
     TRIAL_SORTS,
     ExperimentNotFoundError,
     ExperimentStore,
+    TrialQuery,
     scan_experiments,
 )
 from nascli.experiment.trials import LIVE_EXPERIMENT
@@ -177,7 +178,7 @@ def iter_trial_rows(
     # Only the best-first order needs the direction (the experiment row: not read for others).
     maximize = sort != "best" or optimize_mode(store.experiment().config) != "minimize"
     trials = store.trial_dicts(
-        sort, statuses, limit, after, maximize, ids=ids, newer_than=newer_than
+        TrialQuery(sort, statuses, limit, after, maximize, ids=ids, newer_than=newer_than)
     )
     for trial in trials:
         yield _row(trial, names)
@@ -328,7 +329,7 @@ def export_csv(store: ExperimentStore, out: TextIO) -> int:
     )
     count = 0
     names = Architectures(space)
-    for t in store.trial_dicts("launch", intermediate=False):
+    for t in store.trial_dicts(intermediate=False):
         arch = names(t["parameters"])
         final = t["final"]
         started, ended = t["started"], t["ended"]

@@ -45,14 +45,17 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from filelock import FileLock, Timeout
+from typing import TYPE_CHECKING, Any
 
 from nascli._files import dir_mode, file_mode, make_private_dir, write_private
 from nascli.channel import INTERMEDIATE
 from nascli.errors import ExperimentBusyError, ExperimentNotFoundError, NasCliError, UsageError
 from nascli.experiment.trials import TERMINAL, ExperimentStatus
+
+if TYPE_CHECKING:
+    # Imported where a lock is taken (the manager, ``stop``, ``delete``): readers never lock,
+    # and filelock is a sixth of a reading command's start-up.
+    from filelock import FileLock
 
 __all__ = [
     "ExperimentStore",
@@ -73,6 +76,8 @@ __all__ = [
     "TERMINAL_TRIAL_STATUSES",
     "TRIAL_SORTS",
     "TRIAL_TEXT_COLUMNS",
+    "TrialQuery",
+    "ALL_TRIALS",
 ]
 
 # The stored texts are the enums' values (``trials.py``); these tuples are kept for readers.
@@ -241,6 +246,36 @@ class TrialRecord:
 
 
 @dataclass(frozen=True)
+class TrialQuery:
+    """Which trials a listing reads and in what order (``trials_page``, ``trial_dicts``,
+    ``trial_texts``).
+
+    Attributes:
+        sort: one of ``TRIAL_SORTS``; ``best`` by ``maximize``.
+        statuses: only trials with one of these statuses (all when None or empty).
+        limit: at most this many (all when None).
+        after: a trial id: start just after it in this order (keyset paging: pass the last id
+            of the previous page; unaffected by trials added meanwhile). An id of no trial
+            gives nothing.
+        ids: only the trials with one of these ids (none when empty).
+        newer_than: only the trials launched after the trial with this id (the live views'
+            new trials; an id of no trial gives nothing).
+    """
+
+    sort: str = "launch"
+    statuses: Sequence[str] | None = None
+    limit: int | None = None
+    after: str | None = None
+    maximize: bool = True
+    ids: Sequence[str] | None = None
+    newer_than: str | None = None
+
+
+#: Every trial in launch order.
+ALL_TRIALS = TrialQuery()
+
+
+@dataclass(frozen=True)
 class TrialPaths:
     """Where one trial's files are (the file names inside come from ``channel.py``)."""
 
@@ -314,6 +349,8 @@ class ExperimentStore:
     def manager_lock(self) -> FileLock:
         """The lock the running manager holds for its whole life (released by the OS if the
         manager dies, even by ``kill -9``)."""
+        from filelock import FileLock
+
         return FileLock(str(self.dir / "manager.lock"), mode=file_mode())
 
     # ------------------------------------------------------------------ start requests
@@ -381,6 +418,8 @@ class ExperimentStore:
 
     def take_manager_lock(self) -> FileLock | None:
         """The manager lock, held, if nobody holds it right now; None when someone does."""
+        from filelock import Timeout
+
         lock = self.manager_lock()
         try:
             lock.acquire(timeout=0)
@@ -556,7 +595,7 @@ class ExperimentStore:
 
     def trials(self, statuses: Sequence[str] | None = None) -> list[TrialRecord]:
         """Trials in launch order, optionally only those with one of ``statuses``."""
-        return list(self.trials_page("launch", statuses))
+        return list(self.trials_page(TrialQuery(statuses=statuses)))
 
     def next_trial_seq(self) -> int:
         row = self._conn.execute("SELECT COALESCE(MAX(seq) + 1, 0) FROM trials").fetchone()
@@ -744,78 +783,38 @@ class ExperimentStore:
         ).fetchone()
         return None if row is None else _trial(row)
 
-    def trials_page(
-        self,
-        sort: str = "launch",
-        statuses: Sequence[str] | None = None,
-        limit: int | None = None,
-        after: str | None = None,
-        maximize: bool = True,
-        ids: Sequence[str] | None = None,
-    ) -> Iterator[TrialRecord]:
-        """Trials in ``sort`` order (one of ``TRIAL_SORTS``; ``best`` by ``maximize``), read as
-        they are iterated (memory stays flat however many there are).
-
-        Args:
-            statuses: only trials with one of these statuses.
-            limit: at most this many (all when None).
-            after: a trial id: start just after it in this order (keyset paging: pass the last
-                id of the previous page; unaffected by trials added meanwhile). An id of no
-                trial gives nothing.
-            ids: only the trials with one of these ids (none when empty).
+    def trials_page(self, query: TrialQuery = ALL_TRIALS) -> Iterator[TrialRecord]:
+        """The trials ``query`` selects, in its order, read as they are iterated (memory stays
+        flat however many there are).
 
         Raises:
-            UsageError: an unknown ``sort``.
+            UsageError: an unknown ``query.sort``.
         """
-        rows = self._page(sort, statuses, limit, after, maximize, False, ids)
-        return (_trial(r) for r in rows)
+        return (_trial(r) for r in self._page(query, False))
 
     def trial_dicts(
-        self,
-        sort: str = "launch",
-        statuses: Sequence[str] | None = None,
-        limit: int | None = None,
-        after: str | None = None,
-        maximize: bool = True,
-        intermediate: bool = True,
-        ids: Sequence[str] | None = None,
-        newer_than: str | None = None,
+        self, query: TrialQuery = ALL_TRIALS, intermediate: bool = True
     ) -> Iterator[dict[str, Any]]:
         """``trials_page`` as plain dicts, for listings that serialise every trial (cheaper
         than records): the ``TrialRecord`` fields decoded, and with ``intermediate`` the
-        trial's intermediate values in report order (read in the same query).
-        ``newer_than``: only the trials launched after that one (the live views' new trials)."""
-        rows = self._page(sort, statuses, limit, after, maximize, intermediate, ids, newer_than)
+        trial's intermediate values in report order (read in the same query)."""
+        rows = self._page(query, intermediate)
         if not intermediate:
             return (_decoded(r) for r in rows)
         return ({**_decoded(r), "intermediate": json.loads(r[_TRIAL_FIELDS] or "[]")} for r in rows)
 
-    def trial_texts(
-        self,
-        sort: str = "launch",
-        statuses: Sequence[str] | None = None,
-        limit: int | None = None,
-        after: str | None = None,
-        maximize: bool = True,
-        ids: Sequence[str] | None = None,
-    ) -> Iterable[Sequence[Any]]:
+    def trial_texts(self, query: TrialQuery = ALL_TRIALS) -> Iterable[Sequence[Any]]:
         """``trials_page``'s trials undecoded, for writers that re-encode every trial (the JSON
         listings): rows indexed as ``TRIAL_TEXT_COLUMNS``, the JSON columns (``parameters``,
         ``gpus``, ``final``) as their stored JSON text (or None), ``intermediate`` the trial's
         intermediate values as one JSON array text (None for none)."""
-        return self._page(sort, statuses, limit, after, maximize, True, ids)
+        return self._page(query, True)
 
-    def _page(
-        self,
-        sort: str,
-        statuses: Sequence[str] | None,
-        limit: int | None,
-        after: str | None,
-        maximize: bool,
-        intermediate: bool,
-        ids: Sequence[str] | None = None,
-        newer_than: str | None = None,
-    ) -> Iterable[sqlite3.Row]:
+    def _page(self, query: TrialQuery, intermediate: bool) -> Iterable[sqlite3.Row]:
+        sort, statuses, limit, after, maximize, ids, newer_than = (
+            query.sort, query.statuses, query.limit, query.after, query.maximize, query.ids,
+            query.newer_than,
+        )  # fmt: skip
         if sort not in TRIAL_SORTS:
             raise UsageError(f"sort must be one of {', '.join(TRIAL_SORTS)}, got {sort!r}")
         where: list[str] = []

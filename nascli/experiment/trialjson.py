@@ -27,7 +27,7 @@ from nascli.experiment.jsonstream import (
     scalar_text,
     stored_indented,
 )
-from nascli.experiment.store import TRIAL_TEXT_COLUMNS, ExperimentStore
+from nascli.experiment.store import TRIAL_TEXT_COLUMNS, ExperimentStore, TrialQuery
 
 __all__ = ["write_trials_json", "write_export_json", "ParameterPieces"]
 
@@ -207,7 +207,7 @@ def write_trials_json(
 
     space = space if space is not None else spaces.load_search_space(store.search_space_file)
     maximize = optimize_mode(store.experiment().config) != "minimize"
-    rows = store.trial_texts(sort, statuses, limit, None, maximize)
+    rows = store.trial_texts(TrialQuery(sort, statuses, limit, maximize=maximize))
     return _write(rows, _trial_row, ParameterPieces(space), out)
 
 
@@ -217,4 +217,4 @@ def write_export_json(
     """``experiment export --type json``: every trial in launch order, in NNI's export shape
     plus status and timing (see ``report.export_json``). Returns the row count."""
     space = space if space is not None else spaces.load_search_space(store.search_space_file)
-    return _write(store.trial_texts("launch"), _export_row, ParameterPieces(space), out)
+    return _write(store.trial_texts(), _export_row, ParameterPieces(space), out)

@@ -124,6 +124,16 @@ def test_commands_for_scripts_do_not_import_rich(finished) -> None:
     assert modules_after("rich", *calls) == []
 
 
+def test_reading_commands_import_only_what_they_use(finished) -> None:
+    # Their output for people is written without rich (plain.py writes rich's bytes), readers
+    # take no lock, and the CLI does not load the trial-side reporting API.
+    calls = (["status"], ["trial", "ls"], ["trial", "ls", "--sort", "best", "-n", "3"],
+             ["top", "--once", "--all"], ["status", "--json"])  # fmt: skip
+    for package in ("rich", "filelock"):
+        assert modules_after(package, *calls) == [], package
+    assert "nascli.reporting" not in modules_after("nascli", *calls)
+
+
 def test_top_once_shows_the_experiment(finished) -> None:
     result = invoke("top", "--once", "--all")
     assert result.exit_code == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nascli.experiment import store as store_module
-from nascli.experiment.store import ExperimentStore
+from nascli.experiment.store import ExperimentStore, TrialQuery
 from tests import reading_golden
 from tests.stores import build_store
 
@@ -127,18 +127,19 @@ def test_keyset_pages_cover_every_trial_once(tmp_path: Path, monkeypatch) -> Non
     store = build_store(97, seed=5, metrics_per_trial=1, running=3)
     for sort in ("launch", "newest", "best"):
         for statuses in (None, ["SUCCEEDED"], ["FAILED", "RUNNING"]):
-            whole = [t.id for t in store.trials_page(sort, statuses)]
+            whole = [t.id for t in store.trials_page(TrialQuery(sort, statuses))]
             paged, after = [], None
             while True:
-                page = [t.id for t in store.trials_page(sort, statuses, limit=8, after=after)]
+                query = TrialQuery(sort, statuses, limit=8, after=after)
+                page = [t.id for t in store.trials_page(query)]
                 if not page:
                     break
                 paged += page
                 after = page[-1]
             assert paged == whole and len(set(whole)) == len(whole), (sort, statuses)
-    assert list(store.trials_page("best", after="no-such-trial")) == []
+    assert list(store.trials_page(TrialQuery("best", after="no-such-trial"))) == []
     with pytest.raises(Exception, match="sort must be one of"):
-        store.trials_page("random")
+        store.trials_page(TrialQuery("random"))
 
 
 def test_a_store_made_before_the_read_index_still_reads_and_gains_it(tmp_path, monkeypatch) -> None:
@@ -189,15 +190,16 @@ def test_best_first_pages_are_indexed_and_break_ties_in_launch_order(tmp_path, m
         scored.sort(key=lambda t: ((-1 if maximize else 1) * value(t), t.seq))
         unscored = sorted((t for t in trials if t.final is None), key=lambda t: -t.seq)
         expected = [t.id for t in scored + unscored]
-        assert [t.id for t in store.trials_page("best", maximize=maximize)] == expected
+        assert [t.id for t in store.trials_page(TrialQuery("best", maximize=maximize))] == expected
         for size in (1, 7, 45):
             paged, after = [], None
-            while page := [t.id for t in store.trials_page(
-                    "best", limit=size, after=after, maximize=maximize)]:  # fmt: skip
+            while page := [t.id for t in store.trials_page(TrialQuery(
+                    "best", limit=size, after=after, maximize=maximize))]:  # fmt: skip
                 paged += page
                 after = page[-1]
             assert paged == expected, (maximize, size)
-        only = [t.id for t in store.trials_page("best", ["FAILED", "RUNNING"], maximize=maximize)]
+        query = TrialQuery("best", ["FAILED", "RUNNING"], maximize=maximize)
+        only = [t.id for t in store.trials_page(query)]
         assert only == [i for i in expected if store.trial(i).status in ("FAILED", "RUNNING")]
     # Each of the two parts reads an index in order, without sorting the table.
     score = store_module._SCORE
@@ -271,7 +273,7 @@ def test_report_pages_for_the_web_ui_walk_every_trial(tmp_path, monkeypatch) -> 
         if page.next_after is None:
             break
         after = page.next_after
-    expected = [t.id for t in store.trials_page("best", ["SUCCEEDED"])]
+    expected = [t.id for t in store.trials_page(TrialQuery("best", ["SUCCEEDED"]))]
     assert seen == expected and len(seen) == page.total
     assert seen[0] == store.best_trial().id
 

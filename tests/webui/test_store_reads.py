@@ -10,20 +10,26 @@ from pathlib import Path
 import pytest
 
 from nascli.experiment import report
-from nascli.experiment.store import ExperimentNotFoundError, ExperimentStore, experiment_path
+from nascli.experiment.store import (
+    ExperimentNotFoundError,
+    ExperimentStore,
+    TrialQuery,
+    experiment_path,
+)
 from tests.webui.synthetic import make_store
 
 
 def test_trials_page_after_limit_ids(tmp_path: Path):
     store = make_store(tmp_path, 12, failed_every=4)
     ids = lambda trials: [t.id for t in trials]  # noqa: E731
-    assert ids(store.trials_page(after="9")) == ["10", "11"]
-    assert ids(store.trials_page(after="2", limit=3)) == ["3", "4", "5"]
-    assert ids(store.trials_page(ids=["7", "1", "nope"])) == ["1", "7"]
-    assert ids(store.trials_page(ids=[])) == []
-    assert ids(store.trials_page("newest", ids=["7", "1", "3"], limit=2)) == ["7", "3"]
-    assert ids(store.trials_page(statuses=["FAILED"], after="4")) == ["5", "9"]
-    assert ids(store.trials_page(ids=[str(i) for i in range(5000)])) == [str(i) for i in range(12)]
+    assert ids(store.trials_page(TrialQuery(after="9"))) == ["10", "11"]
+    assert ids(store.trials_page(TrialQuery(after="2", limit=3))) == ["3", "4", "5"]
+    assert ids(store.trials_page(TrialQuery(ids=["7", "1", "nope"]))) == ["1", "7"]
+    assert ids(store.trials_page(TrialQuery(ids=[]))) == []
+    assert ids(store.trials_page(TrialQuery("newest", ids=["7", "1", "3"], limit=2))) == ["7", "3"]
+    assert ids(store.trials_page(TrialQuery(statuses=["FAILED"], after="4"))) == ["5", "9"]
+    many = TrialQuery(ids=[str(i) for i in range(5000)])
+    assert ids(store.trials_page(many)) == [str(i) for i in range(12)]
     whole = report.trial_rows(store)
     assert report.trial_rows(store, after="3", limit=4) == whole[4:8]
     assert report.trial_rows(store, ids=["11", "0"]) == [whole[0], whole[11]]
