@@ -2,7 +2,7 @@
 architecture was trained for real, with its default arguments, and its export is looked up in
 that space's table.
 
-    python benchmarks/oneshot_quality.py [--space cell|digits] [--seeds 5] [--epochs 10]
+    python benchmarks/oneshot_quality.py [--space cell|cellinput|digits] [--seeds 5] [--epochs N]
         [--trainers darts,gdas,...] [--json rows.json]
     python benchmarks/oneshot_quality.py --rejudge rows.json   # judge saved exports again
 
@@ -10,11 +10,18 @@ Spaces and their tables:
 
 * ``cell``: the cell benchmark (``nascli.nas.benchmark``: ``CellNet``, 4,096 cells, package
   data); percentiles count every cell (a class weighs as many cells as it holds);
+* ``cellinput``: the same cells written with ``InputChoice`` picks (``CellInputNet``: every
+  node sums any subset of its incoming edges, ``n_chosen: null``), judged as the cell an export
+  computes, in the cell table;
 * ``digits``: ``benchmarks/nas_table`` (384 architectures: layer choices and ``InputChoice``
   skips), ranked by its validation accuracy.
 
-Every search gets the same budget: ``--epochs`` over the table's training images (cell: 2,000
-distorted digits; digits: 1,000), which the trainers split into a weight half and an
+Every search gets about the same CPU budget (``BUDGET``: epochs over the table's training
+images, cell: 2,000 distorted digits; digits: 1,000; ``--epochs N`` gives every trainer N): 10
+epochs for DARTS, whose every step runs every candidate (the mixture), 50 for the trainers
+whose weight steps run one path (GDAS, ENAS, ProxylessNAS, SPOS, random single-path), which
+then train each candidate on about as many batches and take about as long (on the cell space
+a search takes 0.2-1 minutes here). The trainers split the images into a weight half and an
 architecture half; batch 64, SGD (lr 0.05,
 momentum 0.9, weight decay 3e-4, cosine), one torch thread. Printed per trainer x seed: the
 export, its rank and percentile in the table by validation accuracy (1 % = best), its table
@@ -52,6 +59,9 @@ from nascli.nas.oneshot import (
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINERS = ("darts", "darts2", "gdas", "enas", "proxyless", "spos", "random")
+#: epochs per search by trainer (see the module docstring): about the same CPU time each
+BUDGET = {"darts": 10, "darts2": 10, "gdas": 50, "enas": 50, "proxyless": 50, "spos": 50,
+          "random": 50}  # fmt: skip
 
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
@@ -134,7 +144,31 @@ class DigitsTableSpace(Space):
                 "of": n, "percentile": 100.0 * (better + 1) / n}  # fmt: skip
 
 
-SPACES = {"cell": CellSpace, "digits": DigitsTableSpace}
+class CellInputSpace(CellSpace):
+    """The cell space written with ``InputChoice`` picks (``CellInputNet``: each node picks any
+    subset of its incoming edges, each edge one of three operations); an export is judged as
+    the cell it computes (``to_cell_architecture``), in the cell table."""
+
+    name = "cellinput"
+
+    def __init__(self, table: Path | None = None) -> None:
+        from nascli.nas.benchmark.cell_input_space import CellInputNet
+
+        super().__init__(table)
+        self.make_model = CellInputNet
+        self.size += " (46,656 architectures of InputChoice picks)"
+
+    def judge(self, export: dict[str, Any]) -> dict[str, Any]:
+        from nascli.nas.benchmark.cell_input_space import to_cell_architecture
+
+        try:
+            cell = to_cell_architecture(export)
+        except ArchitectureError as exc:
+            return {"missing": str(exc)}
+        return {**super().judge(cell), "cell": cell}
+
+
+SPACES = {"cell": CellSpace, "cellinput": CellInputSpace, "digits": DigitsTableSpace}
 
 
 # ---------------------------------------------------------------------------- searches
@@ -193,7 +227,8 @@ def searched(args: argparse.Namespace, space: Space) -> Iterator[tuple[str, int,
     for name in args.trainers.split(","):
         for seed in range(args.seeds):
             try:
-                yield name, seed, search(name, space, seed, args.epochs)
+                epochs = args.epochs if args.epochs is not None else BUDGET[name]
+                yield name, seed, {**search(name, space, seed, epochs), "epochs": epochs}
             except UsageError as exc:  # the trainer does not support this space
                 yield name, seed, {"unsupported": str(exc)}
                 break
@@ -203,7 +238,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", choices=sorted(SPACES), default="cell")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per search for every trainer (default: BUDGET)")
     parser.add_argument("--trainers", default=",".join(TRAINERS))
     parser.add_argument("--table", type=Path, default=None, help="another table of the space")
     parser.add_argument("--json", type=Path, default=None, help="also write every row here")
@@ -213,7 +249,8 @@ def main() -> None:
     torch.set_num_threads(1)
     space = SPACES[args.space](args.table)
     print(f"space {space.name}: {space.size}; median validation accuracy {space.median:.4f}; "
-          f"{args.epochs} epochs per search, {args.seeds} seeds per trainer\n")  # fmt: skip
+          f"epochs per search: {args.epochs or 'by trainer, ' + str(BUDGET)}; "
+          f"{args.seeds} seeds per trainer\n")  # fmt: skip
     print(f"{'trainer':10s} {'seed':>4s} {'rank':>9s} {'pct':>6s} {'val':>7s} {'test':>7s} "
           f"{'min':>5s}  export")  # fmt: skip
     rows: list[dict[str, Any]] = []
@@ -224,7 +261,8 @@ def main() -> None:
             tally["why"] = found["unsupported"]
             continue
         tally["runs"] += 1
-        found = {"export": found["export"], "minutes": found["minutes"]}
+        found = {"export": found["export"], "minutes": found["minutes"],
+                 "epochs": found.get("epochs")}  # fmt: skip
         judged = space.judge(found["export"])
         rows.append({"trainer": name, "seed": seed, **found, **judged})
         report(name, seed, found, judged)

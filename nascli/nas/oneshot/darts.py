@@ -28,7 +28,13 @@ from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.darts_mutator import DartsMutator
 from nascli.nas.oneshot.driven import bind_reset_before_forward, mutator_probabilities
 from nascli.nas.oneshot.modules import MixedInputChoice, MixedLayerChoice
-from nascli.nas.oneshot.utils import gradients, replace_input_choice, replace_layer_choice
+from nascli.nas.oneshot.utils import (
+    best_non_zero,
+    gradients,
+    replace_input_choice,
+    replace_layer_choice,
+    zero_candidates,
+)
 
 __all__ = ["DartsTrainer", "DartsMutator"]
 
@@ -178,13 +184,15 @@ class DartsTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
         return spaces.export_architecture(self.search_space, self.chosen_indices())
 
     def chosen_indices(self) -> spaces.Chosen:
-        """The architecture the export names (``Chosen``): argmax alpha per layer choice, the
+        """The architecture the export names (``Chosen``): argmax alpha per layer choice over
+        its non-zero candidates (DARTS's derivation; ``utils.zero_candidates``), the
         ``n_chosen`` largest (or, for ``n_chosen: null``, those at least uniform) per input."""
         picks: dict[str, Any] = {}
+        zeros = zero_candidates(getattr(self, "nas_modules", []))
         for key, spec in self.search_space.items():
             alpha = self.alpha[key].detach()
             if isinstance(spec, spaces.LayerChoiceSpec):
-                picks[key] = int(alpha.argmax())
+                picks[key] = best_non_zero(alpha, zeros.get(key))
             elif spec.n_chosen is None:
                 probs = F.softmax(alpha, -1)
                 picks[key] = [i for i, p in enumerate(probs.tolist()) if p >= 1 / len(probs)]

@@ -7,12 +7,18 @@ with different candidate counts are fine (NNI required equal counts). Each epoch
 one pass over the weight split training the sampled child (a new sample per batch), then
 controller steps on the architecture split: REINFORCE with reward ``reward_function(output,
 target)`` plus ``entropy_weight`` x entropy, an exponential-moving-average baseline, gradients
-accumulated over ``ctrl_steps_aggregate`` samples. Export: the controller's most likely
-architecture (greedy decoding), not a random sample.
+accumulated over ``ctrl_steps_aggregate`` samples. The reward is computed with BatchNorm on
+the batch's own statistics (running statistics restored after): the running statistics of a
+supernet mix every path trained, so in eval mode a sampled child is judged through statistics
+that are not its own, and the controller learns that noise. Export (ENAS's derivation): after
+training, the controller's most likely architecture (greedy decoding) and ``num_samples`` of
+its samples are scored on the whole architecture split (BatchNorm recalibrated for each, as
+SPOS scores) and the best is exported; before that search, the greedy architecture.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +33,7 @@ from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.adapters import AuxLoss, StepsLoader, on_logits
 from nascli.nas.oneshot.driven import MutatorController, mutator_probabilities
 from nascli.nas.oneshot.enas_mutator import EnasMutator
-from nascli.nas.oneshot.sampling import SinglePathTrainer
+from nascli.nas.oneshot.sampling import SinglePathTrainer, batch_statistics
 from nascli.nas.oneshot.utils import to_device
 
 __all__ = ["EnasTrainer", "EnasMutator", "Controller", "controller_probabilities"]
@@ -164,6 +170,10 @@ class EnasTrainer(SinglePathTrainer):
         lstm_size: the controller's width (64).
         temperature / tanh_constant: the controller's logits become tanh_constant x
             tanh(logits / temperature) (ENAS: 5.0 and 2.5; None: off).
+        num_samples: controller samples scored, besides the greedy architecture, by the search
+            after training that picks the export (default 100, as ``RandomTrainer``; 0: export
+            the greedy one). With ``mutator=``, the export is the mutator's decision, as in
+            NNI v1.9 (no samples are scored).
     """
 
     def __init__(
@@ -198,8 +208,12 @@ class EnasTrainer(SinglePathTrainer):
         lstm_size: int = 64,
         temperature: float | None = 5.0,
         tanh_constant: float | None = 2.5,
+        num_samples: int = 100,
         **kwargs: Any,
     ):
+        if not isinstance(num_samples, int) or num_samples < 0:
+            raise UsageError(f"num_samples must be a non-negative integer, got {num_samples!r}")
+        self.num_samples = num_samples
         self.reward_function = on_logits(reward_function)
         self.entropy_weight = entropy_weight
         self.skip_weight = skip_weight
@@ -261,9 +275,15 @@ class EnasTrainer(SinglePathTrainer):
         self.ctrl_generator = torch.Generator().manual_seed(self.seed + 1)
 
     def sample_for_step(self) -> spaces.Chosen:
+        """The controller's sample, its zero operations replaced by drawn non-zero ones unless
+        ``train_zero_ops`` (``SinglePathTrainer.trainable_path``): a controller that leans to
+        ``none`` early would otherwise stop training what lies behind it, and the shallow
+        cells it then prefers look better still (the collapse; measured on the cell table)."""
         with torch.no_grad():
             arch, _, _ = self.controller(self.ctrl_generator)
-        return arch
+        if self.mutator is not None:
+            return arch
+        return self.trainable_path(arch)
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         stats = super().train_one_epoch(epoch)
@@ -271,7 +291,10 @@ class EnasTrainer(SinglePathTrainer):
         return stats
 
     def _train_controller(self) -> dict[str, float]:
-        self.model.eval()
+        with batch_statistics(self.model):
+            return self._controller_steps()
+
+    def _controller_steps(self) -> dict[str, float]:
         self.controller.train()
         steps = self.ctrl_steps or len(self.arch_loader)
         batches = iter(self.arch_loader)
@@ -303,19 +326,34 @@ class EnasTrainer(SinglePathTrainer):
                 nn.utils.clip_grad_norm_(self.controller.parameters(), 5.0)
                 self.ctrl_optim.step()
                 self.ctrl_optim.zero_grad(set_to_none=True)
-        self.model.train()
         return {"reward": sum(rewards) / max(len(rewards), 1)}  # rewards are already averaged
 
     def search(self) -> list[tuple[float, spaces.Chosen]]:
+        """The greedy architecture and ``num_samples`` controller samples (a generator of its
+        own, so training's streams are untouched; the same draws on every rank), each scored
+        once on the trained supernet; fills ``best``."""
+        generator = torch.Generator().manual_seed(self.seed + 3)
+        seen: set[str] = set()
+        self.best = []
+        samples = 0 if self.mutator is not None else self.num_samples
         with torch.no_grad():
-            arch, _, _ = self.controller(greedy=True)
-        self.best = [(self.score(arch), arch)]
+            candidates = [self.controller(greedy=True)[0]]
+            candidates += [self.controller(generator)[0] for _ in range(samples)]
+        for arch in candidates:
+            code = json.dumps(arch, sort_keys=True)
+            if code not in seen:
+                seen.add(code)
+                self.best.append((self.score(arch), arch))
         return self.best
 
-    def _export(self) -> dict[str, Any]:
+    def _greedy(self) -> spaces.Chosen:
         with torch.no_grad():
-            arch, _, _ = self.controller(greedy=True)
-        return spaces.export_architecture(self.search_space, arch)
+            return self.controller(greedy=True)[0]
+
+    def _export(self) -> dict[str, Any]:
+        if self.best and self.mutator is None:
+            return self.export_top_models(1)[0]
+        return spaces.export_architecture(self.search_space, self._greedy())
 
     # ------------------------------------------------------------------ v1.9 arguments
 
@@ -359,12 +397,12 @@ class EnasTrainer(SinglePathTrainer):
         return {**stats, **{k: v / (self.test_arc_per_epoch - 1) for k, v in sampled.items()}}
 
     def snapshot_export(self) -> dict[str, Any]:
-        return self.export()  # greedy decoding: no search needed, nothing sampled
+        return self.export()  # greedy decoding before the search: nothing sampled
 
     @contextmanager
     def final_architecture(self) -> Iterator[None]:
-        with torch.no_grad():
-            arch, _, _ = self.controller(greedy=True)
+        scored = self.best and self.mutator is None
+        arch = max(self.best, key=lambda item: item[0])[1] if scored else self._greedy()
         with self.architecture(arch):
             yield
 

@@ -8,7 +8,12 @@ a binary gate g (one-hot of a draw from p) made differentiable by the straight-t
 estimator, with only two candidates run. The architecture loss adds ``cost_weight`` x the
 expected cost sum_key sum_i softmax(alpha)_i cost_i, the costs from ``cost_table`` ({key: [cost
 per candidate]}) or, with ``measure_cost=True``, each candidate's measured forward time (ms) on
-the current device. Export: argmax alpha per key. Input choices need ``n_chosen: 1``.
+the current device. Export: argmax alpha per key (over the non-zero candidates of a layer
+choice). Input choices with ``n_chosen: 1`` are layer choices over their inputs; with
+``n_chosen: null`` every input has a gate of its own, taken with probability sigmoid(alpha_i):
+weight steps take each input by a draw, architecture steps draw the gates as binary and pass
+the straight-through gradient (g + p - p.detach()), so dL/dalpha_i = <dL/d(out), input_i>
+p_i (1 - p_i) whether input i was taken or not; the export takes the inputs with p_i >= 1/2.
 """
 
 from __future__ import annotations
@@ -25,10 +30,17 @@ from torch import nn
 from nascli import space as spaces
 from nascli.errors import UsageError
 from nascli.nas.mutables import InputChoice, LayerChoice
+from nascli.nas.mutator import reduce_outputs
 from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates, with_mask
-from nascli.nas.oneshot.utils import gradients, replace_input_choice, replace_layer_choice
+from nascli.nas.oneshot.utils import (
+    best_non_zero,
+    gradients,
+    replace_input_choice,
+    replace_layer_choice,
+    zero_candidates,
+)
 
 __all__ = ["ProxylessTrainer", "ProxylessNasTrainer"]
 
@@ -39,7 +51,7 @@ class _Gates:
 
     def __init__(self) -> None:
         self.mode = "single"
-        self.single: dict[str, int] = {}
+        self.single: dict[str, int | list[int]] = {}
         self.pairs: dict[str, tuple[list[int], torch.Tensor]] = {}
         self.costs: dict[str, list[float]] = {}
 
@@ -65,10 +77,10 @@ class ProxylessLayerChoice(_LayerCandidates):
 
 class ProxylessInputChoice(_InputCandidates):
     def __init__(self, choice: InputChoice, trainer: ProxylessTrainer):
-        if choice.n_chosen != 1:
+        if choice.n_chosen not in (1, None):
             raise UsageError(
                 f"ProxylessTrainer: InputChoice {choice.key!r} has n_chosen={choice.n_chosen}; "
-                "only n_chosen=1 is supported"
+                "supported: n_chosen=1 (one input) and n_chosen=null (any subset)"
             )
         super().__init__(choice)
         self._trainer = [trainer]
@@ -81,10 +93,27 @@ class ProxylessInputChoice(_InputCandidates):
             return with_mask(self, inputs[0], 0)
         if gates.mode == "two":
             indices, gate = gates.pairs[self.key]
+            if self.n_chosen is None:
+                return self._gated_subset(inputs, indices, gate)
             out = sum(g * inputs[i] for g, i in zip(gate, indices, strict=True))
             return with_mask(self, out, indices)
-        index = gates.single[self.key]
-        return with_mask(self, inputs[index], index)
+        picked = gates.single[self.key]
+        if isinstance(picked, int):
+            return with_mask(self, inputs[picked], picked)
+        return with_mask(self, reduce_outputs(self.reduction, [inputs[i] for i in picked]),
+                         list(picked))  # fmt: skip
+
+    def _gated_subset(self, inputs: list[Any], taken: list[int], gate: torch.Tensor) -> Any:
+        """An architecture step of an ``n_chosen: null`` choice: with a sum / mean reduction
+        every input times its gate (0 in value when not taken), so each gate gets its
+        straight-through gradient; other reductions combine the taken inputs only."""
+        if self.reduction in ("sum", "mean"):
+            out = sum(g * x for g, x in zip(gate, inputs, strict=True))
+            if self.reduction == "mean":
+                out = out / max(1, len(taken))
+            return with_mask(self, out, taken)
+        return with_mask(self, reduce_outputs(self.reduction, [gate[i] * inputs[i] for i in taken]),
+                         taken)  # fmt: skip
 
 
 def _time_ms(module: nn.Module, args: Any, kwargs: Any, repeats: int = 5) -> float:
@@ -169,15 +198,35 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
 
     # ------------------------------------------------------------------ sampling
 
+    def _is_subset(self, key: str) -> bool:
+        spec = self.search_space[key]
+        return isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is None
+
+    def _draw_subset(self, alpha: torch.Tensor) -> list[int]:
+        """Inputs of an ``n_chosen: null`` choice taken by independent draws, P = sigmoid."""
+        u = torch.rand(alpha.shape, generator=self.data_generator)
+        return [i for i, (r, p) in enumerate(zip(u.tolist(), torch.sigmoid(alpha.detach()).tolist(),
+                                                   strict=True)) if r < p]  # fmt: skip
+
     def _sample_single(self) -> None:
         self.gates.mode = "single"
         for key, alpha in self.alpha.items():
+            if self._is_subset(key):
+                self.gates.single[key] = self._draw_subset(alpha)  # type: ignore[assignment]
+                continue
             probs = F.softmax(alpha.detach(), -1).cpu()
             self.gates.single[key] = int(torch.multinomial(probs, 1, generator=self.data_generator))
 
     def _sample_two(self) -> None:
         self.gates.mode = "two"
         for key, alpha in self.alpha.items():
+            if self._is_subset(key):
+                taken = self._draw_subset(alpha)
+                p = torch.sigmoid(alpha)
+                hard = torch.zeros_like(p)
+                hard[taken] = 1.0
+                self.gates.pairs[key] = (taken, hard + p - p.detach())
+                continue
             n = alpha.numel()
             if n == 1:
                 indices = [0]
@@ -220,19 +269,28 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
     # ------------------------------------------------------------------ results
 
     def chosen_indices(self) -> spaces.Chosen:
-        """The architecture the export names (``Chosen``): argmax alpha per key."""
-        argmax = {key: int(alpha.detach().argmax()) for key, alpha in self.alpha.items()}
-        picks = {key: index if isinstance(self.search_space[key], spaces.LayerChoiceSpec)
-                 else [index] for key, index in argmax.items()}  # fmt: skip
+        """The architecture the export names (``Chosen``): argmax alpha per key, over the
+        non-zero candidates of a layer choice (``utils.zero_candidates``)."""
+        zeros = zero_candidates(self.nas_modules)
+        picks: dict[str, Any] = {}
+        for key, alpha in self.alpha.items():
+            if self._is_subset(key):
+                picks[key] = [i for i, p in enumerate(torch.sigmoid(alpha.detach()).tolist())
+                              if p >= 0.5]  # fmt: skip
+                continue
+            index = best_non_zero(alpha, zeros.get(key))
+            spec = self.search_space[key]
+            picks[key] = index if isinstance(spec, spaces.LayerChoiceSpec) else [index]
         return spaces.as_chosen(self.search_space, picks)
 
     @contextmanager
     def final_architecture(self) -> Iterator[None]:
         previous = dict(self.gates.single)
         self.gates.mode = "single"
-        # the gates' single path: the one index of each key (input choices have n_chosen 1)
+        # the gates' single path: an index per key (n_chosen 1), a list of inputs (null)
         chosen = self.chosen_indices()
-        self.gates.single.update({k: c if isinstance(c, int) else c[0] for k, c in chosen.items()})
+        self.gates.single.update({k: c if isinstance(c, int) or self._is_subset(k) else c[0]
+                                  for k, c in chosen.items()})  # fmt: skip
         try:
             yield
         finally:

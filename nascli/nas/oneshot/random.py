@@ -15,9 +15,12 @@ __all__ = ["RandomTrainer", "SinglePathTrainer"]
 
 class RandomTrainer(SinglePathTrainer):
     """Args (besides the base trainer's): ``num_samples`` architectures scored after training
-    (default 20); ``score`` / ``bn_batches`` as in ``SinglePathTrainer``."""
+    (default 100: scoring one costs a few batches of BatchNorm recalibration and one pass over
+    the architecture split, so a hundred cost about as much as a few epochs of supernet
+    training, and the best of 20 was often a mediocre cell; docs/oneshot_quality.md);
+    ``score`` / ``bn_batches`` / ``train_zero_ops`` as in ``SinglePathTrainer``."""
 
-    def __init__(self, *args: Any, num_samples: int = 20, **kwargs: Any):
+    def __init__(self, *args: Any, num_samples: int = 100, **kwargs: Any):
         self.num_samples = num_samples
         super().__init__(*args, **kwargs)
 

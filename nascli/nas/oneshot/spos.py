@@ -19,13 +19,15 @@ class SPOSTrainer(SinglePathTrainer):
 
     Args:
         population_size: architectures per generation (default 20).
-        generations: generations of the evolution after the random first one (default 5).
+        generations: generations of the evolution after the random first one (default 10:
+            up to 220 architectures scored, about what a few epochs of supernet training cost;
+            SPOS itself ran 20 generations of 50).
         num_select: parents kept per generation, the best scored so far (default 5).
         mutation_prob: per-key probability to resample a decision in a mutation (0.1).
-        score / bn_batches: see ``SinglePathTrainer``.
+        score / bn_batches / train_zero_ops: see ``SinglePathTrainer``.
     """
 
-    def __init__(self, *args: Any, population_size: int = 20, generations: int = 5,
+    def __init__(self, *args: Any, population_size: int = 20, generations: int = 10,
                  num_select: int = 5, mutation_prob: float = 0.1, **kwargs: Any):  # fmt: skip
         for name, value in (("population_size", population_size), ("num_select", num_select)):
             if not isinstance(value, int) or value < 1:

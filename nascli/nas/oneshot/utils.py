@@ -17,7 +17,14 @@ __all__ = [
     "replace_input_choice",
     "to_device",
     "gradients",
+    "ZERO_NAMES",
+    "zero_candidates",
+    "best_non_zero",
 ]
+
+#: candidate names (lower case) that mean "this edge computes nothing" (DARTS's and
+#: NAS-Bench-201's ``none``, NNI's ``zero``)
+ZERO_NAMES = frozenset({"none", "zero"})
 
 
 def _replace(
@@ -75,3 +82,32 @@ def gradients(loss: torch.Tensor, inputs: Sequence[torch.Tensor]) -> list[torch.
     accumulated into ``.grad`` (so DDP's hooks on model weights never fire)."""
     grads = torch.autograd.grad(loss, list(inputs), allow_unused=True)
     return [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads, strict=True)]
+
+
+def zero_candidates(modules: Sequence[tuple[str, nn.Module]]) -> dict[str, set[int]]:
+    """Per layer-choice key, the indices of its zero operations: candidates named ``none`` /
+    ``zero`` (``ZERO_NAMES``) or whose module class is called ``Zero``. Derivation skips them,
+    as DARTS does (the strongest non-zero operation per edge): a zero operation's weight in a
+    supernet measures how much an edge is scaled down, not how good a network without it is,
+    and exporting it on every edge of a cell leaves a network with no path from its input."""
+    zeros: dict[str, set[int]] = {}
+    for key, module in modules:
+        names = getattr(module, "names", None)
+        if names is None or not hasattr(module, "candidate"):
+            continue  # an input choice
+        found = {i for i, name in enumerate(names)
+                 if str(name).lower() in ZERO_NAMES
+                 or type(module.candidate(i)).__name__ == "Zero"}  # fmt: skip
+        if found:
+            zeros.setdefault(key, set()).update(found)
+    return zeros
+
+
+def best_non_zero(scores: torch.Tensor, zeros: set[int] | None) -> int:
+    """argmax of ``scores`` over the candidates not in ``zeros`` (all of them when every
+    candidate is a zero operation)."""
+    if not zeros or len(zeros) >= scores.numel():
+        return int(scores.argmax())
+    masked = scores.detach().clone().float()
+    masked[sorted(zeros)] = float("-inf")
+    return int(masked.argmax())
