@@ -18,6 +18,10 @@ to show how the once-per-command cost weighs with longer trials.
 
     python benchmarks/scheduler_overhead.py [--trials 100] [--rounds 3] [--sleep 0]
     python benchmarks/scheduler_overhead.py --platform ray [--trials 40] [--rounds 2]
+    python benchmarks/scheduler_overhead.py --baseline DIR [--trials 100] [--rounds 5]
+
+``--baseline DIR`` runs the same experiment with another checkout's manager (e.g. the tree
+before a change: ``git archive REV | tar -x -C DIR``), interleaved with this tree's and the pool.
 
 ``--platform ray`` starts a local two-node Ray cluster (``tests/ray_cluster.py``: loopback-only
 network namespace, as root) and runs the same experiment on it and on the local service,
@@ -112,11 +116,13 @@ def run_pool(trials: int, workdir: Path, command: str) -> tuple[float, float]:
     return elapsed, float(result.stdout)
 
 
-def run_nascli(config: Path, env: dict[str, str], wrap=lambda argv: argv) -> tuple[float, str]:
+def run_nascli(
+    config: Path, env: dict[str, str], wrap=lambda argv: argv, cwd: Path | None = None
+) -> tuple[float, str]:
     start = time.perf_counter()
     result = subprocess.run(
         wrap([*nascli_cli(), "create", "--config", str(config), "--foreground"]),
-        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, cwd=cwd,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
@@ -197,14 +203,49 @@ def compare_ray(trials: int, rounds: int, command: str) -> None:
           f"+{ray - local:.0f} ms per trial")  # fmt: skip
 
 
+def compare_trees(trials: int, rounds: int, command: str, baseline: Path) -> None:
+    """This tree's manager against ``baseline``'s (another checkout, e.g. ``git archive REV``),
+    with the pool, interleaved: pool, this tree, baseline, each round. Trials import the
+    nascli of the tree whose manager runs them."""
+    with tempfile.TemporaryDirectory(prefix="nascli-bench-") as tmp:
+        workdir = Path(tmp)
+        home = workdir / "home"
+        os.environ["NASCLI_HOME"] = str(home)
+        config = write_config(workdir, trials, command)
+        arms = {"this tree": REPO, "baseline": baseline.resolve()}
+        pool_times: list[float] = []
+        inside: dict[str, list[float]] = {arm: [] for arm in arms}
+        run_pool(4, workdir, command)
+        for _ in range(rounds):
+            pool_times.append(run_pool(trials, workdir, command)[1])
+            for arm, tree in arms.items():
+                env = dict(os.environ, NASCLI_HOME=str(home), PYTHONPATH=str(tree))
+                _, exp_id = run_nascli(config, env, cwd=tree)
+                inside[arm].append(experiment_seconds(home, exp_id))
+    pool = statistics.median(pool_times)
+    print(f"{trials} trivial trials at concurrency 2, {rounds} interleaved rounds (medians)")
+    print(f"  the pool                 {pool:6.2f} s")
+    for arm, tree in arms.items():
+        steady = statistics.median(inside[arm])
+        print(f"  {arm:<10} experiment  {steady:6.2f} s   ratio {steady / pool:.3f}   "
+              f"{(steady - pool) / trials * 1000:.1f} ms of overhead per trial   ({tree})")
+    ours, base = (statistics.median(inside[arm]) for arm in arms)
+    print(f"  this tree / baseline     {ours / base:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sleep", type=float, default=0.0, help="seconds each trial sleeps")
     parser.add_argument("--platform", choices=("local", "ray"), default="local")
+    parser.add_argument("--baseline", type=Path, help="another checkout to compare managers with")
     args = parser.parse_args()
     command = trial_command(args.sleep)
+    if args.baseline is not None:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        compare_trees(args.trials, args.rounds, command, args.baseline)
+        return
     if args.platform == "ray":
         compare_ray(args.trials, args.rounds, command)
         return

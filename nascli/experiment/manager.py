@@ -178,6 +178,7 @@ class Manager:
                 self._shutdown_trials(self.stop_reason)
                 return self._finish(E.STOPPED, self.stop_reason)
             self._launch(ready)  # launch, then commit their pids
+            p.prepare_ahead()
             if p.search_over is not None and not running and not p.pending:
                 counts = self.store.status_counts()
                 return self._finish(*final_status(counts, p.error, p.search_over))

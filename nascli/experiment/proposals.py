@@ -40,6 +40,7 @@ class Proposals:
         self.store, self.config, self.keeper, self.ledger = store, config, keeper, ledger
         self.starter, self.ahead, self.busy = starter, ahead, busy
         self.pending: list[TrialRecord] = []  # committed WAITING, in start order
+        self.unprepared: list[TrialRecord] = []  # proposed ahead, for ``prepare_ahead``
         self.search_over: str | None = None
         self.error: str | None = None
         self.next_seq = store.next_trial_seq()
@@ -83,11 +84,19 @@ class Proposals:
         trial = self._propose(str(self.next_seq))
         if trial is not None:
             self.starter.write_dir(trial)
-            self.starter.prepare(trial)
+            self.unprepared.append(trial)
             self.pending.append(trial)
             self.ahead.prepared(trial.id)
             if self.search_over is None and not self.can_propose():
                 self.end_search(self._budget_used(), True)
+
+    def prepare_ahead(self) -> None:
+        """Get the trials proposed ahead ready to start (``starter.prepare``): called once the
+        turn's trials are launched, so that a slot free now does not wait for it."""
+        while self.unprepared:
+            trial = self.unprepared.pop(0)
+            if trial in self.pending:
+                self.starter.prepare(trial)
 
     def take_ahead(self, exits: int) -> list[TrialRecord]:
         """The trials proposed ahead to start now, one per exit that just arrived."""
