@@ -278,25 +278,37 @@ def test_delete_is_refused_while_trials_outlive_their_manager(tmp_path: Path) ->
 # ------------------------------------------------------------------ 9: launch idempotent
 
 
-def test_a_crash_between_launch_and_record_does_not_run_the_trial_twice(tmp_path: Path) -> None:
+def crash_right_after_launch(tmp_path: Path, patch: str = "") -> tuple[ExperimentStore, Path]:
+    """A one-trial experiment whose manager (with ``patch`` run first) dies right after its
+    trial's launch, before recording it; the trial appends its id to the returned file."""
     counter = tmp_path / "runs"
     store = hostile(tmp_path, "counter,sleep,report", sleep=1.0)
     crash = (
         "import os\n"
         "from nascli.experiment.manager import Manager\n"
         "from nascli.experiment.store import ExperimentStore\n"
-        "Manager._record_started = lambda self, trial, proc: os._exit(9)\n"
+        + patch
+        + "Manager._record_started = lambda self, trial, proc: os._exit(9)\n"
         f"Manager(ExperimentStore({str(store.dir)!r}), tick=0.1).run()\n"
     )
     env = dict(os.environ, HOSTILE_COUNTER=str(counter), PYTHONPATH=str(REPO))
     crashed = subprocess.run([PYTHON, "-c", crash], env=env, timeout=60, cwd=tmp_path)
     assert crashed.returncode == 9
-    assert ExperimentStore(store.dir).trials()[0].status == "WAITING"  # its pid was not recorded
+    return store, counter
+
+
+def resume_counting(store: ExperimentStore, counter: Path) -> None:
     os.environ["HOSTILE_COUNTER"] = str(counter)
     try:
         assert run(ExperimentStore(store.dir)) == "DONE"
     finally:
         del os.environ["HOSTILE_COUNTER"]
+
+
+def test_a_crash_between_launch_and_record_does_not_run_the_trial_twice(tmp_path: Path) -> None:
+    store, counter = crash_right_after_launch(tmp_path)
+    assert ExperimentStore(store.dir).trials()[0].status == "WAITING"  # its pid was not recorded
+    resume_counting(store, counter)
     (trial,) = ExperimentStore(store.dir).trials()
     assert trial.status == "SUCCEEDED"
     assert counter.read_text().split() == [trial.id]  # it ran once
@@ -305,26 +317,14 @@ def test_a_crash_between_launch_and_record_does_not_run_the_trial_twice(tmp_path
 def test_a_launcher_slow_to_write_its_marker_is_adopted_not_run_again(tmp_path: Path) -> None:
     # The manager dies right after starting the launcher, which has not written its launch
     # marker yet when the next manager looks (here: it sleeps first).
-    counter = tmp_path / "runs"
-    store = hostile(tmp_path, "counter,sleep,report", sleep=1.0)
-    crash = (
-        "import os\n"
+    slow_launcher = (
         "from nascli.experiment.services import local\n"
-        "from nascli.experiment.manager import Manager\n"
-        "from nascli.experiment.store import ExperimentStore\n"
         "script = local.launcher_script\n"
         "local.launcher_script = lambda *a, **k: 'sleep 0.5\\n' + script(*a, **k)\n"
-        "Manager._record_started = lambda self, trial, proc: os._exit(9)\n"
-        f"Manager(ExperimentStore({str(store.dir)!r}), tick=0.1).run()\n"
     )
-    env = dict(os.environ, HOSTILE_COUNTER=str(counter), PYTHONPATH=str(REPO))
-    assert subprocess.run([PYTHON, "-c", crash], env=env, timeout=60, cwd=tmp_path).returncode == 9
+    store, counter = crash_right_after_launch(tmp_path, slow_launcher)
     assert ExperimentStore(store.dir).trials()[0].status == "WAITING"
-    os.environ["HOSTILE_COUNTER"] = str(counter)
-    try:
-        assert run(ExperimentStore(store.dir)) == "DONE"
-    finally:
-        del os.environ["HOSTILE_COUNTER"]
+    resume_counting(store, counter)
     (trial,) = ExperimentStore(store.dir).trials()
     assert trial.status == "SUCCEEDED"
     assert counter.read_text().split() == [trial.id]  # it ran once
