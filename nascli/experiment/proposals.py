@@ -94,9 +94,7 @@ class Proposals:
         """Get the trials proposed ahead ready to start (``starter.prepare``): called once the
         turn's trials are launched, so that a slot free now does not wait for it."""
         while self.unprepared:
-            trial = self.unprepared.pop(0)
-            if trial in self.pending:
-                self.starter.prepare(trial)
+            self.starter.prepare(self.unprepared.pop(0))
 
     def take_ahead(self, exits: int) -> list[TrialRecord]:
         """The trials proposed ahead to start now, one per exit that just arrived."""

@@ -70,17 +70,17 @@ def launcher_script(
     join = (
         f"echo $$ > {shlex.quote(str(cgroup / 'cgroup.procs'))} 2>/dev/null\n" if cgroup else ""
     )
-    # The launch marker comes first (before the cgroup's join, which can take 10 ms): a manager
-    # that died right after starting the launcher finds it when resuming. A launcher waiting
-    # for its go has not started the trial: its marker waits for the go.
-    mark = f"set -C\n{{ echo $$ > {launched}; }} 2>/dev/null\nset +C\n"
+    # The markers come first (before the cgroup's join, which can take 10 ms): a manager that
+    # died right after starting the launcher finds the launch marker when resuming. A launcher
+    # waiting for its go has not started the trial: its markers wait for the go.
+    markers = (
+        f"set -C\n{{ echo $$ > {launched}; }} 2>/dev/null\n"
+        f"{{ command exec 9> {marker}; }} 2>/dev/null || exec 9> /dev/null\nset +C\n"
+    )
     go = "read nascli_go || exit 125\nexec 0< /dev/null\n" if wait_for_go else ""
     return (
-        (join + go + mark if wait_for_go else mark + join)
-        + "set -C\n"
-        f"{{ command exec 9> {marker}; }} 2>/dev/null || exec 9> /dev/null\n"
-        "set +C\n"
-        f"cd {shlex.quote(str(code_dir))} || exit 126\n"
+        (join + go + markers if wait_for_go else markers + join)
+        + f"cd {shlex.quote(str(code_dir))} || exit 126\n"
         f"(\nexec 9>&-\n{command}\n)\n"
         "nascli_code=$?\n"
         "echo $nascli_code >&9\n"
