@@ -14,10 +14,15 @@ choice). Input choices with ``n_chosen: 1`` are layer choices over their inputs;
 weight steps take each input by a draw, architecture steps draw the gates as binary and pass
 the straight-through gradient (g + p - p.detach()), so dL/dalpha_i = <dL/d(out), input_i>
 p_i (1 - p_i) whether input i was taken or not; the export takes the inputs with p_i >= 1/2.
+The gates start open (p_i = ``gate_init``, 0.8): the supernet is first trained with most
+inputs taken, and alpha learns which to close. A weight step never leaves a choice that is its
+node's only source (``sole_source.sole_source_keys``) with no input: an empty draw takes one
+input, drawn in proportion to p_i (the architecture steps and the export may still be empty).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +39,7 @@ from nascli.nas.mutator import reduce_outputs
 from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates, with_mask
+from nascli.nas.oneshot.sole_source import probe_batch, sole_source_keys
 from nascli.nas.oneshot.utils import (
     best_non_zero,
     gradients,
@@ -137,6 +143,9 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
         cost_table: ``{key: [cost of each candidate]}`` (e.g. latency in ms, FLOPs).
         measure_cost: measure each candidate's forward time on the current device instead.
         cost_weight: weight of the expected cost in the architecture loss (0: accuracy only).
+        gate_init: the probability with which each input of an ``n_chosen: null`` input choice
+            is taken at the start (0.8: open, so that the inputs' weights are trained before
+            the gates judge them; 0.5 is neutral, and the export takes inputs with p >= 1/2).
     """
 
     ARC_LR_REFERENCE = (1e-3, defaults.DARTS_REFERENCE[1])
@@ -147,7 +156,10 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
                  warmup_epochs: int | None = None,
                  cost_table: Mapping[str, Sequence[float]] | None = None,
                  measure_cost: bool = False, cost_weight: float = 0.0,
-                 **kwargs: Any):  # fmt: skip
+                 gate_init: float = 0.8, **kwargs: Any):  # fmt: skip
+        if not 0.0 < gate_init < 1.0:
+            raise UsageError(f"gate_init must be between 0 and 1 (exclusive), got {gate_init!r}")
+        self.gate_init = gate_init
         self._arc_learning_rate = arc_learning_rate
         self._warmup_epochs = warmup_epochs
         self.cost_table = {k: list(map(float, v)) for k, v in (cost_table or {}).items()}
@@ -162,12 +174,19 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
                 "ProxylessTrainer builds its own architecture parameters and takes no mutator "
                 "(NNI v1.9's ProxylessNasTrainer took none either)"
             )
-        self.alpha = {key: nn.Parameter(torch.zeros(spec.n_candidates, device=self.device,
-                                                    dtype=self.param_dtype))
+        open_logit = math.log(self.gate_init / (1.0 - self.gate_init))
+        self.alpha = {key: nn.Parameter(torch.full((spec.n_candidates,),
+                                                   open_logit if self._is_subset(key) else 0.0,
+                                                   device=self.device, dtype=self.param_dtype))
                       for key, spec in sorted(self.search_space.items())}  # fmt: skip
         self.nas_modules: list[tuple[str, nn.Module]] = []
         replace_layer_choice(self.model, lambda c: ProxylessLayerChoice(c, self), self.nas_modules)
         replace_input_choice(self.model, lambda c: ProxylessInputChoice(c, self), self.nas_modules)
+        x = probe_batch(self.dataset_weights, self.batch_size, self.device)
+        found = set() if x is None else sole_source_keys(
+            self.model, self.search_space, zero_candidates(self.nas_modules), x, self._running)
+        #: the ``n_chosen: null`` keys whose weight steps always take an input (rank 0's finding)
+        self._needs_input: set[str] = set(self.dist.broadcast(sorted(found)))
         self.ctrl_optim = torch.optim.Adam(list(self.alpha.values()), self.arc_learning_rate,
                                            betas=(0.0, 0.999), eps=1e-8)  # fmt: skip
         for key, costs in self.cost_table.items():
@@ -208,11 +227,30 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
         return [i for i, (r, p) in enumerate(zip(u.tolist(), torch.sigmoid(alpha.detach()).tolist(),
                                                    strict=True)) if r < p]  # fmt: skip
 
+    @contextmanager
+    def _running(self, arch: Mapping[str, Any]) -> Iterator[None]:
+        """Inside, the model runs ``arch`` (``Chosen``) as a single path."""
+        previous, mode = dict(self.gates.single), self.gates.mode
+        self.gates.mode = "single"
+        for key, value in arch.items():
+            if isinstance(value, int) or self._is_subset(key):
+                self.gates.single[key] = value if isinstance(value, int) else list(value)
+            else:
+                self.gates.single[key] = int(value[0])
+        try:
+            yield
+        finally:
+            self.gates.single, self.gates.mode = previous, mode
+
     def _sample_single(self) -> None:
         self.gates.mode = "single"
         for key, alpha in self.alpha.items():
             if self._is_subset(key):
-                self.gates.single[key] = self._draw_subset(alpha)  # type: ignore[assignment]
+                taken = self._draw_subset(alpha)
+                if not taken and key in self._needs_input:  # a node's only source: one input
+                    p = torch.sigmoid(alpha.detach()).cpu().float()
+                    taken = [int(torch.multinomial(p, 1, generator=self.data_generator))]
+                self.gates.single[key] = taken  # type: ignore[assignment]
                 continue
             probs = F.softmax(alpha.detach(), -1).cpu()
             self.gates.single[key] = int(torch.multinomial(probs, 1, generator=self.data_generator))

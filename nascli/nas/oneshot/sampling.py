@@ -22,6 +22,7 @@ from nascli.nas.oneshot.agreement import average_bn_statistics, shard_for_evalua
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
 from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
+from nascli.nas.oneshot.sole_source import nonempty_subset, probe_batch, sole_source_keys
 from nascli.nas.oneshot.utils import (
     replace_input_choice,
     replace_layer_choice,
@@ -63,10 +64,14 @@ class SinglePathTrainer(BaseOneShotTrainer):
             ``metrics`` does not return it, the negative loss is used.
         bn_batches: batches of the weight split used to recalibrate BatchNorm statistics before
             an architecture is scored (0: none).
-        train_zero_ops: whether the paths trained may run a layer choice's zero operation
-            (``none`` / ``zero``, ``utils.zero_candidates``). Default False: training paths
-            draw uniformly among the other candidates, while the search still considers every
-            candidate. A zero operation has no weights to train, and a path that runs it on an
+        train_zero_ops: whether the paths trained may run a zero operation: a layer choice's
+            ``none`` / ``zero`` (``utils.zero_candidates``), or an empty pick of an
+            ``InputChoice(n_chosen=None)`` that is the only source of its node (found by
+            running the model, ``sole_source.sole_source_keys``; an empty pick that drops an
+            optional shortcut is a real choice and stays in training paths). Default False:
+            training paths draw uniformly among the other candidates (non-empty subsets), while
+            the search still considers, scores and may export every candidate and the empty
+            pick. A zero operation has no weights to train, and a path that runs it on an
             edge trains nothing downstream of that edge: on the cell benchmark, uniform paths
             leave a quarter of the edges empty, and the supernet then ranks shallow cells first
             (measured: Spearman rho of supernet score vs the table 0.71 with zero operations in
@@ -102,6 +107,14 @@ class SinglePathTrainer(BaseOneShotTrainer):
         self._trainable = {key: [i for i in range(self.search_space[key].n_candidates)
                                  if i not in found] or None
                            for key, found in zeros.items()}  # fmt: skip
+        #: the ``n_chosen: null`` keys whose training paths never pick nothing (every rank
+        #: uses rank 0's finding, whatever data each rank holds)
+        self._needs_input: set[str] = set()
+        if not self.train_zero_ops:
+            x = probe_batch(self.dataset_weights, self.batch_size, self.device)
+            found = set() if x is None else sole_source_keys(
+                self.model, self.search_space, zeros, x, self.architecture)
+            self._needs_input = set(self.dist.broadcast(sorted(found)))
 
     # ------------------------------------------------------------------ architectures
 
@@ -143,25 +156,33 @@ class SinglePathTrainer(BaseOneShotTrainer):
 
     def sample_for_step(self) -> spaces.Chosen:
         """The path trained at the next step: uniform, over the non-zero candidates of a layer
-        choice unless ``train_zero_ops``; the mutator's ``reset()`` when the trainer was given
-        one."""
+        choice and the non-empty picks of an input choice that is its node's only source unless
+        ``train_zero_ops``; the mutator's ``reset()`` when the trainer was given one."""
         if self.mutator is not None:
             return sample_from_mutator(self.mutator, self.search_space)
         arch: spaces.Chosen = {}
         for key in self.keys:
             allowed = self._trainable.get(key)
-            arch[key] = self.rng.choice(allowed) if allowed else self.sample_choice(key)
+            if allowed:
+                arch[key] = self.rng.choice(allowed)
+            elif key in self._needs_input:
+                arch[key] = nonempty_subset(self.search_space[key].n_candidates, self.rng)
+            else:
+                arch[key] = self.sample_choice(key)
         return arch
 
     def trainable_path(self, arch: spaces.Chosen) -> spaces.Chosen:
         """``arch`` with every zero operation it runs replaced by a uniformly drawn non-zero
-        candidate of the same choice (unless ``train_zero_ops``): the path a weight step trains
+        candidate of the same choice, and every empty pick of a node's only source by a
+        uniformly drawn non-empty one (unless ``train_zero_ops``): the path a weight step trains
         when a policy (ENAS's controller) proposed ``arch``."""
         out = dict(arch)
         for key in self.keys:
             allowed = self._trainable.get(key)
             if allowed and out[key] not in allowed:
                 out[key] = self.rng.choice(allowed)
+            elif key in self._needs_input and not out[key]:
+                out[key] = nonempty_subset(self.search_space[key].n_candidates, self.rng)
         return out
 
     # ------------------------------------------------------------------ scoring
