@@ -108,8 +108,10 @@ def test_skip_penalty_pulls_take_probabilities_and_aux_loss_adds_the_aux_head() 
 
     torch.manual_seed(0)
     model = TinyNet(n_chosen=None)
+    # cell_in is the only source of what follows it (an empty pick leaves the BatchNorm with no
+    # input), which the default keeps out of the penalty; train_zero_ops=True penalises all
     trainer = EnasTrainer(model, nn.CrossEntropyLoss(), accuracy, reward, sgd(model), 1,
-                          tiny_data(32), batch_size=8)  # fmt: skip
+                          tiny_data(32), batch_size=8, train_zero_ops=True)  # fmt: skip
     trainer._take_probs.clear()
     trainer.controller(trainer.ctrl_generator)
     assert len(trainer._take_probs) == 3  # one take/skip step per input of cell_in

@@ -145,7 +145,9 @@ class EnasTrainer(SinglePathTrainer):
         entropy_weight: weight of the controller's entropy in the reward (1e-4).
         skip_weight: weight of the skip penalty in the controller loss (0.8): the KL divergence
             between the probability of taking each input of an ``n_chosen=None`` input choice
-            and ``skip_target`` (0.4; the mutator's own with ``mutator=``).
+            and ``skip_target`` (0.4; the mutator's own with ``mutator=``); not on a choice that
+            is its node's only source (``sole_source``), where it would pull towards empty
+            nodes.
         baseline_decay: decay of the reward's moving average (0.95: the baseline follows the
             rewards within a few dozen samples; NNI's 0.999 hardly leaves the first reward in a
             run of a few hundred).
@@ -174,6 +176,13 @@ class EnasTrainer(SinglePathTrainer):
             after training that picks the export (default 100, as ``RandomTrainer``; 0: export
             the greedy one). With ``mutator=``, the export is the mutator's decision, as in
             NNI v1.9 (no samples are scored).
+        warmup_epochs: epochs first of weight steps on uniformly drawn paths (as
+            ``RandomTrainer`` trains) with the controller left untrained (default: a quarter of
+            the run, as DARTS / GDAS / ProxylessNAS warm up; 0 with ``mutator=``, as NNI v1.9).
+            A controller trained from the first step rewards what works on untrained weights,
+            parameter-free operations (pooling, skips), samples them more, and the convolutions
+            it then trains less never catch up: the collapse ENAS is known for (measured on the
+            examples' space: a pooling-heavy export below random architectures).
     """
 
     def __init__(
@@ -209,8 +218,14 @@ class EnasTrainer(SinglePathTrainer):
         temperature: float | None = 5.0,
         tanh_constant: float | None = 2.5,
         num_samples: int = 100,
+        warmup_epochs: int | None = None,
         **kwargs: Any,
     ):
+        if warmup_epochs is not None and (not isinstance(warmup_epochs, int) or warmup_epochs < 0):
+            raise UsageError(
+                f"warmup_epochs must be a non-negative integer, got {warmup_epochs!r}"
+            )
+        self._warmup_epochs = warmup_epochs
         if not isinstance(num_samples, int) or num_samples < 0:
             raise UsageError(f"num_samples must be a non-negative integer, got {num_samples!r}")
         self.num_samples = num_samples
@@ -254,11 +269,17 @@ class EnasTrainer(SinglePathTrainer):
         return max(1, min(20, (self.ctrl_steps or len(self.arch_loader)) // 2))
 
     @property
+    def warmup_epochs(self) -> int:
+        if self._warmup_epochs is not None:
+            return self._warmup_epochs
+        return 0 if self.mutator is not None else defaults.warmup_epochs(self.num_epochs)
+
+    @property
     def ctrl_lr(self) -> float:
         if self._ctrl_lr is not None:
             return self._ctrl_lr
         per_epoch = -(-(self.ctrl_steps or len(self.arch_loader)) // self.ctrl_steps_aggregate)
-        updates = self.num_epochs * per_epoch
+        updates = max(1, self.num_epochs - self.warmup_epochs) * per_epoch
         # ENAS: 2,000 controller samples per epoch, 20 per update, 150 epochs
         return min(5e-3, defaults.arch_learning_rate(updates, (3.5e-4, 150 * 100)))
 
@@ -278,7 +299,10 @@ class EnasTrainer(SinglePathTrainer):
         """The controller's sample, its zero operations replaced by drawn non-zero ones unless
         ``train_zero_ops`` (``SinglePathTrainer.trainable_path``): a controller that leans to
         ``none`` early would otherwise stop training what lies behind it, and the shallow
-        cells it then prefers look better still (the collapse; measured on the cell table)."""
+        cells it then prefers look better still (the collapse; measured on the cell table).
+        During the warm-up, a uniformly drawn path (``SinglePathTrainer.sample_for_step``)."""
+        if self.epoch < self.warmup_epochs:
+            return super().sample_for_step()
         with torch.no_grad():
             arch, _, _ = self.controller(self.ctrl_generator)
         if self.mutator is not None:
@@ -287,7 +311,8 @@ class EnasTrainer(SinglePathTrainer):
 
     def train_one_epoch(self, epoch: int) -> dict[str, float]:
         stats = super().train_one_epoch(epoch)
-        stats.update(self._train_controller())
+        if epoch >= self.warmup_epochs:
+            stats.update(self._train_controller())
         return stats
 
     def _train_controller(self) -> dict[str, float]:
@@ -359,10 +384,15 @@ class EnasTrainer(SinglePathTrainer):
 
     def _watch_take_probabilities(self) -> None:
         """Record, while the controller samples with gradients, the take probability of every
-        take/skip step (inputs of ``n_chosen=None`` choices), for the skip penalty."""
+        take/skip step (inputs of ``n_chosen=None`` choices), for the skip penalty; not for a
+        choice that is its node's only source (``SinglePathTrainer``: unless
+        ``train_zero_ops``). The penalty is ENAS's prior for optional skip connections (keep
+        about ``SKIP_TARGET`` of them); on a node's only source it pulls the controller towards
+        nodes with no input, i.e. towards zero operations, which every other default counters."""
         for t, (key, n) in enumerate(self.controller.steps):
             spec = self.search_space[key]
-            if isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is None and n == 2:
+            if (isinstance(spec, spaces.InputChoiceSpec) and spec.n_chosen is None and n == 2
+                    and key not in self._needs_input):  # fmt: skip
                 self.controller.heads[t].register_forward_hook(self._record_take)
 
     def _record_take(self, module: nn.Module, args: Any, output: torch.Tensor) -> None:

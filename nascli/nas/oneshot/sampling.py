@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from nascli import space as spaces
+from nascli.errors import UsageError
 from nascli.nas.oneshot.agreement import average_bn_statistics, shard_for_evaluation
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
@@ -81,7 +82,13 @@ class SinglePathTrainer(BaseOneShotTrainer):
     single_path_weight_steps = True
 
     def __init__(self, *args: Any, score: str = "accuracy", bn_batches: int = 4,
-                 train_zero_ops: bool = False, **kwargs: Any):  # fmt: skip
+                 train_zero_ops: bool = False, sole_source_paths: str = "all",
+                 **kwargs: Any):  # fmt: skip
+        if sole_source_paths not in ("all", "nonempty"):
+            raise UsageError(
+                f"sole_source_paths must be 'all' or 'nonempty', got {sole_source_paths!r}"
+            )
+        self.sole_source_paths = sole_source_paths
         self.score_name = score
         self.bn_batches = bn_batches
         self.train_zero_ops = train_zero_ops
@@ -166,7 +173,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
             if allowed:
                 arch[key] = self.rng.choice(allowed)
             elif key in self._needs_input:
-                arch[key] = nonempty_subset(self.search_space[key].n_candidates, self.rng)
+                arch[key] = self._source_path(key)
             else:
                 arch[key] = self.sample_choice(key)
         return arch
@@ -181,9 +188,15 @@ class SinglePathTrainer(BaseOneShotTrainer):
             allowed = self._trainable.get(key)
             if allowed and out[key] not in allowed:
                 out[key] = self.rng.choice(allowed)
-            elif key in self._needs_input and not out[key]:
-                out[key] = nonempty_subset(self.search_space[key].n_candidates, self.rng)
+            elif key in self._needs_input and (not out[key] or self.sole_source_paths == "all"):
+                out[key] = self._source_path(key)
         return out
+
+    def _source_path(self, key: str) -> tuple[int, ...]:
+        n = self.search_space[key].n_candidates
+        if self.sole_source_paths == "all":
+            return tuple(range(n))
+        return nonempty_subset(n, self.rng)
 
     # ------------------------------------------------------------------ scoring
 
