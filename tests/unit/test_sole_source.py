@@ -151,8 +151,9 @@ def test_proxyless_gates_start_open() -> None:
         _trainer(ProxylessTrainer, _cell_inputs, epochs=0, gate_init=1.0)
 
 
-def test_proxyless_weight_steps_keep_an_input_while_the_export_may_close_every_gate() -> None:
-    trainer = _trainer(ProxylessTrainer, ShortcutNet, epochs=0)
+@pytest.mark.parametrize("paths", ["all", "nonempty"])
+def test_proxyless_weight_steps_keep_an_input_while_the_export_may_close_every_gate(paths) -> None:
+    trainer = _trainer(ProxylessTrainer, ShortcutNet, epochs=0, sole_source_paths=paths)
     with torch.no_grad():  # every gate almost closed
         trainer.alpha["node"].fill_(-8.0)
         trainer.alpha["skip"].fill_(-8.0)
@@ -161,6 +162,8 @@ def test_proxyless_weight_steps_keep_an_input_while_the_export_may_close_every_g
         trainer._sample_single()
         taken.append((list(trainer.gates.single["node"]), list(trainer.gates.single["skip"])))
     assert all(node for node, _ in taken)  # the node's only source is never empty
+    if paths == "all":
+        assert all(node == [0, 1] for node, _ in taken)
     assert all(not skip for _, skip in taken)  # the optional shortcut is, as its gate says
     assert trainer.export()["node"] == [] and trainer.export()["skip"] == []
 

@@ -16,8 +16,10 @@ the straight-through gradient (g + p - p.detach()), so dL/dalpha_i = <dL/d(out),
 p_i (1 - p_i) whether input i was taken or not; the export takes the inputs with p_i >= 1/2.
 The gates start open (p_i = ``gate_init``, 0.8): the supernet is first trained with most
 inputs taken, and alpha learns which to close. A weight step never leaves a choice that is its
-node's only source (``sole_source.sole_source_keys``) with no input: an empty draw takes one
-input, drawn in proportion to p_i (the architecture steps and the export may still be empty).
+node's only source (``sole_source.sole_source_keys``) with no input: by default
+(``sole_source_paths="all"``) it takes every input of such a choice, as single-path trainers
+do (an input left out is that edge's zero operation); with ``"nonempty"`` an empty draw takes
+one input, drawn in proportion to p_i. Architecture steps and the export may still be empty.
 """
 
 from __future__ import annotations
@@ -146,6 +148,9 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
         gate_init: the probability with which each input of an ``n_chosen: null`` input choice
             is taken at the start (0.8: open, so that the inputs' weights are trained before
             the gates judge them; 0.5 is neutral, and the export takes inputs with p >= 1/2).
+        sole_source_paths: what a weight step takes of an ``n_chosen: null`` choice that is its
+            node's only source: ``"all"`` its inputs (default) or ``"nonempty"`` the gates'
+            draw, with one input when it took none.
     """
 
     ARC_LR_REFERENCE = (1e-3, defaults.DARTS_REFERENCE[1])
@@ -156,7 +161,13 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
                  warmup_epochs: int | None = None,
                  cost_table: Mapping[str, Sequence[float]] | None = None,
                  measure_cost: bool = False, cost_weight: float = 0.0,
-                 gate_init: float = 0.8, **kwargs: Any):  # fmt: skip
+                 gate_init: float = 0.8, sole_source_paths: str = "all",
+                 **kwargs: Any):  # fmt: skip
+        if sole_source_paths not in ("all", "nonempty"):
+            raise UsageError(
+                f"sole_source_paths must be 'all' or 'nonempty', got {sole_source_paths!r}"
+            )
+        self.sole_source_paths = sole_source_paths
         if not 0.0 < gate_init < 1.0:
             raise UsageError(f"gate_init must be between 0 and 1 (exclusive), got {gate_init!r}")
         self.gate_init = gate_init
@@ -247,7 +258,9 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
         for key, alpha in self.alpha.items():
             if self._is_subset(key):
                 taken = self._draw_subset(alpha)
-                if not taken and key in self._needs_input:  # a node's only source: one input
+                if key in self._needs_input and self.sole_source_paths == "all":
+                    taken = list(range(alpha.numel()))
+                elif not taken and key in self._needs_input:  # a node's only source: one input
                     p = torch.sigmoid(alpha.detach()).cpu().float()
                     taken = [int(torch.multinomial(p, 1, generator=self.data_generator))]
                 self.gates.single[key] = taken  # type: ignore[assignment]
