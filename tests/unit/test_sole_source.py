@@ -201,3 +201,14 @@ def test_enas_warms_up_the_weights_on_uniform_paths_before_training_its_controll
     assert _trainer(EnasTrainer, _cell_inputs, epochs=4, warmup_epochs=0).warmup_epochs == 0
     with pytest.raises(Exception, match="warmup_epochs"):
         _trainer(EnasTrainer, _cell_inputs, epochs=4, warmup_epochs=-1)
+
+
+def test_a_model_the_probe_batch_does_not_fit_finds_nothing_and_still_trains() -> None:
+    class NeedsDict(ShortcutNet):
+        def forward(self, x):  # the trainer's batches are tensors; the probe's too
+            return super().forward(x["image"] if isinstance(x, dict) else x)
+
+    trainer = _trainer(RandomTrainer, NeedsDict, epochs=0)
+    found = sole_source_keys(trainer.model, trainer.search_space, {}, {"pixels": torch.ones(4)},
+                             trainer.architecture)  # fmt: skip
+    assert found == set()

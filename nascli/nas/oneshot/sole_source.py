@@ -130,7 +130,9 @@ def sole_source_keys(
     with no input (see the module docstring), found by forward passes of ``model`` on the batch
     ``x`` (at least 2 samples; eval mode, no gradients; BatchNorm statistics, modes and every
     random state left as they were). ``architecture(arch)`` is the trainer's context manager
-    that makes the model run ``arch``; ``zeros`` its zero operations per layer-choice key."""
+    that makes the model run ``arch``; ``zeros`` its zero operations per layer-choice key. When
+    the model cannot run ``x`` with every choice connected, nothing is found (the trainers then
+    sample as before)."""
     batch = len(x) if torch.is_tensor(x) else len(next(_tensors(x)))
     candidates = [
         k for k in (keys if keys is not None else sorted(space))
@@ -145,8 +147,11 @@ def sole_source_keys(
     try:
         model.eval()
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            with architecture(base):
-                reference = recorder.run(lambda: model(x))
+            try:
+                with architecture(base):
+                    reference = recorder.run(lambda: model(x))
+            except Exception:  # not a batch this model runs as is: nothing can be told
+                return set()
             for key in candidates:
                 try:
                     with architecture({**base, key: ()}):
