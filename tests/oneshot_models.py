@@ -56,3 +56,17 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
 
 def reward(output: torch.Tensor, target: torch.Tensor) -> float:
     return accuracy(output, target)["accuracy"]
+
+
+def build_trainer(cls, make_model, epochs: int = 1, **kwargs):
+    """``cls`` on a fresh ``make_model()`` (torch seed 0) with SGD, cross-entropy, ``accuracy``
+    (and ``reward`` for ENAS), ``tiny_data()``, batch 16, on the CPU; ``kwargs`` go to ``cls``."""
+    from nascli.nas.oneshot import EnasTrainer
+
+    torch.manual_seed(0)
+    model = make_model()
+    optimizer = torch.optim.SGD(model.parameters(), 0.05, momentum=0.9)
+    head = (model, nn.CrossEntropyLoss(), accuracy)
+    if cls is EnasTrainer:
+        head = (*head, reward)
+    return cls(*head, optimizer, epochs, tiny_data(), batch_size=16, device="cpu", **kwargs)

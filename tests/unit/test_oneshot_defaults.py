@@ -23,7 +23,7 @@ from nascli.nas.oneshot import (
     ProxylessTrainer,
 )
 from nascli.nas.oneshot.sampling import batch_statistics
-from tests.oneshot_models import accuracy, reward, tiny_data
+from tests.oneshot_models import build_trainer, tiny_data
 
 
 def _cell() -> CellNet:
@@ -34,14 +34,7 @@ def _cell_inputs() -> CellInputNet:
     return CellInputNet(channels=4, n_classes=4)
 
 
-def _trainer(cls, make_model, epochs: int = 1, **kwargs):
-    torch.manual_seed(0)
-    model = make_model()
-    optimizer = torch.optim.SGD(model.parameters(), 0.05, momentum=0.9)
-    head = (model, nn.CrossEntropyLoss(), accuracy)
-    if cls is EnasTrainer:
-        head = (*head, reward)
-    return cls(*head, optimizer, epochs, tiny_data(), batch_size=16, device="cpu", **kwargs)
+_trainer = build_trainer
 
 
 @pytest.mark.parametrize("cls", [DartsTrainer, GumbelDartsTrainer, ProxylessTrainer])

@@ -13,7 +13,7 @@ from nascli.nas import InputChoice, LayerChoice
 from nascli.nas.benchmark.cell_input_space import CellInputNet
 from nascli.nas.oneshot import EnasTrainer, ProxylessTrainer, RandomTrainer, SPOSTrainer
 from nascli.nas.oneshot.sole_source import nonempty_subset, probe_batch, sole_source_keys
-from tests.oneshot_models import accuracy, reward, tiny_data
+from tests.oneshot_models import build_trainer
 
 NODES = {"node_1", "node_2", "node_3"}
 
@@ -41,14 +41,7 @@ class ShortcutNet(nn.Module):
         return self.head(torch.relu(z).mean((2, 3)))
 
 
-def _trainer(cls, make_model, epochs: int = 1, **kwargs):
-    torch.manual_seed(0)
-    model = make_model()
-    optimizer = torch.optim.SGD(model.parameters(), 0.05, momentum=0.9)
-    head = (model, nn.CrossEntropyLoss(), accuracy)
-    if cls is EnasTrainer:
-        head = (*head, reward)
-    return cls(*head, optimizer, epochs, tiny_data(), batch_size=16, device="cpu", **kwargs)
+_trainer = build_trainer
 
 
 def _cell_inputs() -> CellInputNet:
