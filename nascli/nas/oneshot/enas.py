@@ -182,7 +182,7 @@ class EnasTrainer(SinglePathTrainer):
             A controller trained from the first step rewards what works on untrained weights,
             parameter-free operations (pooling, skips), samples them more, and the convolutions
             it then trains less never catch up: the collapse ENAS is known for (measured on the
-            examples' space: a pooling-heavy export below random architectures).
+            cell benchmark, 5 seeds: mean / worst percentile 6.8 % / 15.2 % -> 1.6 % / 2.7 %).
     """
 
     def __init__(

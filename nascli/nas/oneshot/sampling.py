@@ -70,13 +70,19 @@ class SinglePathTrainer(BaseOneShotTrainer):
             ``InputChoice(n_chosen=None)`` that is the only source of its node (found by
             running the model, ``sole_source.sole_source_keys``; an empty pick that drops an
             optional shortcut is a real choice and stays in training paths). Default False:
-            training paths draw uniformly among the other candidates (non-empty subsets), while
-            the search still considers, scores and may export every candidate and the empty
-            pick. A zero operation has no weights to train, and a path that runs it on an
+            training paths draw uniformly among the other candidates of a layer choice and take
+            the inputs ``sole_source_paths`` says of a node's only source, while the search
+            still considers, scores and may export every candidate and the empty pick. A zero
+            operation has no weights to train, and a path that runs it on an
             edge trains nothing downstream of that edge: on the cell benchmark, uniform paths
             leave a quarter of the edges empty, and the supernet then ranks shallow cells first
             (measured: Spearman rho of supernet score vs the table 0.71 with zero operations in
             training paths, 0.80 without, 50 epochs; docs/oneshot_quality.md).
+        sole_source_paths: what a training path takes of an input choice that is its node's
+            only source: ``"all"`` (default) every input, since an input left out is that
+            edge's zero operation (on ``CellInputNet`` the supernet then ranks architectures
+            with rho 0.964 against the table), or ``"nonempty"`` a uniformly drawn non-empty
+            subset (rho 0.910: nodes summing a varying number of edges; shallow cells first).
     """
 
     single_path_weight_steps = True
@@ -103,6 +109,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
             shard_for_evaluation(self.dataset_arch, self.dist), shuffle=False
         )
         self.keys = sorted(self.search_space)
+        self._needs_input: set[str] = set()
         if self.mutator is not None:  # the model's choices ask the mutator; paths are set there
             self.nas_modules = mutator_slots(self.mutator, self.search_space)  # type: ignore
             return
@@ -114,9 +121,8 @@ class SinglePathTrainer(BaseOneShotTrainer):
         self._trainable = {key: [i for i in range(self.search_space[key].n_candidates)
                                  if i not in found] or None
                            for key, found in zeros.items()}  # fmt: skip
-        #: the ``n_chosen: null`` keys whose training paths never pick nothing (every rank
-        #: uses rank 0's finding, whatever data each rank holds)
-        self._needs_input: set[str] = set()
+        #: the ``n_chosen: null`` keys that are their node's only source (every rank uses rank
+        #: 0's finding, whatever data each rank holds)
         if not self.train_zero_ops:
             x = probe_batch(self.dataset_weights, self.batch_size, self.device)
             found = set() if x is None else sole_source_keys(
@@ -162,9 +168,9 @@ class SinglePathTrainer(BaseOneShotTrainer):
         self.set_architecture(self.dist.broadcast(self.sample_for_step()))
 
     def sample_for_step(self) -> spaces.Chosen:
-        """The path trained at the next step: uniform, over the non-zero candidates of a layer
-        choice and the non-empty picks of an input choice that is its node's only source unless
-        ``train_zero_ops``; the mutator's ``reset()`` when the trainer was given one."""
+        """The path trained at the next step: uniform over the non-zero candidates of a layer
+        choice, ``sole_source_paths`` for an input choice that is its node's only source (unless
+        ``train_zero_ops``); the mutator's ``reset()`` when the trainer was given one."""
         if self.mutator is not None:
             return sample_from_mutator(self.mutator, self.search_space)
         arch: spaces.Chosen = {}
@@ -180,9 +186,10 @@ class SinglePathTrainer(BaseOneShotTrainer):
 
     def trainable_path(self, arch: spaces.Chosen) -> spaces.Chosen:
         """``arch`` with every zero operation it runs replaced by a uniformly drawn non-zero
-        candidate of the same choice, and every empty pick of a node's only source by a
-        uniformly drawn non-empty one (unless ``train_zero_ops``): the path a weight step trains
-        when a policy (ENAS's controller) proposed ``arch``."""
+        candidate of the same choice, and the pick of a node's only source by every input
+        (``sole_source_paths="all"``) or, when it is empty, by a uniformly drawn non-empty one
+        (``"nonempty"``), unless ``train_zero_ops``: the path a weight step trains when a policy
+        (ENAS's controller) proposed ``arch``."""
         out = dict(arch)
         for key in self.keys:
             allowed = self._trainable.get(key)

@@ -5,8 +5,10 @@ choice adds an optional shortcut (``y if skip is None else y + skip``), an empty
 architecture that still trains everything around it; where the choice is the only source of a
 node (a cell node summing the edges it picks, zeros when it picks none), an empty pick is the
 zero operation of that node: the layers fed by the node run on zeros and train nothing, as a
-layer choice's ``none`` does (``utils.zero_candidates``). Single-path trainers keep such picks
-out of their training paths (they may still score and export them).
+layer choice's ``none`` does (``utils.zero_candidates``). Single-path trainers and
+ProxylessNAS keep such picks out of their training paths (by default they train every input of
+such a choice: an input left out is that edge's zero operation); the search may still score
+and export them.
 
 Which case a choice is cannot be read from the search space, so ``sole_source_keys`` finds it
 by running the model: one forward pass with every choice connected (each layer choice on a
