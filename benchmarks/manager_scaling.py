@@ -4,19 +4,29 @@
     python benchmarks/manager_scaling.py [--trials 5000] [--window 500] [--tuners Random,TPE]
 
 Every arm runs the same N trivial trials (each imports nascli and reports one final result) at
-concurrency 2 on a space of 16.7M architectures (8 keys x 8 options), so no
-tuner exhausts it. The baseline (``POOL_PROGRAM``) is ``ThreadPoolExecutor(2)`` running
-``sh -c COMMAND`` per trial, each trial in its own session as nascli starts them. The arms are
-interleaved: pool, Random, pool, TPE, pool, PPOTuner, then a detached Random run (``nascli
-create`` without ``--foreground``, the manager a daemon).
+concurrency 2 on a space of 16.7M architectures (8 keys x 8 options), so no tuner exhausts it.
+The baseline (``POOL_PROGRAM``) is ``ThreadPoolExecutor(2)`` running ``sh -c COMMAND`` per
+trial, each trial in its own session as nascli starts them.
 
-Per window of ``--window`` trials (by order of completion):
-- wall ratio: the window's wall time in nascli (between the completions that bound it, from the
-  store's timestamps) over the same window in the pool run just before it;
+Interleaved window by window: the machine's speed drifts by 10-20 % over the minutes one arm
+takes, so one pool run before a 5,000-trial experiment cannot support per-window ratios. Once
+about ``--window`` trials have succeeded, the benchmark stops the experiment (SIGSTOP to the
+manager, then to the process group of each of its children: the trials' launchers and what they
+run), runs the pool on as many trials as the window completed, and continues the experiment
+(SIGCONT). A window's nascli time is the time the experiment was not stopped in it; trials
+caught mid-run at a stop finish in the next window, so each window's work is counted once.
+
+Arms, in order: each tuner in ``--tuners`` with ``create --foreground`` on a pseudo-terminal
+(drained by a thread, as a terminal emulator would; the live view draws), then the first tuner
+detached (``create`` without ``--foreground``, the manager a daemon).
+
+Per window:
+- wall ratio: the window's nascli time over the pool's time for the same number of trials, run
+  in the pause at the window's end;
 - manager CPU ms per trial: the manager process's own user+system time over the window
   (``/proc/<pid>/stat``, sampled every 50 ms; trials are children and not counted).
 Goal (issue 19): wall ratio <= 1.10 in every window for Random and TPE, <= 1.20 for PPOTuner;
-foreground <= 1.05x detached (the whole experiment's wall time; the view is issue 18's).
+foreground <= 1.05x detached (the ratio of the two arms' whole-run ratios to their pools).
 """
 
 from __future__ import annotations
@@ -24,6 +34,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -113,63 +126,187 @@ class CpuSampler:
         return value
 
 
-def run_pool(trials: int, workdir: Path) -> tuple[float, list[float]]:
+def run_pool(trials: int, workdir: Path) -> float:
+    """The pool's own time (its start to its last trial's end) for ``trials`` trials."""
     result = subprocess.run(
         [sys.executable, "-c", POOL_PROGRAM, str(trials), trial_command()],
         cwd=workdir, capture_output=True, text=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    return out["start"], out["ends"]
+    return max(out["ends"]) - out["start"]
 
 
-def experiment_times(home: Path, exp_id: str) -> tuple[float, list[float], float]:
-    """(started, trial end times sorted, ended) from the store."""
+class Pause:
+    """Stops a manager and everything its children run, and continues them.
+
+    The manager stops first, so it starts nothing while its children are stopped. Each child
+    (a launcher, in its own session) is stopped by its process group; a child caught between
+    fork and setsid still shares the manager's group and is stopped by pid."""
+
+    def __init__(self, manager_pid: int):
+        self.pid = manager_pid
+        self._stopped: list[int] = []  # negative: a process group
+
+    def _children(self) -> list[int]:
+        found = []
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                found += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return found
+
+    def _state(self) -> str:
+        return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+    def stop(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+        while self._state() not in ("T", "t"):
+            time.sleep(0.001)
+        own_group = os.getpgid(self.pid)
+        self._stopped = []
+        for child in self._children():
+            try:
+                group = os.getpgid(child)
+                target = child if group == own_group else -group
+                os.kill(target, signal.SIGSTOP)
+                self._stopped.append(target)
+            except ProcessLookupError:
+                pass
+
+    def resume(self) -> None:
+        for target in self._stopped:
+            try:
+                os.kill(target, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass
+
+
+def start_nascli(config: Path, env: dict[str, str], home: Path, foreground: bool):
+    """(experiment id, manager pid, the foreground process or None); the experiment runs."""
     from nascli.experiment.store import ExperimentStore
 
-    store = ExperimentStore(home / exp_id)
-    exp = store.experiment()
-    trials = store.trials()
-    bad = [t.status for t in trials if t.status != "SUCCEEDED"]
-    assert not bad, f"{len(bad)} trials did not succeed: {bad[:3]}"
-    return exp.started, sorted(t.ended for t in trials), exp.ended
-
-
-def run_nascli(config: Path, env: dict[str, str], home: Path, foreground: bool):
-    """(experiment id, CPU sampler of the manager)."""
     cli = [sys.executable, "-m", "nascli.cli.main", "create", "--config", str(config)]
     if foreground:
-        proc = subprocess.Popen([*cli, "--foreground"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env,
-                                stdin=subprocess.DEVNULL)  # fmt: skip
-        sampler = CpuSampler(proc.pid)
-        out, err = proc.communicate()
-        sampler.stop()
-        if proc.returncode != 0:
-            raise SystemExit(f"nascli failed:\n{out}\n{err}")
-        return out.split()[1], sampler
+        import pty
+
+        master, slave = pty.openpty()
+        threading.Thread(target=_drain, args=(master,), daemon=True).start()
+        env = dict(env, COLUMNS="160", LINES="50")
+        proc = subprocess.Popen([*cli, "--foreground"], stdout=slave, stderr=slave, env=env,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        os.close(slave)
+        while True:  # the home holds this experiment only (run_arm empties it)
+            made = [d for d in home.iterdir() if (d / "experiment.sqlite").is_file()]
+            if made:
+                return made[0].name, proc.pid, proc
+            if proc.poll() is not None:
+                raise SystemExit(f"nascli create --foreground failed: exit {proc.returncode}")
+            time.sleep(0.005)
+    before = set(home.iterdir()) if home.is_dir() else set()
     result = subprocess.run(cli, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
         raise SystemExit(f"nascli failed:\n{result.stdout}\n{result.stderr}")
     exp_id = result.stdout.split()[1]
-    from nascli.experiment.store import ExperimentStore
-
+    assert (home / exp_id) not in before
     store = ExperimentStore(home / exp_id)
     pid = None
     while pid is None:
         pid = store.experiment().manager_pid
         time.sleep(0.01)
+    store.close()
+    return exp_id, pid, None
+
+
+def run_arm(config: Path, env: dict[str, str], home: Path, foreground: bool, size: int,
+            workdir: Path) -> list[dict[str, float]]:  # fmt: skip
+    """One experiment, stopped after every ``size`` successes for a pool run of as many trials.
+    Per window: trials, nascli seconds, pool seconds, manager CPU seconds."""
+    from nascli.experiment.store import ExperimentStore
+
+    home.mkdir(exist_ok=True)
+    for old in home.iterdir():  # one experiment in the home at a time
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    exp_id, pid, proc = start_nascli(config, env, home, foreground)
+    while not (home / exp_id / "experiment.sqlite").is_file():
+        time.sleep(0.005)
+    store = ExperimentStore(home / exp_id)
+    while True:
+        try:
+            store.experiment()
+            break
+        except (TypeError, sqlite3.OperationalError):  # the database is being made
+            time.sleep(0.005)
     sampler = CpuSampler(pid)
-    while store.experiment().ended is None:
-        time.sleep(0.2)
+    pause = Pause(pid)
+    result, done, began = [], 0, None
+    while True:
+        exp = store.experiment()
+        if exp.ended is not None:
+            break
+        began = began or exp.started
+        succeeded = store.status_counts()["SUCCEEDED"]
+        if succeeded - done >= size and exp.ended is None:
+            pause.stop()
+            stopped_at = time.time()
+            succeeded = store.status_counts()["SUCCEEDED"]
+            if store.experiment().ended is not None:  # it ended just before the stop
+                pause.resume()
+                break
+            cpu = sampler.at(stopped_at) - sampler.at(began)
+            pool = run_pool(succeeded - done, workdir)
+            result.append({"trials": succeeded - done, "nascli": stopped_at - began,
+                           "pool": pool, "cpu": cpu})  # fmt: skip
+            done = succeeded
+            began = time.time()
+            pause.resume()
+        time.sleep(0.1)
+    if proc is not None:
+        proc.wait()
+    else:
+        while Path(f"/proc/{pid}").exists() and pause._state() not in ("Z", "X"):
+            time.sleep(0.05)
     sampler.stop()
-    return exp_id, sampler
+    exp = store.experiment()
+    trials = store.trials()
+    store.close()
+    bad = [t.status for t in trials if t.status != "SUCCEEDED"]
+    assert not bad, f"{len(bad)} trials did not succeed: {bad[:3]}"
+    last_end = max(t.ended for t in trials)
+    n = len(trials) - done
+    result.append({"trials": n, "nascli": last_end - began, "pool": run_pool(n, workdir),
+                   "cpu": sampler.at(exp.ended) - sampler.at(began)})  # fmt: skip
+    return result
 
 
-def windows(start: float, ends: list[float], size: int) -> list[tuple[float, float]]:
-    """(window start, window end) per ``size`` completions."""
-    bounds = [start] + [ends[i - 1] for i in range(size, len(ends) + 1, size)]
-    return list(zip(bounds, bounds[1:], strict=False))
+def print_arm(title: str, rows: list[dict[str, float]]) -> float:
+    """Prints one arm's windows; returns its whole-run ratio to the pool."""
+    print(f"\n{title}: each window against the pool run in the pause at its end")
+    print(f"{'trials':>12}{'pool s':>9}{'nascli s':>10}{'ratio':>8}{'manager CPU ms/trial':>22}")
+    first = 1
+    for row in rows:
+        span = f"{first}-{first + row['trials'] - 1}"
+        first += row["trials"]
+        print(
+            f"{span:>12}{row['pool']:9.2f}{row['nascli']:10.2f}"
+            f"{row['nascli'] / row['pool']:8.3f}{row['cpu'] * 1000 / row['trials']:22.2f}"
+        )
+    pool, ours = sum(r["pool"] for r in rows), sum(r["nascli"] for r in rows)
+    cpu, n = sum(r["cpu"] for r in rows), sum(r["trials"] for r in rows)
+    ratios = [r["nascli"] / r["pool"] for r in rows]
+    print(f"{'all':>12}{pool:9.2f}{ours:10.2f}{ours / pool:8.3f}{cpu * 1000 / n:22.2f}")
+    print(f"{'windows':>12}  ratio {min(ratios):.3f}-{max(ratios):.3f}")
+    return ours / pool
 
 
 def main() -> None:
@@ -181,7 +318,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     size = min(args.window, args.trials)
-    print(f"{args.trials} trivial trials at concurrency 2, windows of {size} trials")
+    print(f"{args.trials} trivial trials at concurrency 2, windows of about {size} trials, "
+          f"load average before: {os.getloadavg()[0]:.2f}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="nascli-scaling-") as tmp:
         workdir = Path(tmp)
         home = workdir / "home"
@@ -190,35 +328,20 @@ def main() -> None:
         os.environ["NASCLI_HOME"] = str(home)
         sys.path.insert(0, str(REPO))
         run_pool(4, workdir)  # warm the page cache
-        totals = {}
-        for name in args.tuners.split(","):
-            pool_start, pool_ends = run_pool(args.trials, workdir)
-            config = write_config(workdir, name, args.trials)
-            exp_id, sampler = run_nascli(config, env, home, foreground=True)
-            started, ends, ended = experiment_times(home, exp_id)
-            totals[name] = ended - started
-            print(f"\n{name} (foreground) against the pool run just before it")
-            print(f"{'trials':>12}{'pool s':>9}{'nascli s':>10}{'ratio':>8}"
-                  f"{'manager CPU ms/trial':>22}")  # fmt: skip
-            for i, ((a, b), (pa, pb)) in enumerate(
-                zip(windows(started, ends, size), windows(pool_start, pool_ends, size),
-                    strict=False)  # fmt: skip
-            ):
-                cpu = (sampler.at(b) - sampler.at(a)) * 1000 / size
-                span = f"{i * size + 1}-{(i + 1) * size}"
-                print(f"{span:>12}{pb - pa:9.2f}{b - a:10.2f}{(b - a) / (pb - pa):8.3f}{cpu:22.2f}")
-            whole = (ends[-1] - started) / (pool_ends[-1] - pool_start)
-            print(f"{'all':>12}{pool_ends[-1] - pool_start:9.2f}{ends[-1] - started:10.2f}"
-                  f"{whole:8.3f}{sampler.at(ended) * 1000 / len(ends):22.2f}")  # fmt: skip
+        whole = {}
+        tuners = args.tuners.split(",")
+        arms = [(name, True) for name in tuners]
         if not args.no_detached:
-            name = args.tuners.split(",")[0]
+            arms.append((tuners[0], False))
+        for name, foreground in arms:
             config = write_config(workdir, name, args.trials)
-            exp_id, sampler = run_nascli(config, env, home, foreground=False)
-            started, ends, ended = experiment_times(home, exp_id)
-            detached = ended - started
-            print(f"\n{name} detached: {detached:.2f} s, manager CPU "
-                  f"{sampler.at(ended) * 1000 / len(ends):.2f} ms/trial; foreground / detached "
-                  f"= {totals[name] / detached:.3f}")  # fmt: skip
+            rows = run_arm(config, env, home, foreground, size, workdir)
+            mode = "foreground, on a terminal" if foreground else "detached"
+            whole[name, foreground] = print_arm(f"{name} ({mode})", rows)
+        if not args.no_detached:
+            fg, det = whole[tuners[0], True], whole[tuners[0], False]
+            print(f"\n{tuners[0]}: foreground / detached = {fg:.3f} / {det:.3f} = {fg / det:.3f}")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

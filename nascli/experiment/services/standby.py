@@ -14,11 +14,18 @@ spec is equal (else it is discarded and a fresh one started). A prepared launche
 of the trial and writes no marker until its go: if it is discarded, or the manager dies (the
 pipe's end of file), it exits 125 having done nothing, and the trial, still WAITING in the
 store, starts afresh later.
+
+Launchers are started by a worker thread of the standby's own, never by the caller: under load
+the child of a fork waits for a CPU before it execs (12 ms median with both cores busy here),
+and the forking thread waits with it; the manager's thread meanwhile records exits and refills
+slots. ``take`` or ``discard`` of a launcher still being started waits for it (no longer than
+starting one would); one still queued is dropped (and ``take``'s caller starts its own).
 """
 
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,30 +37,49 @@ _GO = b"go\n"
 _EXIT_WAIT = 1.0  # seconds a discarded launcher gets to read its end of file before SIGKILL
 
 Spawn = Callable[[], "tuple[subprocess.Popen[bytes], Path | None]"]
+Prepared = tuple[TrialSpec, "subprocess.Popen[bytes]", "Path | None"]
 
 
 class Standby:
-    """The prepared launchers of one service, by trial id (the manager's thread only)."""
+    """The prepared launchers of one service, by trial id. Its methods are called from the
+    manager's thread; ``spawn`` functions run on the standby's worker thread."""
 
     def __init__(self) -> None:
-        self._ready: dict[str, tuple[TrialSpec, subprocess.Popen[bytes], Path | None]] = {}
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._queue: list[tuple[TrialSpec, Spawn]] = []  # to start, in order
+        self._starting: str | None = None  # the trial whose launcher is being started
+        self._ready: dict[str, Prepared] = {}
+        self._worker: threading.Thread | None = None
 
     def prepare(self, spec: TrialSpec, spawn: Spawn) -> None:
-        """Start ``spec``'s launcher through ``spawn`` (waiting for its go), unless one is
-        ready already. An error starting it is not raised: ``launch`` starts one then."""
-        if spec.trial_id in self._ready:
-            return
-        try:
-            popen, cgroup = spawn()
-        except (OSError, ValueError):
-            return
-        self._ready[spec.trial_id] = (spec, popen, cgroup)
+        """Have ``spec``'s launcher started through ``spawn`` (waiting for its go), unless one
+        is ready or on its way already. Returns at once. An error starting it is not raised:
+        ``launch`` starts one then."""
+        with self._lock:
+            trial_id = spec.trial_id
+            if (
+                trial_id in self._ready
+                or self._starting == trial_id
+                or any(queued.trial_id == trial_id for queued, _ in self._queue)
+            ):
+                return
+            self._queue.append((spec, spawn))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._start_queued, name="standby",
+                                                daemon=True)  # fmt: skip
+                self._worker.start()
+            self._changed.notify_all()
 
     def take(self, spec: TrialSpec) -> tuple[subprocess.Popen[bytes], Path | None] | None:
         """The prepared launcher of ``spec`` and its cgroup, told to go; None when there is
         none usable (none prepared, prepared for another spec, or gone meanwhile: then
         discarded)."""
-        entry = self._ready.pop(spec.trial_id, None)
+        with self._lock:
+            self._drop_queued(spec.trial_id)
+            while self._starting == spec.trial_id:
+                self._changed.wait()
+            entry = self._ready.pop(spec.trial_id, None)
         if entry is None:
             return None
         prepared, popen, cgroup = entry
@@ -70,15 +96,48 @@ class Standby:
         return popen, cgroup
 
     def discard(self, trial_id: str) -> None:
-        """End the launcher prepared for ``trial_id``, if any; its cgroup stays (empty) for
-        the trial's later launch or the experiment's end to remove."""
-        entry = self._ready.pop(trial_id, None)
+        """End the launcher prepared for ``trial_id``, if any (one being started: once it is);
+        returns once it is ended. Its cgroup stays (empty) for the trial's later launch or
+        the experiment's end to remove."""
+        with self._lock:
+            self._drop_queued(trial_id)
+            while self._starting == trial_id:
+                self._changed.wait()
+            entry = self._ready.pop(trial_id, None)
         if entry is not None:
             _end(entry[1])
 
     def discard_all(self) -> None:
-        for trial_id in list(self._ready):
-            self.discard(trial_id)
+        """End every prepared launcher, including one being started; returns once they are
+        ended."""
+        with self._lock:
+            self._queue.clear()
+            while self._starting is not None:
+                self._changed.wait()
+            entries, self._ready = list(self._ready.values()), {}
+        for _, popen, _ in entries:
+            _end(popen)
+
+    def _drop_queued(self, trial_id: str) -> None:
+        self._queue = [(spec, spawn) for spec, spawn in self._queue if spec.trial_id != trial_id]
+
+    def _start_queued(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._changed.wait()
+                spec, spawn = self._queue.pop(0)
+                self._starting = spec.trial_id
+            started: tuple[subprocess.Popen[bytes], Path | None] | None
+            try:
+                started = spawn()
+            except (OSError, ValueError):
+                started = None
+            with self._lock:
+                self._starting = None
+                if started is not None:
+                    self._ready[spec.trial_id] = (spec, *started)
+                self._changed.notify_all()
 
 
 def _end(popen: subprocess.Popen[bytes]) -> None:
