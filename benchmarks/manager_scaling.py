@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -206,7 +205,7 @@ def start_nascli(config: Path, env: dict[str, str], home: Path, foreground: bool
         proc = subprocess.Popen([*cli, "--foreground"], stdout=slave, stderr=slave, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
         os.close(slave)
-        while True:  # the home holds this experiment only (run_arm empties it)
+        while True:  # the home holds this experiment only
             made = [d for d in home.iterdir() if (d / "experiment.sqlite").is_file()]
             if made:
                 return made[0].name, proc.pid, proc
@@ -234,9 +233,8 @@ def run_arm(config: Path, env: dict[str, str], home: Path, foreground: bool, siz
     Per window: trials, nascli seconds, pool seconds, manager CPU seconds."""
     from nascli.experiment.store import ExperimentStore
 
-    home.mkdir(exist_ok=True)
-    for old in home.iterdir():  # one experiment in the home at a time
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    home.mkdir()  # this experiment's alone (start_nascli finds it there)
+    env = dict(env, NASCLI_HOME=str(home))
     exp_id, pid, proc = start_nascli(config, env, home, foreground)
     while not (home / exp_id / "experiment.sqlite").is_file():
         time.sleep(0.005)
@@ -305,7 +303,7 @@ def print_arm(title: str, rows: list[dict[str, float]]) -> float:
     cpu, n = sum(r["cpu"] for r in rows), sum(r["trials"] for r in rows)
     ratios = [r["nascli"] / r["pool"] for r in rows]
     print(f"{'all':>12}{pool:9.2f}{ours:10.2f}{ours / pool:8.3f}{cpu * 1000 / n:22.2f}")
-    print(f"{'windows':>12}  ratio {min(ratios):.3f}-{max(ratios):.3f}")
+    print(f"{'windows':>12}  ratio {min(ratios):.3f}-{max(ratios):.3f}", flush=True)
     return ours / pool
 
 
@@ -320,12 +318,10 @@ def main() -> None:
     size = min(args.window, args.trials)
     print(f"{args.trials} trivial trials at concurrency 2, windows of about {size} trials, "
           f"load average before: {os.getloadavg()[0]:.2f}")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="nascli-scaling-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nascli-scaling-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp)
-        home = workdir / "home"
-        env = dict(os.environ, NASCLI_HOME=str(home))
+        env = dict(os.environ)
         env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-        os.environ["NASCLI_HOME"] = str(home)
         sys.path.insert(0, str(REPO))
         run_pool(4, workdir)  # warm the page cache
         whole = {}
@@ -333,9 +329,9 @@ def main() -> None:
         arms = [(name, True) for name in tuners]
         if not args.no_detached:
             arms.append((tuners[0], False))
-        for name, foreground in arms:
+        for n, (name, foreground) in enumerate(arms):
             config = write_config(workdir, name, args.trials)
-            rows = run_arm(config, env, home, foreground, size, workdir)
+            rows = run_arm(config, env, workdir / f"home-{n}", foreground, size, workdir)
             mode = "foreground, on a terminal" if foreground else "detached"
             whole[name, foreground] = print_arm(f"{name} ({mode})", rows)
         if not args.no_detached:
