@@ -8,13 +8,15 @@ concurrency 2 on a space of 16.7M architectures (8 keys x 8 options), so no tune
 The baseline (``POOL_PROGRAM``) is ``ThreadPoolExecutor(2)`` running ``sh -c COMMAND`` per
 trial, each trial in its own session as nascli starts them.
 
-Interleaved window by window: the machine's speed drifts by 10-20 % over the minutes one arm
-takes, so one pool run before a 5,000-trial experiment cannot support per-window ratios. Once
-about ``--window`` trials have succeeded, the benchmark stops the experiment (SIGSTOP to the
+Interleaved finely: the machine's speed drifts by 10-20 % within the minutes one arm takes, so
+one pool run before a 5,000-trial experiment cannot support per-window ratios. Every
+``--interleave`` successes (100 by default) the benchmark stops the experiment (SIGSTOP to the
 manager, then to the process group of each of its children: the trials' launchers and what they
-run), runs the pool on as many trials as the window completed, and continues the experiment
-(SIGCONT). A window's nascli time is the time the experiment was not stopped in it; trials
-caught mid-run at a stop finish in the next window, so each window's work is counted once.
+run), runs the pool on as many trials as that stretch completed, and continues the experiment
+(SIGCONT). A stretch's nascli time is the time the experiment ran in it; trials caught mid-run
+at a stop finish in the next stretch, so each trial's work is counted once. The pool's time is
+to its n-th completion with one trial more started, so that neither ends a stretch with a slot
+idle. A window (``--window`` trials) sums its stretches on both sides.
 
 Arms, in order: each tuner in ``--tuners`` with ``create --foreground`` on a pseudo-terminal
 (drained by a thread, as a terminal emulator would; the live view draws), then the first tuner
@@ -22,7 +24,7 @@ detached (``create`` without ``--foreground``, the manager a daemon).
 
 Per window:
 - wall ratio: the window's nascli time over the pool's time for the same number of trials, run
-  in the pause at the window's end;
+  in the window's pauses;
 - manager CPU ms per trial: the manager process's own user+system time over the window
   (``/proc/<pid>/stat``, sampled every 50 ms; trials are children and not counted).
 Goal (issue 19): wall ratio <= 1.10 in every window for Random and TPE, <= 1.20 for PPOTuner;
@@ -34,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -126,15 +127,18 @@ class CpuSampler:
         return value
 
 
-def run_pool(trials: int, workdir: Path) -> float:
-    """The pool's own time (its start to its last trial's end) for ``trials`` trials."""
+def run_pool(trials: int, workdir: Path, last: bool = False) -> float:
+    """The pool's own time for ``trials`` trials: from its start to its ``trials``-th
+    completion, with one more trial started, so that no slot idles at the end (nascli's
+    stretches end with both slots busy too; a trial in flight there finishes in the next).
+    ``last``: the experiment's last stretch, which ends as its last trial does: no more."""
     result = subprocess.run(
-        [sys.executable, "-c", POOL_PROGRAM, str(trials), trial_command()],
+        [sys.executable, "-c", POOL_PROGRAM, str(trials + (not last)), trial_command()],
         cwd=workdir, capture_output=True, text=True, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    return max(out["ends"]) - out["start"]
+    return sorted(out["ends"])[trials - 1] - out["start"]
 
 
 class Pause:
@@ -181,7 +185,11 @@ class Pause:
                 os.kill(target, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-        os.kill(self.pid, signal.SIGCONT)
+        self._stopped = []
+        try:
+            os.kill(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
 
 
 def _drain(fd: int) -> None:
@@ -206,7 +214,7 @@ def start_nascli(config: Path, env: dict[str, str], home: Path, foreground: bool
         proc = subprocess.Popen([*cli, "--foreground"], stdout=slave, stderr=slave, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
         os.close(slave)
-        while True:  # the home holds this experiment only (run_arm empties it)
+        while True:  # the home holds this experiment only
             made = [d for d in home.iterdir() if (d / "experiment.sqlite").is_file()]
             if made:
                 return made[0].name, proc.pid, proc
@@ -231,12 +239,11 @@ def start_nascli(config: Path, env: dict[str, str], home: Path, foreground: bool
 def run_arm(config: Path, env: dict[str, str], home: Path, foreground: bool, size: int,
             workdir: Path) -> list[dict[str, float]]:  # fmt: skip
     """One experiment, stopped after every ``size`` successes for a pool run of as many trials.
-    Per window: trials, nascli seconds, pool seconds, manager CPU seconds."""
+    Per stretch between stops: trials, nascli seconds, pool seconds, manager CPU seconds."""
     from nascli.experiment.store import ExperimentStore
 
-    home.mkdir(exist_ok=True)
-    for old in home.iterdir():  # one experiment in the home at a time
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+    home.mkdir()  # this experiment's alone (start_nascli finds it there)
+    env = dict(env, NASCLI_HOME=str(home))
     exp_id, pid, proc = start_nascli(config, env, home, foreground)
     while not (home / exp_id / "experiment.sqlite").is_file():
         time.sleep(0.005)
@@ -249,6 +256,23 @@ def run_arm(config: Path, env: dict[str, str], home: Path, foreground: bool, siz
             time.sleep(0.005)
     sampler = CpuSampler(pid)
     pause = Pause(pid)
+    try:
+        return _stretches(store, pid, proc, sampler, pause, size, workdir)
+    except BaseException:  # interrupted: nothing stays stopped or running
+        pause.resume()
+        try:
+            os.kill(pid, signal.SIGTERM)  # the manager ends its trials
+        except ProcessLookupError:
+            pass
+        raise
+    finally:
+        if proc is not None:
+            proc.wait()
+        store.close()
+
+
+def _stretches(store, pid: int, proc, sampler: CpuSampler, pause: Pause, size: int,
+               workdir: Path) -> list[dict[str, float]]:  # fmt: skip
     result, done, began = [], 0, None
     while True:
         exp = store.experiment()
@@ -279,19 +303,30 @@ def run_arm(config: Path, env: dict[str, str], home: Path, foreground: bool, siz
     sampler.stop()
     exp = store.experiment()
     trials = store.trials()
-    store.close()
     bad = [t.status for t in trials if t.status != "SUCCEEDED"]
     assert not bad, f"{len(bad)} trials did not succeed: {bad[:3]}"
     last_end = max(t.ended for t in trials)
     n = len(trials) - done
-    result.append({"trials": n, "nascli": last_end - began, "pool": run_pool(n, workdir),
+    result.append({"trials": n, "nascli": last_end - began, "pool": run_pool(n, workdir, True),
                    "cpu": sampler.at(exp.ended) - sampler.at(began)})  # fmt: skip
     return result
 
 
+def windows(stretches: list[dict[str, float]], size: int) -> list[dict[str, float]]:
+    """Consecutive stretches summed into windows of at least ``size`` trials (the last one
+    may be shorter)."""
+    rows: list[dict[str, float]] = []
+    for stretch in stretches:
+        if not rows or rows[-1]["trials"] >= size:
+            rows.append(dict.fromkeys(stretch, 0))
+        for key, value in stretch.items():
+            rows[-1][key] += value
+    return rows
+
+
 def print_arm(title: str, rows: list[dict[str, float]]) -> float:
     """Prints one arm's windows; returns its whole-run ratio to the pool."""
-    print(f"\n{title}: each window against the pool run in the pause at its end")
+    print(f"\n{title}: each window against the pool runs made in its pauses")
     print(f"{'trials':>12}{'pool s':>9}{'nascli s':>10}{'ratio':>8}{'manager CPU ms/trial':>22}")
     first = 1
     for row in rows:
@@ -305,7 +340,7 @@ def print_arm(title: str, rows: list[dict[str, float]]) -> float:
     cpu, n = sum(r["cpu"] for r in rows), sum(r["trials"] for r in rows)
     ratios = [r["nascli"] / r["pool"] for r in rows]
     print(f"{'all':>12}{pool:9.2f}{ours:10.2f}{ours / pool:8.3f}{cpu * 1000 / n:22.2f}")
-    print(f"{'windows':>12}  ratio {min(ratios):.3f}-{max(ratios):.3f}")
+    print(f"{'windows':>12}  ratio {min(ratios):.3f}-{max(ratios):.3f}", flush=True)
     return ours / pool
 
 
@@ -313,6 +348,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=5000)
     parser.add_argument("--window", type=int, default=500)
+    parser.add_argument("--interleave", type=int, default=100,
+                        help="trials between the experiment's stops for a pool run")  # fmt: skip
     parser.add_argument("--tuners", default="Random,TPE,PPOTuner")
     parser.add_argument("--no-detached", action="store_true", help="skip the detached run")
     args = parser.parse_args()
@@ -320,12 +357,10 @@ def main() -> None:
     size = min(args.window, args.trials)
     print(f"{args.trials} trivial trials at concurrency 2, windows of about {size} trials, "
           f"load average before: {os.getloadavg()[0]:.2f}")  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="nascli-scaling-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nascli-scaling-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp)
-        home = workdir / "home"
-        env = dict(os.environ, NASCLI_HOME=str(home))
+        env = dict(os.environ)
         env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-        os.environ["NASCLI_HOME"] = str(home)
         sys.path.insert(0, str(REPO))
         run_pool(4, workdir)  # warm the page cache
         whole = {}
@@ -333,9 +368,11 @@ def main() -> None:
         arms = [(name, True) for name in tuners]
         if not args.no_detached:
             arms.append((tuners[0], False))
-        for name, foreground in arms:
+        for n, (name, foreground) in enumerate(arms):
             config = write_config(workdir, name, args.trials)
-            rows = run_arm(config, env, home, foreground, size, workdir)
+            stretch = min(args.interleave, size)
+            stretches = run_arm(config, env, workdir / f"home-{n}", foreground, stretch, workdir)
+            rows = windows(stretches, size)
             mode = "foreground, on a terminal" if foreground else "detached"
             whole[name, foreground] = print_arm(f"{name} ({mode})", rows)
         if not args.no_detached:

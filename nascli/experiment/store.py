@@ -284,6 +284,9 @@ class TrialPaths:
     stderr: Path
 
 
+_PATHS_KEPT = 256
+
+
 def nascli_home() -> Path:
     """``$NASCLI_HOME`` or ``~/nascli-experiments``."""
     return Path(os.environ.get("NASCLI_HOME") or Path.home() / "nascli-experiments").expanduser()
@@ -308,6 +311,7 @@ class ExperimentStore:
 
     def __init__(self, exp_dir: str | os.PathLike[str]):
         self.dir = Path(exp_dir)
+        self._paths: dict[str, TrialPaths] = {}  # recent trials' (the manager asks per trial)
         if not (self.dir / _DB).is_file():
             raise ExperimentNotFoundError(f"{self.dir} is not a nascli experiment (no {_DB})")
         try:
@@ -343,8 +347,14 @@ class ExperimentStore:
         return self.dir / "manager.log"
 
     def trial_paths(self, trial_id: str) -> TrialPaths:
-        trial_dir = self.dir / "trials" / trial_id
-        return TrialPaths(trial_dir, trial_dir / "stdout", trial_dir / "stderr")
+        paths = self._paths.get(trial_id)
+        if paths is None:
+            if len(self._paths) >= _PATHS_KEPT:
+                self._paths.clear()
+            trial_dir = self.dir / "trials" / trial_id
+            paths = TrialPaths(trial_dir, trial_dir / "stdout", trial_dir / "stderr")
+            self._paths[trial_id] = paths
+        return paths
 
     def manager_lock(self) -> FileLock:
         """The lock the running manager holds for its whole life (released by the OS if the
