@@ -63,7 +63,8 @@ def _experiment(home: Path) -> tuple[str, float | None, float | None, int | None
     return row
 
 
-def _drain(fd: int) -> None:
+def drain(fd: int) -> None:
+    """Read a pseudo-terminal's output until it closes, as a terminal emulator would."""
     try:
         while os.read(fd, 65536):
             pass
@@ -79,7 +80,7 @@ def run(cli: list[str], home: Path, work: Path, foreground: bool) -> dict[str, f
     master = slave = None
     if foreground:
         master, slave = pty.openpty()
-        threading.Thread(target=_drain, args=(master,), daemon=True).start()
+        threading.Thread(target=drain, args=(master,), daemon=True).start()
         proc = subprocess.Popen([*cli, "--foreground"], env=env, cwd=work,
                                 stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)  # fmt: skip
         os.close(slave)

@@ -192,14 +192,6 @@ class Pause:
             pass
 
 
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 65536):
-            pass
-    except OSError:
-        pass
-
-
 def start_nascli(config: Path, env: dict[str, str], home: Path, foreground: bool):
     """(experiment id, manager pid, the foreground process or None); the experiment runs."""
     from nascli.experiment.store import ExperimentStore
@@ -209,7 +201,9 @@ def start_nascli(config: Path, env: dict[str, str], home: Path, foreground: bool
         import pty
 
         master, slave = pty.openpty()
-        threading.Thread(target=_drain, args=(master,), daemon=True).start()
+        from foreground_view import drain  # this script's directory is on sys.path
+
+        threading.Thread(target=drain, args=(master,), daemon=True).start()
         env = dict(env, COLUMNS="160", LINES="50")
         proc = subprocess.Popen([*cli, "--foreground"], stdout=slave, stderr=slave, env=env,
                                 stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
