@@ -100,6 +100,9 @@ def main() -> None:
         "history": trainer.history,
     }
     (args.out / f"rank{trainer.rank}.json").write_text(json.dumps(result))
+    if args.init_self:  # the group is the script's: it leaves it, as torch asks of a script
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
