@@ -8,6 +8,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from nascli.experiment.services.base import TrialSpec
 from nascli.experiment.services.standby import Standby
 
@@ -52,47 +54,46 @@ class SlowSpawns:
             popen.wait()
 
 
-def test_prepare_returns_before_the_launcher_starts_and_take_waits_for_it(tmp_path):
-    spawns, standby = SlowSpawns(), Standby()
-    try:
-        a = spec(tmp_path, "1")
-        began = time.monotonic()
-        standby.prepare(a, spawns("1"))
-        assert time.monotonic() - began < 0.5 and spawns.spawned == []  # not started yet
-        threading.Timer(0.3, spawns.gates["1"].set).start()
-        taken = standby.take(a)  # waits for the launcher being started, then tells it to go
-        assert taken is not None and spawns.spawned == ["1"]
-        assert taken[0].stdout.read() == b"ran\n" and taken[0].wait(10) == 0
-    finally:
-        spawns.end_all()
+@pytest.fixture
+def spawns():
+    """Slow spawns; every launcher they started is ended after the test, whatever happens."""
+    made = SlowSpawns()
+    yield made
+    made.end_all()
 
 
-def test_a_launcher_still_queued_is_dropped_by_take_and_never_started(tmp_path):
-    spawns, standby = SlowSpawns(), Standby()
-    try:
-        standby.prepare(spec(tmp_path, "1"), spawns("1"))
-        assert spawns.entered["1"].wait(10)  # the worker is busy with this one
-        b = spec(tmp_path, "2")
-        standby.prepare(b, spawns("2"))
-        spawns.gates["2"].set()
-        assert standby.take(b) is None  # the caller starts its own launcher
-        spawns.gates["1"].set()
-        standby.discard_all()
-        assert spawns.spawned == ["1"]
-        assert all(p.poll() is not None for p in spawns.popens)  # ended, having run nothing
-        assert [p.returncode for p in spawns.popens] == [125]
-    finally:
-        spawns.end_all()
+def test_prepare_returns_before_the_launcher_starts_and_take_waits_for_it(spawns, tmp_path):
+    standby = Standby()
+    a = spec(tmp_path, "1")
+    began = time.monotonic()
+    standby.prepare(a, spawns("1"))
+    assert time.monotonic() - began < 0.5 and spawns.spawned == []  # not started yet
+    threading.Timer(0.3, spawns.gates["1"].set).start()
+    taken = standby.take(a)  # waits for the launcher being started, then tells it to go
+    assert taken is not None and spawns.spawned == ["1"]
+    assert taken[0].stdout.read() == b"ran\n" and taken[0].wait(10) == 0
 
 
-def test_discard_of_a_launcher_being_started_returns_once_it_is_ended(tmp_path):
-    spawns, standby = SlowSpawns(), Standby()
-    try:
-        standby.prepare(spec(tmp_path, "1"), spawns("1"))
-        assert spawns.entered["1"].wait(10)  # the worker is in the spawn now
-        threading.Timer(0.3, spawns.gates["1"].set).start()
-        standby.discard("1")
-        assert spawns.spawned == ["1"] and spawns.popens[0].returncode == 125
-        assert standby.take(spec(tmp_path, "1")) is None
-    finally:
-        spawns.end_all()
+def test_a_launcher_still_queued_is_dropped_by_take_and_never_started(spawns, tmp_path):
+    standby = Standby()
+    standby.prepare(spec(tmp_path, "1"), spawns("1"))
+    assert spawns.entered["1"].wait(10)  # the worker is busy with this one
+    b = spec(tmp_path, "2")
+    standby.prepare(b, spawns("2"))
+    spawns.gates["2"].set()
+    assert standby.take(b) is None  # the caller starts its own launcher
+    spawns.gates["1"].set()
+    standby.discard_all()
+    assert spawns.spawned == ["1"]
+    assert all(p.poll() is not None for p in spawns.popens)  # ended, having run nothing
+    assert [p.returncode for p in spawns.popens] == [125]
+
+
+def test_discard_of_a_launcher_being_started_returns_once_it_is_ended(spawns, tmp_path):
+    standby = Standby()
+    standby.prepare(spec(tmp_path, "1"), spawns("1"))
+    assert spawns.entered["1"].wait(10)  # the worker is in the spawn now
+    threading.Timer(0.3, spawns.gates["1"].set).start()
+    standby.discard("1")
+    assert spawns.spawned == ["1"] and spawns.popens[0].returncode == 125
+    assert standby.take(spec(tmp_path, "1")) is None

@@ -75,11 +75,7 @@ class Standby:
         """The prepared launcher of ``spec`` and its cgroup, told to go; None when there is
         none usable (none prepared, prepared for another spec, or gone meanwhile: then
         discarded)."""
-        with self._lock:
-            self._drop_queued(spec.trial_id)
-            while self._starting == spec.trial_id:
-                self._changed.wait()
-            entry = self._ready.pop(spec.trial_id, None)
+        entry = self._claim(spec.trial_id)
         if entry is None:
             return None
         prepared, popen, cgroup = entry
@@ -99,11 +95,7 @@ class Standby:
         """End the launcher prepared for ``trial_id``, if any (one being started: once it is);
         returns once it is ended. Its cgroup stays (empty) for the trial's later launch or
         the experiment's end to remove."""
-        with self._lock:
-            self._drop_queued(trial_id)
-            while self._starting == trial_id:
-                self._changed.wait()
-            entry = self._ready.pop(trial_id, None)
+        entry = self._claim(trial_id)
         if entry is not None:
             _end(entry[1])
 
@@ -118,8 +110,14 @@ class Standby:
         for _, popen, _ in entries:
             _end(popen)
 
-    def _drop_queued(self, trial_id: str) -> None:
-        self._queue = [(spec, spawn) for spec, spawn in self._queue if spec.trial_id != trial_id]
+    def _claim(self, trial_id: str) -> Prepared | None:
+        """Take ``trial_id``'s launcher out of the standby: dropped if still queued, waited for
+        if being started, then the ready one (None when there is none)."""
+        with self._lock:
+            self._queue = [queued for queued in self._queue if queued[0].trial_id != trial_id]
+            while self._starting == trial_id:
+                self._changed.wait()
+            return self._ready.pop(trial_id, None)
 
     def _start_queued(self) -> None:
         while True:
