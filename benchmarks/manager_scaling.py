@@ -161,12 +161,13 @@ class Pause:
                 pass
         return found
 
-    def _state(self) -> str:
+    def state(self) -> str:
+        """The manager's process state letter (``/proc/<pid>/stat``)."""
         return Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
     def stop(self) -> None:
         os.kill(self.pid, signal.SIGSTOP)
-        while self._state() not in ("T", "t"):
+        while self.state() not in ("T", "t"):
             time.sleep(0.001)
         own_group = os.getpgid(self.pid)
         self._stopped = []
@@ -238,9 +239,7 @@ def run_arm(config: Path, env: dict[str, str], home: Path, foreground: bool, siz
 
     home.mkdir()  # this experiment's alone (start_nascli finds it there)
     env = dict(env, NASCLI_HOME=str(home))
-    exp_id, pid, proc = start_nascli(config, env, home, foreground)
-    while not (home / exp_id / "experiment.sqlite").is_file():
-        time.sleep(0.005)
+    exp_id, pid, proc = start_nascli(config, env, home, foreground)  # its database is made
     store = ExperimentStore(home / exp_id)
     while True:
         try:
@@ -274,7 +273,7 @@ def _stretches(store, pid: int, proc, sampler: CpuSampler, pause: Pause, size: i
             break
         began = began or exp.started
         succeeded = store.status_counts()["SUCCEEDED"]
-        if succeeded - done >= size and exp.ended is None:
+        if succeeded - done >= size:
             pause.stop()
             stopped_at = time.time()
             succeeded = store.status_counts()["SUCCEEDED"]
@@ -292,7 +291,7 @@ def _stretches(store, pid: int, proc, sampler: CpuSampler, pause: Pause, size: i
     if proc is not None:
         proc.wait()
     else:
-        while Path(f"/proc/{pid}").exists() and pause._state() not in ("Z", "X"):
+        while Path(f"/proc/{pid}").exists() and pause.state() not in ("Z", "X"):
             time.sleep(0.05)
     sampler.stop()
     exp = store.experiment()
