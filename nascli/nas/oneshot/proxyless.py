@@ -41,7 +41,7 @@ from nascli.nas.mutator import reduce_outputs
 from nascli.nas.oneshot import defaults
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.modules import _InputCandidates, _LayerCandidates, with_mask
-from nascli.nas.oneshot.sole_source import probe_batch, sole_source_keys
+from nascli.nas.oneshot.sole_source import check_sole_source_paths, trainer_sole_sources
 from nascli.nas.oneshot.utils import (
     best_non_zero,
     gradients,
@@ -163,11 +163,7 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
                  measure_cost: bool = False, cost_weight: float = 0.0,
                  gate_init: float = 0.8, sole_source_paths: str = "all",
                  **kwargs: Any):  # fmt: skip
-        if sole_source_paths not in ("all", "nonempty"):
-            raise UsageError(
-                f"sole_source_paths must be 'all' or 'nonempty', got {sole_source_paths!r}"
-            )
-        self.sole_source_paths = sole_source_paths
+        self.sole_source_paths = check_sole_source_paths(sole_source_paths)
         if not 0.0 < gate_init < 1.0:
             raise UsageError(f"gate_init must be between 0 and 1 (exclusive), got {gate_init!r}")
         self.gate_init = gate_init
@@ -193,11 +189,9 @@ class ProxylessTrainer(defaults.ArchitectureSchedule, BaseOneShotTrainer):
         self.nas_modules: list[tuple[str, nn.Module]] = []
         replace_layer_choice(self.model, lambda c: ProxylessLayerChoice(c, self), self.nas_modules)
         replace_input_choice(self.model, lambda c: ProxylessInputChoice(c, self), self.nas_modules)
-        x = probe_batch(self.dataset_weights, self.batch_size, self.device)
-        found = set() if x is None else sole_source_keys(
-            self.model, self.search_space, zero_candidates(self.nas_modules), x, self._running)
         #: the ``n_chosen: null`` keys whose weight steps always take an input (rank 0's finding)
-        self._needs_input: set[str] = set(self.dist.broadcast(sorted(found)))
+        self._needs_input = trainer_sole_sources(
+            self, zero_candidates(self.nas_modules), self._running)
         self.ctrl_optim = torch.optim.Adam(list(self.alpha.values()), self.arc_learning_rate,
                                            betas=(0.0, 0.999), eps=1e-8)  # fmt: skip
         for key, costs in self.cost_table.items():

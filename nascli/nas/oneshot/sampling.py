@@ -18,12 +18,15 @@ import torch
 from torch import nn
 
 from nascli import space as spaces
-from nascli.errors import UsageError
 from nascli.nas.oneshot.agreement import average_bn_statistics, shard_for_evaluation
 from nascli.nas.oneshot.base import BaseOneShotTrainer
 from nascli.nas.oneshot.driven import mutator_slots, sample_from_mutator
 from nascli.nas.oneshot.modules import PathSamplingInputChoice, PathSamplingLayerChoice
-from nascli.nas.oneshot.sole_source import nonempty_subset, probe_batch, sole_source_keys
+from nascli.nas.oneshot.sole_source import (
+    check_sole_source_paths,
+    nonempty_subset,
+    trainer_sole_sources,
+)
 from nascli.nas.oneshot.utils import (
     replace_input_choice,
     replace_layer_choice,
@@ -90,11 +93,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
     def __init__(self, *args: Any, score: str = "accuracy", bn_batches: int = 4,
                  train_zero_ops: bool = False, sole_source_paths: str = "all",
                  **kwargs: Any):  # fmt: skip
-        if sole_source_paths not in ("all", "nonempty"):
-            raise UsageError(
-                f"sole_source_paths must be 'all' or 'nonempty', got {sole_source_paths!r}"
-            )
-        self.sole_source_paths = sole_source_paths
+        self.sole_source_paths = check_sole_source_paths(sole_source_paths)
         self.score_name = score
         self.bn_batches = bn_batches
         self.train_zero_ops = train_zero_ops
@@ -124,10 +123,7 @@ class SinglePathTrainer(BaseOneShotTrainer):
         #: the ``n_chosen: null`` keys that are their node's only source (every rank uses rank
         #: 0's finding, whatever data each rank holds)
         if not self.train_zero_ops:
-            x = probe_batch(self.dataset_weights, self.batch_size, self.device)
-            found = set() if x is None else sole_source_keys(
-                self.model, self.search_space, zeros, x, self.architecture)
-            self._needs_input = set(self.dist.broadcast(sorted(found)))
+            self._needs_input = trainer_sole_sources(self, zeros, self.architecture)
 
     # ------------------------------------------------------------------ architectures
 

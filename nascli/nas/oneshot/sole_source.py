@@ -24,16 +24,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from nascli import space as spaces
+from nascli.errors import UsageError
 from nascli.nas.oneshot.utils import to_device
 
-__all__ = ["connected_architecture", "sole_source_keys", "nonempty_subset", "probe_batch"]
+if TYPE_CHECKING:
+    from nascli.nas.oneshot.base import BaseOneShotTrainer
+
+__all__ = [
+    "connected_architecture", "sole_source_keys", "nonempty_subset", "probe_batch",
+    "trainer_sole_sources", "check_sole_source_paths", "SOLE_SOURCE_PATHS",
+]  # fmt: skip
+
+#: what a training path may take of a node's only source (the trainers' ``sole_source_paths``)
+SOLE_SOURCE_PATHS = ("all", "nonempty")
 
 #: an input counts as the same for every sample below this relative spread
 _TOLERANCE = 1e-6
@@ -168,3 +178,28 @@ def sole_source_keys(
         for m, training in modes:
             m.training = training
     return found
+
+
+def trainer_sole_sources(
+    trainer: BaseOneShotTrainer,
+    zeros: Mapping[str, set[int]],
+    architecture: Callable[[spaces.Chosen], AbstractContextManager[Any]],
+) -> set[str]:
+    """``sole_source_keys`` of a trainer's model, probed on the first samples of its weight
+    data; every rank gets rank 0's answer, whatever data each rank holds. Empty when the data
+    holds fewer than 2 samples."""
+    x = probe_batch(trainer.dataset_weights, trainer.batch_size, trainer.device)
+    found = set() if x is None else sole_source_keys(
+        trainer.model, trainer.search_space, zeros, x, architecture)  # fmt: skip
+    return set(trainer.dist.broadcast(sorted(found)))
+
+
+def check_sole_source_paths(value: str) -> str:
+    """``value`` when it is one of ``SOLE_SOURCE_PATHS``.
+
+    Raises:
+        UsageError: it is not.
+    """
+    if value not in SOLE_SOURCE_PATHS:
+        raise UsageError(f"sole_source_paths must be 'all' or 'nonempty', got {value!r}")
+    return value
